@@ -1,0 +1,9 @@
+import { HttpError } from '#shared/http/errors';
+
+/** The ingress's client errors, one constructor per contract code. */
+export const IngressErrors = {
+  invalidSignature: (reason: string) => new HttpError(401, 'INVALID_SIGNATURE', `Request not authenticated: ${reason}`),
+  invalidPayload: (reason: string) => new HttpError(400, 'INVALID_PAYLOAD', reason),
+  unavailable: () =>
+    new HttpError(503, 'UNAVAILABLE', 'The event could not be stored; retry later', { 'retry-after': '5' }),
+};

@@ -1,0 +1,115 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { VapiAuthConfig } from '#shared/config';
+import { parseTimestamp } from '#shared/vapi/timestamp';
+
+export interface RequestToVerify {
+  method: string;
+  headers: IncomingHttpHeaders;
+  /** The body exactly as received: signatures are over bytes, never re-serialised JSON. */
+  rawBody: Buffer;
+}
+
+export type Verification = { ok: true } | { ok: false; reason: string };
+
+type Settings = Pick<
+  VapiAuthConfig,
+  | 'secrets'
+  | 'auth'
+  | 'signatureHeader'
+  | 'algorithm'
+  | 'encoding'
+  | 'signaturePrefix'
+  | 'timestampHeader'
+  | 'payloadFormat'
+  | 'messageIdHeader'
+  | 'timestampToleranceS'
+  | 'webhookUrl'
+>;
+
+const header = (headers: IncomingHttpHeaders, name: string): string | undefined => {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+};
+
+/** Compares secrets in constant time; hashing first gives equal lengths whatever was sent. */
+const sameSecret = (given: string, expected: string) =>
+  timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(expected).digest());
+
+/**
+ * Builds the bytes Vapi signed from its `payloadFormat`. The body is spliced in as raw bytes, so
+ * non-ASCII content and odd spacing survive exactly.
+ */
+function signedPayload(format: string, values: Record<string, string>, rawBody: Buffer): Buffer {
+  const parts = format.split('{body}').map((piece) =>
+    Buffer.from(piece.replace(/\{(timestamp|method|url|svix-id)\}/g, (_, name: string) => values[name] ?? '')),
+  );
+  return Buffer.concat(parts.flatMap((part, index) => (index === 0 ? [part] : [rawBody, part])));
+}
+
+/**
+ * Authenticates webhook requests in every way a Vapi credential can: HMAC with any of its plan
+ * options, bearer token, or the legacy `x-vapi-secret` header. Every configured secret is tried,
+ * so a secret rotates by listing the new one beside the old one.
+ */
+export function createRequestVerifier(settings: Settings, clock: () => number = Date.now) {
+  const fail = (reason: string): Verification => ({ ok: false, reason });
+
+  function verifyHmac(request: RequestToVerify): Verification {
+    const given = header(request.headers, settings.signatureHeader);
+    if (!given) return fail(`missing ${settings.signatureHeader} header`);
+    const signature = given.trim().startsWith(settings.signaturePrefix)
+      ? given.trim().slice(settings.signaturePrefix.length)
+      : given.trim();
+    const givenBytes = Buffer.from(signature, settings.encoding);
+    if (givenBytes.length === 0) return fail('empty signature');
+
+    let timestamp = '';
+    if (settings.timestampHeader) {
+      timestamp = header(request.headers, settings.timestampHeader) ?? '';
+      if (!timestamp) return fail(`missing ${settings.timestampHeader} header`);
+      // Seconds or milliseconds: Vapi does not document which it sends.
+      const signedAt = parseTimestamp(timestamp);
+      if (!signedAt) return fail('unreadable timestamp');
+      if (Math.abs(clock() - signedAt.getTime()) > settings.timestampToleranceS * 1000) {
+        return fail('timestamp outside tolerance');
+      }
+    }
+    const payload = signedPayload(
+      settings.payloadFormat,
+      {
+        timestamp,
+        method: request.method.toUpperCase(),
+        url: settings.webhookUrl,
+        'svix-id': settings.messageIdHeader ? (header(request.headers, settings.messageIdHeader) ?? '') : '',
+      },
+      request.rawBody,
+    );
+    const matches = settings.secrets.some((secret) => {
+      const expected = createHmac(settings.algorithm, secret).update(payload).digest();
+      return expected.length === givenBytes.length && timingSafeEqual(expected, givenBytes);
+    });
+    return matches ? { ok: true } : fail('signature mismatch');
+  }
+
+  function verifyToken(given: string | undefined, what: string): Verification {
+    if (!given) return fail(`missing ${what}`);
+    return settings.secrets.some((secret) => sameSecret(given, secret)) ? { ok: true } : fail(`wrong ${what}`);
+  }
+
+  return function verify(request: RequestToVerify): Verification {
+    switch (settings.auth) {
+      case 'hmac':
+        return verifyHmac(request);
+      case 'bearer': {
+        const authorization = header(request.headers, 'authorization') ?? '';
+        const match = /^Bearer\s+(.+)$/i.exec(authorization.trim());
+        return verifyToken(match?.[1], 'bearer token');
+      }
+      case 'secret':
+        return verifyToken(header(request.headers, 'x-vapi-secret'), 'x-vapi-secret header');
+    }
+  };
+}
+
+export type RequestVerifier = ReturnType<typeof createRequestVerifier>;

@@ -1,0 +1,170 @@
+import type { RelayEventType } from '#shared/relay';
+import { toSessionStatus, type SessionStatus } from '#shared/session-status';
+import { arr, num, obj, str, type IncomingEvent, type JsonObject } from '#shared/vapi/envelope';
+import { parseTimestamp } from '#shared/vapi/timestamp';
+import { readArtifactConversation, toRole, type Role, type Turns } from './session-summary';
+
+export interface NewMessage {
+  role: Role;
+  transcript: string;
+  timestamp: Date;
+  metadata: JsonObject;
+}
+
+export interface PendingRelayEvent {
+  type: RelayEventType;
+  at: Date;
+  data: JsonObject;
+}
+
+/** What an end-of-call event brings; the processor completes it with what only the database knows. */
+export interface Completion {
+  vapiSummary: string | null;
+  analysis: JsonObject | null;
+  cost: number | null;
+  recordingUrl: string | null;
+  reportedDurationSeconds: number | undefined;
+  /** Turns and tools counted from Vapi's artifact; null means "count the stored messages". */
+  conversation: { turns: Turns; toolsUsed: string[] } | null;
+  /** The artifact's conversation, stored when no transcript event arrived during the call. */
+  backfill: NewMessage[];
+}
+
+/** Everything one event changes, computed from the event alone (no I/O), applied by the processor. */
+export interface EventChange {
+  status?: SessionStatus;
+  startedAt?: Date | null;
+  endedAt?: Date | null;
+  endedReason?: string | null;
+  messages: NewMessage[];
+  /** Stored in the outbox with a `seq`, then published. */
+  relay: PendingRelayEvent[];
+  /** Published only (partial transcripts): no `seq`, not replayed. */
+  live: PendingRelayEvent[];
+  completion?: Completion;
+}
+
+const change = (partial: Partial<EventChange> = {}): EventChange => ({ messages: [], relay: [], live: [], ...partial });
+
+/** The text of an utterance, whichever field the sender used. */
+const utteranceText = (m: JsonObject) => str(m.transcript) ?? str(m.content) ?? str(m.message) ?? str(m.text);
+
+function transcriptChange(m: JsonObject, type: string, at: Date): EventChange {
+  const role = toRole(m.role);
+  const transcript = utteranceText(m);
+  if (!role || !transcript) return change();
+  const final = m.transcriptType === 'final' || type.includes('final');
+  const data = { role, transcript, timestamp: at.toISOString(), final };
+  if (!final) return change({ live: [{ type: 'transcript', at, data }] });
+  const metadata = { transcriptType: 'final', ...(m.isFiltered === true ? { isFiltered: true } : {}) };
+  return change({ messages: [{ role, transcript, timestamp: at, metadata }], relay: [{ type: 'transcript', at, data }] });
+}
+
+function statusChange(m: JsonObject, at: Date): EventChange {
+  const call = obj(m.call);
+  const status = toSessionStatus(m.status ?? call.status);
+  if (!status) return change();
+  return change({
+    status,
+    ...(status === 'in-progress' ? { startedAt: parseTimestamp(call.startedAt) ?? at } : {}),
+    ...(status === 'ended'
+      ? { endedAt: parseTimestamp(call.endedAt) ?? at, endedReason: str(m.endedReason) ?? str(call.endedReason) ?? null }
+      : {}),
+  });
+}
+
+function backfillFrom(artifact: JsonObject): NewMessage[] {
+  return arr(artifact.messages).flatMap((item) => {
+    const m = obj(item);
+    const role = toRole(m.role);
+    const transcript = str(m.message);
+    const timestamp = parseTimestamp(m.time);
+    return role && transcript && timestamp
+      ? [{ role, transcript, timestamp, metadata: { source: 'end-of-call-report' } }]
+      : [];
+  });
+}
+
+/** Vapi's end-of-call report, in today's layout (`artifact`, `analysis`) or the legacy flat one. */
+function endOfCallChange(m: JsonObject): EventChange {
+  const call = obj(m.call);
+  const artifact = { ...m, ...obj(m.artifact) };
+  const analysis = obj(m.analysis);
+  const recording = obj(artifact.recording);
+  return change({
+    status: 'completed',
+    startedAt: parseTimestamp(m.startedAt) ?? parseTimestamp(call.startedAt),
+    // Not `at`: the report comes seconds after the call ended, which a status update may already have said.
+    endedAt: parseTimestamp(m.endedAt) ?? parseTimestamp(call.endedAt),
+    endedReason: str(m.endedReason) ?? str(call.endedReason) ?? null,
+    completion: {
+      vapiSummary: str(analysis.summary) ?? str(m.summary) ?? null,
+      analysis: Object.keys(analysis).length > 0 ? analysis : null,
+      cost: num(m.cost) ?? num(call.cost) ?? null,
+      recordingUrl:
+        str(recording.stereoUrl) ?? str(obj(recording.mono).combinedUrl) ?? str(artifact.recordingUrl) ?? str(artifact.stereoRecordingUrl) ?? null,
+      reportedDurationSeconds: num(m.durationSeconds),
+      conversation: readArtifactConversation(artifact),
+      backfill: backfillFrom(artifact),
+    },
+  });
+}
+
+/** The story's `call-end`: the call is over; its summary is built from what was stored. */
+function storyCallEndChange(d: JsonObject, at: Date): EventChange {
+  return change({
+    status: 'completed',
+    endedAt: at,
+    endedReason: str(d.endedReason) ?? str(d.reason) ?? null,
+    completion: {
+      vapiSummary: str(d.summary) ?? null,
+      analysis: null,
+      cost: null,
+      recordingUrl: null,
+      reportedDurationSeconds: num(d.durationSeconds) ?? num(d.duration),
+      conversation: null,
+      backfill: [],
+    },
+  });
+}
+
+/**
+ * What an event changes. Types that only need recording (conversation updates, hang, model
+ * output, interruptions, tool calls, anything unknown) change nothing beyond the event log.
+ */
+export function changeFor(event: IncomingEvent, receivedAt: Date): EventChange {
+  const at = event.timestamp ?? receivedAt;
+  const m = event.message;
+  if (event.source === 'story') {
+    switch (event.type) {
+      case 'message': {
+        // `data` may carry the utterance itself or nest it under `message`; a story message is always final.
+        const utterance = { role: 'assistant', ...m, ...obj(m.message) };
+        return transcriptChange({ ...utterance, transcriptType: 'final' }, event.type, at);
+      }
+      case 'call-end':
+        return storyCallEndChange(m, at);
+      case 'error':
+        return change({
+          relay: [{ type: 'session_error', at, data: { code: str(m.code) ?? 'ERROR', message: str(m.message) ?? str(m.error) ?? 'Error' } }],
+        });
+      default:
+        return change();
+    }
+  }
+  if (event.type.startsWith('transcript')) return transcriptChange(m, event.type, at);
+  switch (event.type) {
+    case 'status-update':
+      return statusChange(m, at);
+    case 'speech-update': {
+      const role = toRole(m.role);
+      const status = str(m.status);
+      if (!role || !status) return change();
+      return change({ relay: [{ type: 'speech', at, data: { role, status, ...(num(m.turn) !== undefined ? { turn: num(m.turn) } : {}) } }] });
+    }
+    case 'end-of-call-report':
+      return endOfCallChange(m);
+    default:
+      return change();
+  }
+}

@@ -1,0 +1,143 @@
+import { count, eq, inArray, sql } from 'drizzle-orm';
+import type { FieldCipher } from '#shared/crypto';
+import type { Database } from '#shared/db/client';
+import { patients, sessionEvents, vapiEvents, vapiMessages, vapiSessions, type SessionRow } from '#shared/db/schema';
+import { obj, str, type IncomingEvent } from '#shared/vapi/envelope';
+import type { NewMessage, PendingRelayEvent } from './event-changes';
+import type { Turns } from './session-summary';
+
+export type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0];
+
+/** Records the event under its id; false when it was recorded before (a redelivery: do nothing). */
+export async function recordEvent(
+  tx: Transaction,
+  row: { id: string; sessionId: string | null; type: string; occurredAt: Date | null; receivedAt: Date; payload: string },
+): Promise<boolean> {
+  const inserted = await tx.insert(vapiEvents).values(row).onConflictDoNothing().returning({ id: vapiEvents.id });
+  return inserted.length > 0;
+}
+
+interface PatientBinding {
+  patientId: string | null;
+  patientVerified: boolean;
+  callerHash: string | null;
+}
+
+/**
+ * Who the call is about: `call.metadata.patientId` (set by our app for a logged-in patient, so it
+ * verifies) when that patient exists, else the patient whose phone matches the caller (binds
+ * without verifying), else nobody. Unknown callers still get a session.
+ */
+async function bindPatient(tx: Transaction, cipher: FieldCipher, event: IncomingEvent): Promise<PatientBinding> {
+  const call = obj(event.message.call);
+  const callerNumber = str(obj(call.customer).number) ?? str(obj(event.message.customer).number);
+  const callerHash = callerNumber ? cipher.lookupHash(callerNumber) : null;
+  const claimedId = str(obj(call.metadata).patientId) ?? str(event.message.patientId);
+  if (claimedId) {
+    const [found] = await tx.select({ id: patients.id }).from(patients).where(eq(patients.id, claimedId));
+    if (found) return { patientId: found.id, patientVerified: true, callerHash };
+  }
+  if (callerNumber) {
+    const matches = await tx
+      .select({ id: patients.id })
+      .from(patients)
+      .where(inArray(patients.phoneHash, cipher.lookupHashes(callerNumber)))
+      .limit(2);
+    // Two patients sharing a number (a family phone) is ambiguous: bind neither.
+    if (matches.length === 1) return { patientId: matches[0]!.id, patientVerified: false, callerHash };
+  }
+  return { patientId: null, patientVerified: false, callerHash };
+}
+
+/**
+ * The call's session, created (and its patient bound) on its first event, and locked for this
+ * transaction so that concurrent events of one call take turns and `seq` stays gap-free.
+ */
+export async function lockOrCreateSession(
+  tx: Transaction,
+  cipher: FieldCipher,
+  sessionId: string,
+  event: IncomingEvent,
+): Promise<SessionRow> {
+  const [existing] = await tx.select().from(vapiSessions).where(eq(vapiSessions.id, sessionId)).for('update');
+  if (existing) return existing;
+
+  const call = obj(event.message.call);
+  await tx
+    .insert(vapiSessions)
+    .values({
+      id: sessionId,
+      ...(await bindPatient(tx, cipher, event)),
+      callType: str(call.type) ?? null,
+      assistantId: str(call.assistantId) ?? null,
+      phoneNumberId: str(call.phoneNumberId) ?? null,
+      metadata: { source: event.source },
+    })
+    .onConflictDoNothing();
+  // Re-read under lock: a concurrent first event of the same call may have inserted it first.
+  const [created] = await tx.select().from(vapiSessions).where(eq(vapiSessions.id, sessionId)).for('update');
+  return created!;
+}
+
+export async function insertMessages(
+  tx: Transaction,
+  cipher: FieldCipher,
+  sessionId: string,
+  eventId: string,
+  messages: NewMessage[],
+): Promise<void> {
+  if (messages.length === 0) return;
+  await tx
+    .insert(vapiMessages)
+    .values(
+      messages.map((message, index) => ({
+        sessionId,
+        // One event normally makes one message; a backfill makes several, each with its own id.
+        eventId: messages.length === 1 ? eventId : `${eventId}.${index}`,
+        role: message.role,
+        transcript: cipher.encrypt(message.transcript),
+        timestamp: message.timestamp,
+        metadata: message.metadata,
+      })),
+    )
+    .onConflictDoNothing();
+}
+
+export async function countStoredTurns(tx: Transaction, sessionId: string): Promise<Turns> {
+  const rows = await tx
+    .select({ role: vapiMessages.role, n: count() })
+    .from(vapiMessages)
+    .where(eq(vapiMessages.sessionId, sessionId))
+    .groupBy(vapiMessages.role);
+  const turns: Turns = { user: 0, assistant: 0, system: 0 };
+  for (const row of rows) turns[row.role as keyof Turns] = row.n;
+  return turns;
+}
+
+/** Appends relay events to the outbox with the session's next `seq` values; returns them numbered. */
+export async function appendToOutbox(
+  tx: Transaction,
+  cipher: FieldCipher,
+  session: SessionRow,
+  events: PendingRelayEvent[],
+): Promise<(PendingRelayEvent & { seq: number })[]> {
+  if (events.length === 0) return [];
+  const numbered = events.map((event, index) => ({ ...event, seq: session.lastSeq + index + 1 }));
+  await tx.insert(sessionEvents).values(
+    numbered.map((event) => ({
+      sessionId: session.id,
+      seq: event.seq,
+      type: event.type,
+      at: event.at,
+      data: cipher.encryptJson(event.data),
+    })),
+  );
+  return numbered;
+}
+
+export async function updateSession(tx: Transaction, sessionId: string, values: Partial<SessionRow>): Promise<void> {
+  await tx
+    .update(vapiSessions)
+    .set({ ...values, updatedAt: sql`now()` })
+    .where(eq(vapiSessions.id, sessionId));
+}

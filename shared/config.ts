@@ -1,0 +1,130 @@
+import { z } from 'zod';
+
+/** Secrets that must never fall back to a default; see secrets.ts for how they are provided. */
+export const SECRET_VARIABLES = [
+  'VAPI_WEBHOOK_SECRET',
+  'RELAY_JWT_SECRET',
+  'DATA_ENCRYPTION_KEY',
+  'ADMIN_TOKEN',
+] as const;
+
+const list = (value: string) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+
+const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+
+/** Placeholders copied from examples; accepting one would make the deployment's secret public knowledge. */
+const WELL_KNOWN_SECRETS = new Set(['secret', 'changeme', 'change-me', 'password', 'admin', 'token', 'test', 'your-secret', 'example']);
+
+const isWellKnown = (value: string) => WELL_KNOWN_SECRETS.has(value.toLowerCase());
+
+const secret = (name: string) =>
+  z
+    .string({ error: `${name} is required` })
+    .min(1, `${name} is required`)
+    .refine((value) => !isWellKnown(value), `${name} is a well-known placeholder; use a random value`);
+
+const secretList = (name: string) =>
+  z
+    .string({ error: `${name} is required` })
+    .transform(list)
+    .refine((items) => items.length > 0, `${name} is required`)
+    .refine((items) => !items.some(isWellKnown), `${name} holds a well-known placeholder; use a random value`);
+
+const encryptionKeys = secretList('DATA_ENCRYPTION_KEY').transform((items, ctx) =>
+  items.map((item) => {
+    const key = Buffer.from(item, 'base64');
+    if (key.length !== 32) {
+      ctx.addIssue({ code: 'custom', message: 'DATA_ENCRYPTION_KEY entries must be 32 bytes, base64-encoded' });
+    }
+    return key;
+  }),
+);
+
+/** Every environment variable the services read, with defaults from CONTRACT.md. */
+export const configSchema = z
+  .object({
+    NODE_ENV: z.string().default('development'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    HOST: z.string().default('0.0.0.0'),
+    DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/vapi_relay'),
+    REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
+    QUEUE_PREFIX: z.string().min(1).default('{vapi}'),
+    PORT: port(3000),
+    RELAY_PORT: port(3001),
+    WORKER_PORT: port(3002),
+    WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+
+    VAPI_WEBHOOK_SECRET: secretList('VAPI_WEBHOOK_SECRET'),
+    VAPI_AUTH: z.enum(['hmac', 'bearer', 'secret']).default('hmac'),
+    VAPI_SIGNATURE_HEADER: z.string().min(1).default('x-vapi-signature').transform((h) => h.toLowerCase()),
+    VAPI_SIGNATURE_ALGORITHM: z.enum(['sha256', 'sha512', 'sha1']).default('sha256'),
+    VAPI_SIGNATURE_ENCODING: z.enum(['hex', 'base64']).default('hex'),
+    VAPI_SIGNATURE_PREFIX: z.string().default(''),
+    VAPI_TIMESTAMP_HEADER: z.string().default('').transform((h) => h.toLowerCase()),
+    VAPI_SIGNATURE_PAYLOAD: z.string().default(''),
+    VAPI_MESSAGE_ID_HEADER: z.string().default('').transform((h) => h.toLowerCase()),
+    VAPI_TIMESTAMP_TOLERANCE_S: z.coerce.number().int().min(1).default(300),
+    VAPI_WEBHOOK_URL: z.string().default(''),
+    VAPI_ASSISTANT_ID: z.string().default(''),
+    WEBHOOK_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(5 * 1024 * 1024),
+
+    RELAY_JWT_SECRET: secret('RELAY_JWT_SECRET'),
+    DATA_ENCRYPTION_KEY: encryptionKeys,
+    ADMIN_TOKEN: secret('ADMIN_TOKEN'),
+  })
+  .transform((env) => ({
+    nodeEnv: env.NODE_ENV,
+    logLevel: env.LOG_LEVEL,
+    host: env.HOST,
+    databaseUrl: env.DATABASE_URL,
+    redisUrl: env.REDIS_URL,
+    queuePrefix: env.QUEUE_PREFIX,
+    ports: { ingress: env.PORT, relay: env.RELAY_PORT, worker: env.WORKER_PORT },
+    workerConcurrency: env.WORKER_CONCURRENCY,
+    vapi: {
+      secrets: env.VAPI_WEBHOOK_SECRET,
+      auth: env.VAPI_AUTH,
+      signatureHeader: env.VAPI_SIGNATURE_HEADER,
+      algorithm: env.VAPI_SIGNATURE_ALGORITHM,
+      encoding: env.VAPI_SIGNATURE_ENCODING,
+      signaturePrefix: env.VAPI_SIGNATURE_PREFIX,
+      timestampHeader: env.VAPI_TIMESTAMP_HEADER,
+      payloadFormat:
+        env.VAPI_SIGNATURE_PAYLOAD || (env.VAPI_TIMESTAMP_HEADER ? '{timestamp}.{body}' : '{body}'),
+      messageIdHeader: env.VAPI_MESSAGE_ID_HEADER,
+      timestampToleranceS: env.VAPI_TIMESTAMP_TOLERANCE_S,
+      webhookUrl: env.VAPI_WEBHOOK_URL,
+      assistantId: env.VAPI_ASSISTANT_ID,
+      bodyLimitBytes: env.WEBHOOK_BODY_LIMIT_BYTES,
+    },
+    relayJwtSecret: env.RELAY_JWT_SECRET,
+    dataEncryptionKeys: env.DATA_ENCRYPTION_KEY,
+    adminToken: env.ADMIN_TOKEN,
+  }));
+
+export type Config = z.output<typeof configSchema>;
+export type VapiAuthConfig = Config['vapi'];
+
+/** Thrown when the environment does not describe a runnable service; the message names each bad variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Validates an environment (process.env by default) into a typed, frozen config. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const result = configSchema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `  ${issue.path.join('.') || '(env)'}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
+  }
+  return Object.freeze(result.data);
+}
+
+/** Just the database URL, for tools (migrations) that must run before any secret exists. */
+export function loadDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return configSchema.in.shape.DATABASE_URL.parse(env.DATABASE_URL);
+}

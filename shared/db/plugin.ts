@@ -1,0 +1,22 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { createDatabase, type Database, type DatabaseHandle } from './client';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    db: Database;
+    dbHandle: DatabaseHandle;
+  }
+}
+
+/** Opens the Postgres pool for a service, decorates it, and closes it when the app closes. */
+export const databasePlugin = fp(
+  async (app: FastifyInstance, { url, max }: { url: string; max?: number }) => {
+    const handle = createDatabase(url, max === undefined ? {} : { max });
+    app.decorate('db', handle.db);
+    app.decorate('dbHandle', handle);
+    app.addReadinessCheck('postgres', () => handle.sql`select 1`);
+    app.addHook('onClose', () => handle.close());
+  },
+  { name: 'database', dependencies: ['health'] },
+);

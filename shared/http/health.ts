@@ -1,0 +1,49 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+
+/** A dependency the service cannot work without; resolves when it answers. */
+export type ReadinessCheck = () => Promise<unknown>;
+
+const CHECK_TIMEOUT_MS = 2_000;
+
+function withTimeout(check: ReadinessCheck): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+  });
+  return Promise.race([check(), timeout]).finally(() => clearTimeout(timer));
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Registers a dependency that `/readyz` checks; each plugin adds the ones it opened. */
+    addReadinessCheck(name: string, check: ReadinessCheck): void;
+  }
+}
+
+/**
+ * `GET /healthz`: the process is alive. `GET /readyz`: every dependency answers; 503 names the ones
+ * that do not, so a load balancer stops routing here and an operator sees why.
+ */
+export const healthPlugin = fp(
+  async (app: FastifyInstance) => {
+    const checks = new Map<string, ReadinessCheck>();
+    app.decorate('addReadinessCheck', (name: string, check: ReadinessCheck) => {
+      checks.set(name, check);
+    });
+    app.get('/healthz', async () => ({ status: 'ok' }));
+    app.get('/readyz', async (request, reply) => {
+      const names = [...checks.keys()];
+      const results = await Promise.allSettled(names.map((name) => withTimeout(checks.get(name)!)));
+      const report = Object.fromEntries(
+        names.map((name, i) => [name, results[i]!.status === 'fulfilled' ? 'ok' : 'unavailable']),
+      );
+      const ready = results.every((result) => result.status === 'fulfilled');
+      results.forEach((result, i) => {
+        if (result.status === 'rejected') request.log.warn({ err: result.reason, check: names[i] }, 'readiness check failed');
+      });
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks: report });
+    });
+  },
+  { name: 'health' },
+);

@@ -1,0 +1,26 @@
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Logger } from '../logger';
+import { errorHandlerPlugin } from './errors';
+import { healthPlugin } from './health';
+import { metricsPlugin } from './metrics';
+
+/**
+ * A Fastify instance with what every service has: its role in every log line, one error shape,
+ * `/healthz` + `/readyz`, and `/metrics`. Services log their own request lines where they matter
+ * (the webhook), so Fastify's per-request lines are off.
+ */
+export async function createServiceApp(
+  role: 'ingress' | 'worker' | 'relay',
+  logger: Logger,
+  options: Pick<FastifyServerOptions, 'trustProxy' | 'requestIdHeader'> = {},
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...options,
+    loggerInstance: logger.child({ role }),
+    logController: new LogController({ disableRequestLogging: true }),
+  }) as unknown as FastifyInstance;
+  await app.register(errorHandlerPlugin);
+  await app.register(healthPlugin);
+  await app.register(metricsPlugin, { service: role });
+  return app;
+}

@@ -1,0 +1,35 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * Why a connection exists decides how it behaves when Redis is slow or gone:
+ * - `producer` fails fast (no offline queue, one retry) so the ingress can answer 503 instead of hanging;
+ * - `worker` retries forever, as BullMQ requires for blocking commands;
+ * - `subscriber` is dedicated to pub/sub and reconnects forever.
+ */
+export type RedisRole = 'producer' | 'worker' | 'subscriber';
+
+const roleOptions: Record<RedisRole, RedisOptions> = {
+  producer: { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2_000, connectTimeout: 2_000 },
+  worker: { maxRetriesPerRequest: null },
+  subscriber: { maxRetriesPerRequest: null },
+};
+
+/** Opens a Redis connection for one role; errors are logged (never thrown from the event emitter). */
+export function createRedis(url: string, role: RedisRole, logger: { error(details: object, message: string): void }): Redis {
+  const redis = new Redis(url, {
+    ...roleOptions[role],
+    connectionName: `vapi-relay:${role}`,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+  });
+  let lastError = '';
+  redis.on('error', (error: Error) => {
+    // A dead server repeats the same error on every reconnect attempt: log each distinct one once.
+    if (error.message === lastError) return;
+    lastError = error.message;
+    logger.error({ err: error, role }, 'redis connection error');
+  });
+  redis.on('ready', () => {
+    lastError = '';
+  });
+  return redis;
+}

@@ -1,0 +1,67 @@
+import { parseTimestamp } from './timestamp';
+
+/** A JSON object as received: nothing about its fields is trusted until read through the helpers below. */
+export type JsonObject = Record<string, unknown>;
+
+/** The story's own envelope types, `{ "type", "data" }`, next to Vapi's `{ "message": { "type" } }`. */
+export const STORY_TYPES = ['message', 'call-end', 'function-call', 'error'] as const;
+
+/** One webhook event, whichever envelope it came in. */
+export interface IncomingEvent {
+  source: 'vapi' | 'story';
+  /** Vapi's `message.type` or the story's `type`. */
+  type: string;
+  /** Vapi's `call.id` (the story's `sessionId`/`callId`); null for events not tied to a call. */
+  callId: string | null;
+  /** When Vapi says it happened; null when the event carries no readable timestamp. */
+  timestamp: Date | null;
+  /** Vapi's `message` object or the story's `data` object. */
+  message: JsonObject;
+}
+
+export const isObject = (value: unknown): value is JsonObject =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** A non-empty string field, or undefined. */
+export const str = (value: unknown): string | undefined =>
+  typeof value === 'string' && value.length > 0 ? value : undefined;
+
+/** A finite number field (numeric strings accepted), or undefined. */
+export const num = (value: unknown): number | undefined => {
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  return typeof n === 'number' && Number.isFinite(n) ? n : undefined;
+};
+
+export const obj = (value: unknown): JsonObject => (isObject(value) ? value : {});
+
+export const arr = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
+
+/**
+ * Recognises either envelope and extracts what routing needs. Returns null when the body is not an
+ * event at all (no object, or no type), which the ingress answers with 400.
+ */
+export function readEnvelope(body: unknown): IncomingEvent | null {
+  if (!isObject(body)) return null;
+  if (isObject(body.message)) {
+    const message = body.message;
+    const type = str(message.type);
+    if (!type) return null;
+    return {
+      source: 'vapi',
+      type,
+      callId: str(obj(message.call).id) ?? null,
+      timestamp: parseTimestamp(message.timestamp),
+      message,
+    };
+  }
+  const type = str(body.type);
+  if (!type || !isObject(body.data)) return null;
+  const data = body.data;
+  return {
+    source: 'story',
+    type,
+    callId: str(data.sessionId) ?? str(data.callId) ?? str(obj(data.call).id) ?? null,
+    timestamp: parseTimestamp(data.timestamp),
+    message: data,
+  };
+}
