@@ -40,6 +40,9 @@ const toRelayEvent = (sessionId: string, event: PendingRelayEvent & { seq?: numb
   data: event.data,
 });
 
+/** Marks a session whose transcript was taken from the end-of-call report's artifact. */
+const BACKFILLED = 'end-of-call-report';
+
 const earliest = (a: Date | null, b: Date | null | undefined) => (a && b ? (a < b ? a : b) : (a ?? b ?? null));
 const latest = (a: Date | null, b: Date | null | undefined) => (a && b ? (a > b ? a : b) : (a ?? b ?? null));
 
@@ -65,6 +68,7 @@ export function createEventProcessor({ db, cipher, publish }: Deps) {
   async function complete(tx: Transaction, session: SessionRow, values: Partial<SessionRow>, completion: Completion) {
     if (completion.backfill.length > 0 && Object.values(await countStoredTurns(tx, session.id)).every((n) => n === 0)) {
       await insertMessages(tx, cipher, session.id, `backfill.${session.id}`, completion.backfill);
+      values.metadata = { ...session.metadata, transcriptFrom: BACKFILLED };
     }
     const summary = generateSessionSummary({
       startedAt: values.startedAt ?? session.startedAt,
@@ -106,7 +110,8 @@ export function createEventProcessor({ db, cipher, publish }: Deps) {
       endedReason: session.endedReason ?? change.endedReason ?? null,
       lastEventAt: latest(session.lastEventAt, at),
     };
-    await insertMessages(tx, cipher, session.id, eventId, change.messages);
+    // Once Vapi's own record of the conversation is stored, a late live transcript would repeat it.
+    if (session.metadata.transcriptFrom !== BACKFILLED) await insertMessages(tx, cipher, session.id, eventId, change.messages);
 
     const relay: PendingRelayEvent[] = [];
     if (status !== current) relay.push({ type: 'session_status', at, data: { status, ...(values.endedReason ? { endedReason: values.endedReason } : {}) } });

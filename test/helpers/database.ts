@@ -1,0 +1,9 @@
+import { createDatabase, type DatabaseHandle } from '#shared/db/client';
+import { TEST_DATABASE_URL } from './environment';
+
+export const openTestDatabase = (): DatabaseHandle => createDatabase(TEST_DATABASE_URL, { max: 4 });
+
+/** Empties every table, so each test starts from nothing. */
+export async function truncateAll(handle: DatabaseHandle): Promise<void> {
+  await handle.sql`truncate session_events, vapi_messages, vapi_events, vapi_sessions, patients restart identity cascade`;
+}

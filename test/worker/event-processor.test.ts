@@ -1,0 +1,257 @@
+import { randomUUID } from 'node:crypto';
+import { UnrecoverableError } from 'bullmq';
+import { asc, eq } from 'drizzle-orm';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { FieldCipher } from '#shared/crypto';
+import { patients, sessionEvents, vapiEvents, vapiMessages, vapiSessions } from '#shared/db/schema';
+import type { RelayEvent } from '#shared/relay';
+import { createEventProcessor } from '../../services/worker/lib/event-processor';
+import { testConfig } from '../helpers/config';
+import { openTestDatabase, truncateAll } from '../helpers/database';
+import { jobFor } from '../helpers/jobs';
+import { realisticCall, type VapiBody } from '../fixtures/vapi-call';
+
+const handle = openTestDatabase();
+const { db } = handle;
+const cipher = new FieldCipher(testConfig().dataEncryptionKeys);
+const published: { patientId: string; event: RelayEvent }[] = [];
+const processEvent = createEventProcessor({
+  db,
+  cipher,
+  publish: async (patientId, events) => {
+    published.push(...events.map((event) => ({ patientId, event })));
+  },
+});
+const processBody = (body: unknown) => processEvent(jobFor(body, cipher));
+
+const session = async (id: string) => (await db.select().from(vapiSessions).where(eq(vapiSessions.id, id)))[0];
+const messages = (sessionId: string) =>
+  db.select().from(vapiMessages).where(eq(vapiMessages.sessionId, sessionId)).orderBy(asc(vapiMessages.timestamp));
+const outbox = (sessionId: string) =>
+  db.select().from(sessionEvents).where(eq(sessionEvents.sessionId, sessionId)).orderBy(asc(sessionEvents.seq));
+
+async function addPatient(id: string, phone: string) {
+  await db.insert(patients).values({
+    id,
+    firstName: cipher.encrypt('Ada'),
+    lastName: cipher.encrypt('Moreno'),
+    dateOfBirth: cipher.encrypt('1984-03-03'),
+    phoneNumber: cipher.encrypt(phone),
+    phoneHash: cipher.lookupHash(phone),
+    nameDobHash: cipher.lookupHash('ada moreno|1984-03-03'),
+  });
+}
+
+beforeEach(async () => {
+  await truncateAll(handle);
+  published.length = 0;
+});
+afterAll(() => handle.close());
+
+describe('the story envelope', () => {
+  it('stores one vapi_messages row for a message event, encrypted', async () => {
+    const sessionId = randomUUID();
+    const outcome = await processBody({
+      type: 'message',
+      data: { sessionId, role: 'user', content: 'I need to refill my lisinopril.', timestamp: '2026-11-20T15:00:00.000Z' },
+    });
+    expect(outcome).toBe('processed');
+    const rows = await messages(sessionId);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.role).toBe('user');
+    expect(rows[0]!.transcript).not.toContain('lisinopril');
+    expect(cipher.decrypt(rows[0]!.transcript)).toBe('I need to refill my lisinopril.');
+    expect(rows[0]!.timestamp.toISOString()).toBe('2026-11-20T15:00:00.000Z');
+  });
+
+  it('completes the session on call-end with a summary of what was stored', async () => {
+    const sessionId = randomUUID();
+    await processBody({ type: 'message', data: { sessionId, role: 'assistant', content: 'Hello.', timestamp: 1795000000000 } });
+    await processBody({ type: 'message', data: { sessionId, role: 'user', content: 'Hi.', timestamp: 1795000001000 } });
+    await processBody({ type: 'call-end', data: { sessionId, timestamp: 1795000060000, summary: 'Greetings only.' } });
+    const row = await session(sessionId);
+    expect(row!.status).toBe('completed');
+    expect(row!.endedAt!.getTime()).toBe(1795000060000);
+    expect(row!.keyInsights).toMatchObject({ turns: { user: 1, assistant: 1, system: 0 } });
+    expect(cipher.decrypt(row!.summary!)).toContain('Greetings only.');
+  });
+});
+
+describe('a whole realistic call', () => {
+  it('ends completed with the right counts, summary and times', async () => {
+    const call = realisticCall({ customerNumber: '+15550109999' });
+    for (const body of call.events) await processBody(body);
+
+    const row = await session(call.callId);
+    expect(row).toMatchObject({ status: 'completed', endedReason: 'customer-ended-call', callType: 'inboundPhoneCall', patientId: null });
+    expect(row!.startedAt).not.toBeNull();
+    expect(row!.endedAt!.getTime()).toBe(call.endedAtMs);
+    expect(row!.cost).toBe('0.1234');
+    expect(row!.keyInsights).toMatchObject({
+      turns: { user: 2, assistant: 2, system: 0 },
+      toolsUsed: ['lookup_patient_info'],
+      endedReason: 'customer-ended-call',
+      successEvaluation: 'true',
+    });
+    const summary = cipher.decrypt(row!.summary!);
+    expect(summary).toContain('2 patient turns, 2 assistant turns');
+    expect(summary).toContain('Tools used: lookup_patient_info');
+    expect(summary).toContain('Dr. Okafor');
+    expect(cipher.decrypt(row!.recordingUrl!)).toBe('https://storage.example/recordings/stereo.wav');
+
+    // Finals are stored in order; partials are not.
+    const stored = await messages(call.callId);
+    expect(stored.map((m) => [m.role, cipher.decrypt(m.transcript)])).toEqual(call.finalTranscripts);
+
+    // Outbox: seq 1..n without holes, in the order things happened.
+    const relay = await outbox(call.callId);
+    expect(relay.map((e) => e.seq)).toEqual(relay.map((_, i) => i + 1));
+    expect(relay.filter((e) => e.type === 'session_status').map((e) => cipher.decryptJson<{ status: string }>(e.data).status)).toEqual([
+      'ringing',
+      'in-progress',
+      'ended',
+      'completed',
+    ]);
+    expect(relay.at(-1)!.type).toBe('session_end');
+    expect(cipher.decryptJson(relay.at(-1)!.data)).toMatchObject({ sessionId: call.callId, status: 'ended' });
+
+    // Every non-partial event is in the event log, with its payload encrypted.
+    const logged = await db.select().from(vapiEvents).where(eq(vapiEvents.sessionId, call.callId));
+    const partials = call.events.filter((b) => b.message.transcriptType === 'partial').length;
+    expect(logged).toHaveLength(call.events.length - partials);
+    expect(logged.every((e) => !e.payload.includes('Okafor'))).toBe(true);
+  });
+
+  it('processes each event once when everything is delivered twice', async () => {
+    const call = realisticCall();
+    for (const body of call.events) await processBody(body);
+    const before = { messages: (await messages(call.callId)).length, outbox: (await outbox(call.callId)).length, row: await session(call.callId) };
+
+    const outcomes = [];
+    for (const body of call.events) outcomes.push(await processBody(body));
+    expect(outcomes.filter((o) => o === 'processed')).toEqual([]);
+    expect((await messages(call.callId)).length).toBe(before.messages);
+    expect((await outbox(call.callId)).length).toBe(before.outbox);
+    expect((await session(call.callId))!.updatedAt).toEqual(before.row!.updatedAt);
+  });
+
+  it('reaches the same state whatever the order of arrival, and never moves status backwards', async () => {
+    const call = realisticCall();
+    const shuffled = [...call.events].reverse();
+    const seen: string[] = [];
+    for (const body of shuffled) {
+      await processBody(body);
+      seen.push((await session(call.callId))!.status);
+    }
+    expect(seen.every((status) => status === 'completed')).toBe(true);
+    const row = await session(call.callId);
+    expect(row!.keyInsights).toMatchObject({ turns: { user: 2, assistant: 2 } });
+    expect((await messages(call.callId)).map((m) => cipher.decrypt(m.transcript))).toEqual(call.finalTranscripts.map(([, t]) => t));
+    const relay = await outbox(call.callId);
+    expect(relay.map((e) => e.seq)).toEqual(relay.map((_, i) => i + 1));
+  });
+
+  it('keeps ended when in-progress arrives after it, and still learns the start time', async () => {
+    const callId = randomUUID();
+    const call = { id: callId, orgId: 'org' };
+    await processBody({ message: { type: 'status-update', status: 'ended', endedReason: 'silence-timed-out', timestamp: 1795000090000, call } });
+    await processBody({ message: { type: 'status-update', status: 'in-progress', timestamp: 1795000000000, call } });
+    await processBody({ message: { type: 'status-update', status: 'queued', timestamp: '2026-11-20T15:00:00.000Z', call } });
+    const row = await session(callId);
+    expect(row).toMatchObject({ status: 'ended', endedReason: 'silence-timed-out' });
+    expect(row!.startedAt!.getTime()).toBe(1795000000000);
+    expect(row!.endedAt!.getTime()).toBe(1795000090000);
+  });
+
+  it('gives concurrent events of one call distinct, gap-free seq numbers', async () => {
+    const callId = randomUUID();
+    const call = { id: callId, orgId: 'org' };
+    const bodies: VapiBody[] = Array.from({ length: 20 }, (_, i) => ({
+      message: { type: 'speech-update', role: i % 2 ? 'user' : 'assistant', status: 'started', turn: i, timestamp: 1795000000000 + i, call },
+    }));
+    await Promise.all(bodies.map(processBody));
+    const relay = await outbox(callId);
+    expect(relay.map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect((await session(callId))!.lastSeq).toBe(20);
+  });
+});
+
+describe('the end-of-call report alone', () => {
+  it('backfills the transcript from its artifact when no transcript event arrived', async () => {
+    const call = realisticCall();
+    await processBody(call.report);
+    const stored = await messages(call.callId);
+    expect(stored.map((m) => [m.role, cipher.decrypt(m.transcript)])).toEqual(call.finalTranscripts);
+    expect(stored[0]!.metadata).toEqual({ source: 'end-of-call-report' });
+  });
+
+  it('reads the legacy flat layout', async () => {
+    const callId = randomUUID();
+    await processBody({
+      message: {
+        type: 'end-of-call-report',
+        timestamp: '2024-07-04T05:39:10.225Z',
+        call: { id: callId, orgId: 'org' },
+        endedReason: 'assistant-ended-call',
+        summary: 'Patient confirmed the appointment.',
+        recordingUrl: 'https://storage.example/r.wav',
+        durationSeconds: 95,
+      },
+    });
+    const row = await session(callId);
+    expect(row!.status).toBe('completed');
+    expect(cipher.decrypt(row!.summary!)).toContain('Call lasted 1 min 35 s');
+    expect(cipher.decrypt(row!.summary!)).toContain('Patient confirmed the appointment.');
+    expect(cipher.decrypt(row!.recordingUrl!)).toBe('https://storage.example/r.wav');
+  });
+});
+
+describe('patients', () => {
+  it('binds and verifies the patient named by call.metadata.patientId', async () => {
+    await addPatient('pat-1', '+15550100001');
+    const call = realisticCall({ patientId: 'pat-1', customerNumber: '+15550177777' });
+    await processBody(call.events[0]);
+    expect(await session(call.callId)).toMatchObject({ patientId: 'pat-1', patientVerified: true });
+  });
+
+  it("binds without verifying the patient whose phone is the caller's", async () => {
+    await addPatient('pat-2', '+15550100002');
+    const call = realisticCall({ customerNumber: '+15550100002' });
+    await processBody(call.events[0]);
+    expect(await session(call.callId)).toMatchObject({ patientId: 'pat-2', patientVerified: false });
+  });
+
+  it('records an unknown caller with no patient, and an unknown patient id as none', async () => {
+    const call = realisticCall({ patientId: 'pat-unknown', customerNumber: '+15550100003' });
+    await processBody(call.events[0]);
+    const row = await session(call.callId);
+    expect(row).toMatchObject({ patientId: null, patientVerified: false });
+    expect(row!.callerHash).not.toContain('5550100003');
+  });
+
+  it("publishes relay events on the session's patient only, after commit, with seq", async () => {
+    await addPatient('pat-3', '+15550100004');
+    const call = realisticCall({ patientId: 'pat-3' });
+    for (const body of call.events.slice(0, 8)) await processBody(body);
+    expect(published.every((p) => p.patientId === 'pat-3')).toBe(true);
+    const withSeq = published.filter((p) => p.event.seq !== undefined).map((p) => p.event.seq);
+    expect(withSeq).toEqual(withSeq.map((_, i) => i + 1));
+    const partial = published.find((p) => p.event.type === 'transcript' && p.event.data.final === false);
+    expect(partial?.event.seq).toBeUndefined();
+  });
+});
+
+describe('odd input', () => {
+  it('records unknown event types without failing', async () => {
+    const callId = randomUUID();
+    const outcome = await processBody({ message: { type: 'language-change-detected', language: 'es', timestamp: 1795000000000, call: { id: callId } } });
+    expect(outcome).toBe('processed');
+    const [logged] = await db.select().from(vapiEvents).where(eq(vapiEvents.sessionId, callId));
+    expect(logged!.type).toBe('language-change-detected');
+  });
+
+  it('fails a job it cannot read without retrying it', async () => {
+    const job = jobFor({ message: { type: 'hang', call: { id: 'x' } } }, cipher);
+    await expect(processEvent({ ...job, body: 'v1.deadbeef.AAAA' })).rejects.toBeInstanceOf(UnrecoverableError);
+  });
+});
