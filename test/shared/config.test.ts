@@ -1,0 +1,83 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '#shared/config';
+import { resolveEnvironment } from '#shared/secrets';
+
+const secrets = {
+  VAPI_WEBHOOK_SECRET: 'a3f9c1d2e4b5',
+  RELAY_JWT_SECRET: 'relay-jwt-9b8c7d6e',
+  DATA_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+  ADMIN_TOKEN: 'admin-token-5e4d3c',
+};
+const tempEnvPath = () => join(mkdtempSync(join(tmpdir(), 'vapi-relay-')), '.env');
+
+describe('loadConfig', () => {
+  it('applies the contract defaults', () => {
+    const config = loadConfig(secrets);
+    expect(config.databaseUrl).toBe('postgres://postgres@127.0.0.1:5432/vapi_relay');
+    expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(config.ports).toEqual({ ingress: 3000, relay: 3001, worker: 3002 });
+    expect(config.vapi).toMatchObject({
+      auth: 'hmac',
+      signatureHeader: 'x-vapi-signature',
+      algorithm: 'sha256',
+      encoding: 'hex',
+      signaturePrefix: '',
+      payloadFormat: '{body}',
+      timestampToleranceS: 300,
+      bodyLimitBytes: 5 * 1024 * 1024,
+    });
+  });
+
+  it('signs {timestamp}.{body} once a timestamp header is set, and lists secrets for rotation', () => {
+    const config = loadConfig({ ...secrets, VAPI_TIMESTAMP_HEADER: 'X-Timestamp', VAPI_WEBHOOK_SECRET: 'new-one-abc, old-one-def' });
+    expect(config.vapi.payloadFormat).toBe('{timestamp}.{body}');
+    expect(config.vapi.timestampHeader).toBe('x-timestamp');
+    expect(config.vapi.secrets).toEqual(['new-one-abc', 'old-one-def']);
+  });
+
+  it('names every invalid variable', () => {
+    const attempt = () => loadConfig({ ...secrets, VAPI_AUTH: 'basic', DATA_ENCRYPTION_KEY: 'c2hvcnQ=', PORT: 'eighty' });
+    expect(attempt).toThrow(ConfigError);
+    for (const name of ['VAPI_AUTH', 'PORT', 'DATA_ENCRYPTION_KEY']) expect(attempt).toThrow(name);
+  });
+
+  it('refuses well-known placeholder secrets', () => {
+    expect(() => loadConfig({ ...secrets, ADMIN_TOKEN: 'changeme' })).toThrow(/ADMIN_TOKEN/);
+    expect(() => loadConfig({ ...secrets, VAPI_WEBHOOK_SECRET: 'real-one-123,secret' })).toThrow(/VAPI_WEBHOOK_SECRET/);
+  });
+});
+
+describe('resolveEnvironment', () => {
+  it('generates missing secrets once into a private .env, and reuses them on the next start', () => {
+    const envPath = tempEnvPath();
+    const first = resolveEnvironment({}, envPath);
+    expect(first.generated).toEqual(['VAPI_WEBHOOK_SECRET', 'RELAY_JWT_SECRET', 'DATA_ENCRYPTION_KEY', 'ADMIN_TOKEN']);
+    expect(statSync(envPath).mode & 0o777).toBe(0o600);
+    expect(() => loadConfig(first.env)).not.toThrow();
+
+    const second = resolveEnvironment({}, envPath);
+    expect(second.generated).toEqual([]);
+    expect(second.env.DATA_ENCRYPTION_KEY).toBe(first.env.DATA_ENCRYPTION_KEY);
+    expect(readFileSync(envPath, 'utf8').match(/ADMIN_TOKEN=/g)).toHaveLength(1);
+  });
+
+  it('lets the environment win over .env', () => {
+    const envPath = tempEnvPath();
+    writeFileSync(envPath, 'PORT=4000\nADMIN_TOKEN="from-file-token"\n');
+    const { env } = resolveEnvironment({ PORT: '5000' }, envPath);
+    expect(env.PORT).toBe('5000');
+    expect(env.ADMIN_TOKEN).toBe('from-file-token');
+  });
+
+  it('stops in production, naming each missing secret, and writes nothing', () => {
+    const envPath = tempEnvPath();
+    expect(() => resolveEnvironment({ NODE_ENV: 'production', ADMIN_TOKEN: 'x-admin-123' }, envPath)).toThrow(
+      /VAPI_WEBHOOK_SECRET, RELAY_JWT_SECRET, DATA_ENCRYPTION_KEY/,
+    );
+    expect(() => statSync(envPath)).toThrow();
+  });
+});

@@ -1,0 +1,52 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { DecryptionError, FieldCipher } from '#shared/crypto';
+
+const oldKey = randomBytes(32);
+const newKey = randomBytes(32);
+
+describe('FieldCipher', () => {
+  it('round-trips text, with a fresh IV every time and no plaintext in the stored form', () => {
+    const cipher = new FieldCipher([oldKey]);
+    const a = cipher.encrypt('Allergic to penicillin');
+    const b = cipher.encrypt('Allergic to penicillin');
+    expect(a).not.toBe(b);
+    expect(a).toMatch(/^v1\.[0-9a-f]{8}\./);
+    expect(a).not.toContain('penicillin');
+    expect(cipher.decrypt(a)).toBe('Allergic to penicillin');
+    expect(cipher.decryptJson(cipher.encryptJson({ dose: '10 mg' }))).toEqual({ dose: '10 mg' });
+  });
+
+  it('still reads values written under an old key after rotation, and writes under the new one', () => {
+    const before = new FieldCipher([oldKey]);
+    const stored = before.encrypt('Metformin 500 mg');
+    const rotated = new FieldCipher([newKey, oldKey]);
+    expect(rotated.decrypt(stored)).toBe('Metformin 500 mg');
+    expect(rotated.encrypt('x').split('.')[1]).toBe(rotated.primaryKeyId);
+    expect(rotated.primaryKeyId).not.toBe(before.primaryKeyId);
+  });
+
+  it('refuses values under an unknown key, tampered bytes and non-encrypted text', () => {
+    const stored = new FieldCipher([oldKey]).encrypt('secret');
+    expect(() => new FieldCipher([newKey]).decrypt(stored)).toThrow(DecryptionError);
+    const [version, keyId, packed] = stored.split('.');
+    const bytes = Buffer.from(packed!, 'base64url');
+    bytes[bytes.length - 1]! ^= 1;
+    expect(() => new FieldCipher([oldKey]).decrypt(`${version}.${keyId}.${bytes.toString('base64url')}`)).toThrow(DecryptionError);
+    expect(() => new FieldCipher([oldKey]).decrypt('plain text')).toThrow(DecryptionError);
+  });
+
+  it('finds equal values through keyed hashes under every configured key', () => {
+    const before = new FieldCipher([oldKey]);
+    const stored = before.lookupHash('+15550100001');
+    expect(stored).not.toContain('5550100001');
+    expect(before.lookupHash('+15550100001')).toBe(stored);
+    expect(before.lookupHash('+15550100002')).not.toBe(stored);
+    expect(new FieldCipher([newKey, oldKey]).lookupHashes('+15550100001')).toContain(stored);
+  });
+
+  it('rejects keys that are not 32 bytes', () => {
+    expect(() => new FieldCipher([randomBytes(16)])).toThrow(/32 bytes/);
+    expect(() => new FieldCipher([])).toThrow();
+  });
+});
