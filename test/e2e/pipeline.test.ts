@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import { eq } from 'drizzle-orm';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Config } from '#shared/config';
+import { FieldCipher } from '#shared/crypto';
+import { patients, vapiMessages, vapiSessions } from '#shared/db/schema';
+import { patientChannel, type RelayEvent } from '#shared/relay';
+import { buildIngressApp } from '../../services/ingress/app';
+import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook';
+import { buildWorkerApp } from '../../services/worker/app';
+import { realisticCall } from '../fixtures/vapi-call';
+import { silentLogger, testConfig } from '../helpers/config';
+import { openTestDatabase, truncateAll } from '../helpers/database';
+import { deleteKeys, openTestRedis } from '../helpers/redis';
+import { hmacHeaders } from '../helpers/signing';
+import { waitFor } from '../helpers/wait-for';
+
+const handle = openTestDatabase();
+const redis: Redis = openTestRedis();
+let config: Config;
+let ingress: FastifyInstance;
+let worker: FastifyInstance;
+let webhookUrl: string;
+
+async function post(body: unknown) {
+  const raw = JSON.stringify(body);
+  const response = await fetch(webhookUrl, { method: 'POST', headers: hmacHeaders(raw), body: raw });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+const sessionRow = async (id: string) => (await handle.db.select().from(vapiSessions).where(eq(vapiSessions.id, id)))[0];
+
+beforeAll(() => truncateAll(handle));
+beforeEach(async () => {
+  config = testConfig();
+  ingress = await buildIngressApp({ config, logger: silentLogger() });
+  worker = await buildWorkerApp({ config, logger: silentLogger() });
+  await worker.ready();
+  webhookUrl = `${await ingress.listen({ host: '127.0.0.1', port: 0 })}${WEBHOOK_PATH}`;
+});
+afterEach(async () => {
+  await ingress.close();
+  await worker.close();
+  await deleteKeys(redis, config.queuePrefix);
+  await truncateAll(handle);
+});
+afterAll(async () => {
+  redis.disconnect();
+  await handle.close();
+});
+
+describe('ingress → queue → worker → Postgres, over real HTTP', () => {
+  it('stores a signed final transcript in vapi_messages', async () => {
+    const callId = randomUUID();
+    const answer = await post({
+      message: {
+        type: 'transcript',
+        role: 'user',
+        transcriptType: 'final',
+        transcript: 'My knee still hurts after the injection.',
+        timestamp: Date.now(),
+        call: { id: callId, orgId: 'org' },
+      },
+    });
+    expect(answer).toEqual({ status: 200, body: { received: true } });
+    const [row] = await waitFor(async () => {
+      const rows = await handle.db.select().from(vapiMessages).where(eq(vapiMessages.sessionId, callId));
+      return rows.length > 0 && rows;
+    });
+    expect(row!.role).toBe('user');
+    expect(row!.transcript).not.toContain('knee');
+  });
+
+  it('stores the story message event once, however often it is delivered', async () => {
+    const sessionId = randomUUID();
+    const body = { type: 'message', data: { sessionId, role: 'user', content: 'Hello?', timestamp: new Date().toISOString() } };
+    expect((await post(body)).body).toEqual({ received: true });
+    await waitFor(async () => (await sessionRow(sessionId)) !== undefined);
+    const again = await post(body);
+    expect(again.body).toEqual({ received: true, duplicate: true });
+    await waitFor(async () => (await ingress.eventsQueue.getJobCounts('completed')).completed === 1);
+    const rows = await handle.db.select().from(vapiMessages).where(eq(vapiMessages.sessionId, sessionId));
+    expect(rows).toHaveLength(1);
+  });
+
+  it("completes a whole call and relays its events live on the patient's channel", async () => {
+    const cipher = new FieldCipher(config.dataEncryptionKeys);
+    await handle.db.insert(patients).values({
+      id: 'pat-e2e',
+      firstName: cipher.encrypt('Lena'),
+      lastName: cipher.encrypt('Park'),
+      dateOfBirth: cipher.encrypt('1990-01-01'),
+      nameDobHash: cipher.lookupHash('lena park|1990-01-01'),
+    });
+    const subscriber = openTestRedis();
+    const received: RelayEvent[] = [];
+    subscriber.on('message', (_channel, text: string) => received.push(JSON.parse(text) as RelayEvent));
+    await subscriber.subscribe(patientChannel(config.queuePrefix, 'pat-e2e'));
+
+    const call = realisticCall({ patientId: 'pat-e2e' });
+    for (const body of call.events) expect((await post(body)).status).toBe(200);
+
+    const row = await waitFor(async () => {
+      const found = await sessionRow(call.callId);
+      return found?.status === 'completed' && found.summary !== null && found;
+    });
+    expect(row).toMatchObject({ patientId: 'pat-e2e', patientVerified: true, endedReason: 'customer-ended-call' });
+    expect(await handle.db.select().from(vapiMessages).where(eq(vapiMessages.sessionId, call.callId))).toHaveLength(4);
+
+    await waitFor(() => received.some((event) => event.type === 'session_end'));
+    const sequenced = received.filter((event) => event.seq !== undefined).map((event) => event.seq!);
+    expect(new Set(sequenced).size).toBe(sequenced.length);
+    expect(received.every((event) => event.sessionId === call.callId)).toBe(true);
+    expect(received.some((event) => event.type === 'transcript' && event.data.final === false)).toBe(true);
+    subscriber.disconnect();
+  });
+});
