@@ -13,7 +13,7 @@ export interface IngressOptions {
 
 /** Builds the ingress (never listens): Vapi's webhook endpoint plus health and metrics. */
 export async function buildIngressApp({ config, logger }: IngressOptions): Promise<FastifyInstance> {
-  const app = await createServiceApp('ingress', logger, { requestIdHeader: 'x-request-id', trustProxy: true });
+  const app = await createServiceApp('ingress', logger, { requestIdHeader: 'x-request-id' });
   await app.register(eventsQueuePlugin, { config });
   await app.register(webhookRoutes, { config, cipher: new FieldCipher(config.dataEncryptionKeys) });
   return app;

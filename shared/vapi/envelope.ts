@@ -36,32 +36,31 @@ export const obj = (value: unknown): JsonObject => (isObject(value) ? value : {}
 
 export const arr = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
 
+/** Longer ids or type names are not Vapi's: refused rather than stored as keys and metric labels. */
+const MAX_ID_LENGTH = 128;
+
+const short = (value: unknown) => {
+  const text = str(value);
+  return text && text.length <= MAX_ID_LENGTH ? text : undefined;
+};
+
+function envelope(source: IncomingEvent['source'], type: unknown, callId: unknown, message: JsonObject): IncomingEvent | null {
+  const name = short(type);
+  if (!name || (callId !== undefined && !short(callId))) return null;
+  return { source, type: name, callId: short(callId) ?? null, timestamp: parseTimestamp(message.timestamp), message };
+}
+
 /**
  * Recognises either envelope and extracts what routing needs. Returns null when the body is not an
- * event at all (no object, or no type), which the ingress answers with 400.
+ * event (no object, no type, or an implausible type or call id), which the ingress answers with 400.
  */
 export function readEnvelope(body: unknown): IncomingEvent | null {
   if (!isObject(body)) return null;
   if (isObject(body.message)) {
-    const message = body.message;
-    const type = str(message.type);
-    if (!type) return null;
-    return {
-      source: 'vapi',
-      type,
-      callId: str(obj(message.call).id) ?? null,
-      timestamp: parseTimestamp(message.timestamp),
-      message,
-    };
+    const { message } = body;
+    return envelope('vapi', message.type, obj(message.call).id, message);
   }
-  const type = str(body.type);
-  if (!type || !isObject(body.data)) return null;
-  const data = body.data;
-  return {
-    source: 'story',
-    type,
-    callId: str(data.sessionId) ?? str(data.callId) ?? str(obj(data.call).id) ?? null,
-    timestamp: parseTimestamp(data.timestamp),
-    message: data,
-  };
+  if (!isObject(body.data)) return null;
+  const { data } = body;
+  return envelope('story', body.type, data.sessionId ?? data.callId ?? obj(data.call).id, data);
 }

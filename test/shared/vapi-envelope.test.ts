@@ -29,7 +29,19 @@ describe('readEnvelope', () => {
     expect(readEnvelope({ type: 'call-end', data: { callId: 's-2' } })).toMatchObject({ callId: 's-2', timestamp: null });
   });
 
-  it.each([null, [], 'text', {}, { message: {} }, { message: { type: '' } }, { type: 'message' }, { type: 7, data: {} }])(
+  it.each([
+    null,
+    [],
+    'text',
+    {},
+    { message: {} },
+    { message: { type: '' } },
+    { type: 'message' },
+    { type: 7, data: {} },
+    { message: { type: 'x'.repeat(129) } },
+    { message: { type: 'hang', call: { id: 'c'.repeat(129) } } },
+    { message: { type: 'hang', call: { id: 42 } } },
+  ])(
     'rejects %j',
     (body) => {
       expect(readEnvelope(body)).toBeNull();

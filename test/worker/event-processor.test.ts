@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { UnrecoverableError } from 'bullmq';
 import { asc, eq } from 'drizzle-orm';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -238,6 +238,26 @@ describe('patients', () => {
     expect(withSeq).toEqual(withSeq.map((_, i) => i + 1));
     const partial = published.find((p) => p.event.type === 'transcript' && p.event.data.final === false);
     expect(partial?.event.seq).toBeUndefined();
+  });
+});
+
+describe('encryption at rest', () => {
+  it('leaves no plaintext in any column, and rows written under an old key read after rotation', async () => {
+    const call = realisticCall();
+    for (const body of call.events) await processBody(body);
+    const dump = JSON.stringify(
+      await handle.sql`select s.*, m.*, e.*, o.* from vapi_sessions s
+        join vapi_messages m on m.session_id = s.id
+        join vapi_events e on e.session_id = s.id
+        join session_events o on o.session_id = s.id
+        where s.id = ${call.callId}`,
+    );
+    for (const secret of ['Okafor', 'date of birth', 'stereo.wav', '5550100001']) expect(dump).not.toContain(secret);
+
+    const rotated = new FieldCipher([randomBytes(32), ...testConfig().dataEncryptionKeys]);
+    const [first] = await messages(call.callId);
+    expect(rotated.decrypt(first!.transcript)).toBe(call.finalTranscripts[0]![1]);
+    expect(rotated.decrypt((await session(call.callId))!.summary!)).toContain('Dr. Okafor');
   });
 });
 
