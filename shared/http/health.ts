@@ -1,18 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { withDeadline } from '../deadline';
 
 /** A dependency the service cannot work without; resolves when it answers. */
 export type ReadinessCheck = () => Promise<unknown>;
 
 const CHECK_TIMEOUT_MS = 2_000;
-
-function withTimeout(check: ReadinessCheck): Promise<unknown> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
-  });
-  return Promise.race([check(), timeout]).finally(() => clearTimeout(timer));
-}
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -34,7 +27,7 @@ export const healthPlugin = fp(
     app.get('/healthz', async () => ({ status: 'ok' }));
     app.get('/readyz', async (request, reply) => {
       const names = [...checks.keys()];
-      const results = await Promise.allSettled(names.map((name) => withTimeout(checks.get(name)!)));
+      const results = await Promise.allSettled(names.map((name) => withDeadline(checks.get(name)!(), CHECK_TIMEOUT_MS, name)));
       const report = Object.fromEntries(
         names.map((name, i) => [name, results[i]!.status === 'fulfilled' ? 'ok' : 'unavailable']),
       );

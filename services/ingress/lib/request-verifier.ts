@@ -27,6 +27,11 @@ type Settings = Pick<
   | 'webhookUrl'
 >;
 
+const SIGNATURE_SHAPE = {
+  hex: /^(?:[0-9a-fA-F]{2})+$/,
+  base64: /^[A-Za-z0-9+/]+={0,2}$|^[A-Za-z0-9_-]+$/,
+};
+
 const header = (headers: IncomingHttpHeaders, name: string): string | undefined => {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
@@ -58,11 +63,11 @@ export function createRequestVerifier(settings: Settings, clock: () => number = 
   function verifyHmac(request: RequestToVerify): Verification {
     const given = header(request.headers, settings.signatureHeader);
     if (!given) return fail(`missing ${settings.signatureHeader} header`);
-    const signature = given.trim().startsWith(settings.signaturePrefix)
-      ? given.trim().slice(settings.signaturePrefix.length)
-      : given.trim();
+    const trimmed = given.trim();
+    const signature = trimmed.startsWith(settings.signaturePrefix) ? trimmed.slice(settings.signaturePrefix.length) : trimmed;
+    // Buffer.from stops at the first bad character; a signature with junk appended must not pass.
+    if (!SIGNATURE_SHAPE[settings.encoding].test(signature)) return fail(`signature is not ${settings.encoding}`);
     const givenBytes = Buffer.from(signature, settings.encoding);
-    if (givenBytes.length === 0) return fail('empty signature');
 
     let timestamp = '';
     if (settings.timestampHeader) {

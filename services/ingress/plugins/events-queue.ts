@@ -3,17 +3,23 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '#shared/config';
 import { createEventsQueue, type EventJob } from '#shared/queues';
+import { withDeadline } from '#shared/deadline';
 import { createRedis } from '#shared/redis';
+import { createEventIntake, type EnqueueEvent } from '../lib/event-intake';
 
 declare module 'fastify' {
   interface FastifyInstance {
     eventsQueue: Queue<EventJob>;
+    /** Makes an event durable or rejects in bounded time; see event-intake.ts. */
+    enqueueEvent: EnqueueEvent;
   }
 }
 
+const STARTUP_WAIT_MS = 3_000;
+
 /**
- * The producer side of the events queue, on a fail-fast connection: when Redis is gone an add
- * rejects at once and the webhook answers 503 rather than hanging until Vapi times out.
+ * The producer side of the events queue, on a fail-fast connection: when Redis is gone an event
+ * is refused at once and the webhook answers 503 rather than hanging until Vapi times out.
  */
 export const eventsQueuePlugin = fp(
   async (app: FastifyInstance, { config }: { config: Config }) => {
@@ -21,7 +27,14 @@ export const eventsQueuePlugin = fp(
     const queue = createEventsQueue(redis, config.queuePrefix);
     queue.on('error', (error) => app.log.error({ err: error }, 'events queue error'));
     app.decorate('eventsQueue', queue);
+    app.decorate('enqueueEvent', createEventIntake(queue, redis));
     app.addReadinessCheck('redis', () => redis.ping());
+    // Start with the connection up when Redis is there; when it is not, start anyway and answer 503.
+    app.addHook('onReady', async () => {
+      await withDeadline(queue.waitUntilReady(), STARTUP_WAIT_MS, 'redis').catch((error: Error) =>
+        app.log.warn({ err: error }, 'Redis is not reachable yet; webhooks get 503 until it is'),
+      );
+    });
     app.addHook('onClose', async () => {
       await queue.close();
       redis.disconnect();

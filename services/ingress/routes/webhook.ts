@@ -5,7 +5,6 @@ import type { FieldCipher } from '#shared/crypto';
 import { readEnvelope, type IncomingEvent } from '#shared/vapi/envelope';
 import { IngressErrors } from '../errors';
 import { deriveEventId } from '../lib/event-id';
-import { enqueueEvent } from '../lib/event-intake';
 import { createRequestVerifier } from '../lib/request-verifier';
 import { syncReplyFor } from '../lib/sync-replies';
 
@@ -95,7 +94,7 @@ export async function webhookRoutes(app: FastifyInstance, { config, cipher }: { 
 
     let outcome;
     try {
-      outcome = await enqueueEvent(app.eventsQueue, {
+      outcome = await app.enqueueEvent({
         eventId,
         type: event.type,
         callId: event.callId,
