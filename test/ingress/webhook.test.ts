@@ -1,0 +1,287 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { Config } from '#shared/config';
+import { FieldCipher } from '#shared/crypto';
+import { withDeadline } from '#shared/deadline';
+import { readEnvelope } from '#shared/vapi/envelope';
+import { buildIngressApp } from '../../services/ingress/app';
+import { deriveEventId } from '../../services/ingress/lib/event-id';
+import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook';
+import { silentLogger, testConfig } from '../helpers/config';
+import { deleteKeys, openTestRedis } from '../helpers/redis';
+import { hmacHeaders } from '../helpers/signing';
+import { waitFor } from '../helpers/wait-for';
+import { realisticCall, type VapiBody } from '../fixtures/vapi-call';
+
+/** A port where no Redis listens, to see how the ingress behaves when Redis is gone. */
+const DEAD_REDIS_URL = 'redis://127.0.0.1:6390';
+
+const redis = openTestRedis();
+const started: { app: FastifyInstance; config: Config }[] = [];
+
+/** Builds a ready ingress on a fresh queue prefix; closed and its keys deleted after each test. */
+async function startIngress(overrides: Record<string, string> = {}) {
+  const config = testConfig(overrides);
+  const app = await buildIngressApp({ config, logger: silentLogger() });
+  started.push({ app, config });
+  await app.ready();
+  return { app, config };
+}
+
+afterEach(async () => {
+  for (const { app, config } of started.splice(0)) {
+    await app.close();
+    if (config.redisUrl !== DEAD_REDIS_URL) await deleteKeys(redis, config.queuePrefix);
+  }
+});
+afterAll(() => redis.quit());
+
+const post = (app: FastifyInstance, body: string, headers: Record<string, string> = hmacHeaders(body)) =>
+  app.inject({ method: 'POST', url: WEBHOOK_PATH, payload: body, headers });
+
+const queuedJobs = (app: FastifyInstance) => app.eventsQueue.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed']);
+
+const vapiBody = (message: Record<string, unknown> & { type: string }) =>
+  JSON.stringify({ message: { timestamp: Date.now(), call: { id: randomUUID(), orgId: 'org-clinic' }, ...message } });
+
+describe('accepted events', () => {
+  it('answers a signed status-update with {"received":true} and queues exactly one job', async () => {
+    const { app } = await startIngress();
+    const call = realisticCall();
+    const response = await post(app, JSON.stringify(call.events[0]));
+
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ received: true });
+    const jobs = await queuedJobs(app);
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]!.data).toMatchObject({ eventId: expect.any(String), type: 'status-update', callId: call.callId, source: 'vapi' });
+  });
+
+  it('queues the event encrypted: the job never holds the transcript in clear', async () => {
+    const { app, config } = await startIngress();
+    const call = realisticCall();
+    const final = call.events.find((event) => event.message.type === 'transcript' && event.message.transcriptType === 'final')!;
+    const body = JSON.stringify(final);
+
+    expect((await post(app, body)).statusCode).toBe(200);
+    const [job] = await queuedJobs(app);
+    expect(job!.data.type).toBe('transcript');
+    expect(job!.data.body).not.toContain(String(final.message.transcript));
+    expect(JSON.stringify(job!.data)).not.toContain('Riverside');
+    expect(new FieldCipher(config.dataEncryptionKeys).decrypt(job!.data.body)).toBe(body);
+  });
+
+  it('answers the same body again as a duplicate and still holds one job', async () => {
+    const { app } = await startIngress();
+    const body = JSON.stringify(realisticCall().events[0]);
+
+    expect((await post(app, body)).json()).toEqual({ received: true });
+    const again = await post(app, body);
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toEqual({ received: true, duplicate: true });
+    expect(await app.eventsQueue.getJobCounts('waiting')).toEqual({ waiting: 1 });
+  });
+
+  it('does not mistake two different events of one call for duplicates', async () => {
+    const { app } = await startIngress();
+    const [queued, ringing] = realisticCall().events;
+    expect((await post(app, JSON.stringify(queued))).json()).toEqual({ received: true });
+    expect((await post(app, JSON.stringify(ringing))).json()).toEqual({ received: true });
+    expect(await queuedJobs(app)).toHaveLength(2);
+  });
+
+  it('accepts the story envelope {"type":"message","data":{…}}', async () => {
+    const { app } = await startIngress();
+    const sessionId = randomUUID();
+    const body = JSON.stringify({
+      type: 'message',
+      data: { sessionId, role: 'user', content: 'I need to refill my prescription.', timestamp: '2026-11-20T15:00:00.000Z' },
+    });
+    const response = await post(app, body);
+
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ received: true });
+    const [job] = await queuedJobs(app);
+    expect(job!.data).toMatchObject({ type: 'message', callId: sessionId, source: 'story' });
+  });
+
+  it('recognises an end-of-call-report redelivered with a different presigned URL', async () => {
+    const { app } = await startIngress();
+    const { report } = realisticCall();
+    const withUrl = (url: string): VapiBody => ({
+      message: { ...report.message, artifact: { ...(report.message.artifact as object), recording: { stereoUrl: url } } },
+    });
+    const first = JSON.stringify(withUrl('https://storage.example/rec.wav?X-Amz-Signature=aaa111'));
+    const retry = JSON.stringify(withUrl('https://storage.example/rec.wav?X-Amz-Signature=bbb222'));
+    expect(first).not.toBe(retry);
+
+    const idOf = (raw: string) => deriveEventId(readEnvelope(JSON.parse(raw))!, Buffer.from(raw));
+    expect(idOf(retry)).toBe(idOf(first));
+    expect((await post(app, first)).json()).toEqual({ received: true });
+    expect((await post(app, retry)).json()).toEqual({ received: true, duplicate: true });
+    expect(await queuedJobs(app)).toHaveLength(1);
+  });
+});
+
+describe('events Vapi waits on', () => {
+  it('answers tool-calls with one result per call, whether arguments are an object or a JSON string', async () => {
+    const { app } = await startIngress();
+    const toolCallList = [
+      { id: 'call_obj', type: 'function', function: { name: 'check_availability', arguments: { date: '2026-11-21' } } },
+      {
+        id: 'call_str',
+        type: 'function',
+        function: { name: 'lookup_patient_info', arguments: '{"dateOfBirth":"1984-03-03","fullName":"Ada Moreno"}' },
+      },
+    ];
+    const response = await post(app, vapiBody({ type: 'tool-calls', toolCallList }));
+
+    expect(response.statusCode).toBe(200);
+    const { results } = response.json() as { results: Record<string, unknown>[] };
+    expect(results.map((r) => [r.toolCallId, r.name])).toEqual([
+      ['call_obj', 'check_availability'],
+      ['call_str', 'lookup_patient_info'],
+    ]);
+    for (const result of results) {
+      expect(result.error).toEqual(expect.any(String));
+      expect(result.error).not.toMatch(/[\r\n]/);
+    }
+  });
+
+  it('answers a legacy Vapi function-call and a story function-call with {result: string}', async () => {
+    const { app } = await startIngress();
+    const legacy = vapiBody({ type: 'function-call', functionCall: { name: 'check_availability', parameters: { date: '2026-11-21' } } });
+    const story = JSON.stringify({ type: 'function-call', data: { sessionId: randomUUID(), name: 'check_availability', arguments: {} } });
+
+    for (const body of [legacy, story]) {
+      const response = await post(app, body);
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toEqual({ result: expect.any(String) });
+    }
+  });
+
+  it('refuses an assistant-request with {error} when VAPI_ASSISTANT_ID is empty', async () => {
+    const { app } = await startIngress();
+    const response = await post(app, vapiBody({ type: 'assistant-request' }));
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ error: expect.any(String) });
+  });
+
+  it('answers an assistant-request with {assistantId} when VAPI_ASSISTANT_ID is set', async () => {
+    const { app } = await startIngress({ VAPI_ASSISTANT_ID: 'asst-front-desk' });
+    const response = await post(app, vapiBody({ type: 'assistant-request' }));
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ assistantId: 'asst-front-desk' });
+  });
+
+  it('answers a transfer-destination-request with {error}', async () => {
+    const { app } = await startIngress();
+    const response = await post(app, vapiBody({ type: 'transfer-destination-request' }));
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ error: expect.any(String) });
+  });
+});
+
+describe('rejected requests', () => {
+  const body = JSON.stringify(realisticCall().events[0]);
+
+  it('answers 401 INVALID_SIGNATURE to a request without a signature and queues nothing', async () => {
+    const { app } = await startIngress();
+    const response = await post(app, body, { 'content-type': 'application/json' });
+    expect(response.statusCode).toBe(401);
+    expect(response.json()).toEqual({ success: false, code: 'INVALID_SIGNATURE', message: expect.any(String) });
+    expect(await queuedJobs(app)).toHaveLength(0);
+  });
+
+  it('answers 401 to a bad signature', async () => {
+    const { app } = await startIngress();
+    const response = await post(app, body, hmacHeaders(body, 'not-the-webhook-secret'));
+    expect(response.statusCode).toBe(401);
+    expect(response.json()).toMatchObject({ success: false, code: 'INVALID_SIGNATURE' });
+    expect(await queuedJobs(app)).toHaveLength(0);
+  });
+
+  it('answers 401 to an HMAC signature when the service expects a bearer token', async () => {
+    const { app } = await startIngress({ VAPI_AUTH: 'bearer' });
+    const response = await post(app, body);
+    expect(response.statusCode).toBe(401);
+    expect(response.json()).toMatchObject({ success: false, code: 'INVALID_SIGNATURE' });
+  });
+
+  it('answers 400 INVALID_PAYLOAD to signed malformed JSON and queues nothing', async () => {
+    const { app } = await startIngress();
+    const response = await post(app, '{"message": {"type": "status-update",');
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ success: false, code: 'INVALID_PAYLOAD' });
+    expect(await queuedJobs(app)).toHaveLength(0);
+  });
+
+  it('answers 400 INVALID_PAYLOAD to signed JSON without an event type', async () => {
+    const { app } = await startIngress();
+    const response = await post(app, '{"foo":1}');
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ success: false, code: 'INVALID_PAYLOAD' });
+    expect(await queuedJobs(app)).toHaveLength(0);
+  });
+
+  it('answers 413 PAYLOAD_TOO_LARGE to a body over WEBHOOK_BODY_LIMIT_BYTES and queues nothing', async () => {
+    const { app } = await startIngress({ WEBHOOK_BODY_LIMIT_BYTES: '2048' });
+    const large = vapiBody({ type: 'status-update', status: 'in-progress', padding: 'x'.repeat(4096) });
+    expect(Buffer.byteLength(large)).toBeGreaterThan(4096);
+
+    const response = await post(app, large);
+    expect(response.statusCode).toBe(413);
+    expect(response.json()).toMatchObject({ success: false, code: 'PAYLOAD_TOO_LARGE' });
+    expect(await queuedJobs(app)).toHaveLength(0);
+  });
+});
+
+describe('when Redis is unavailable', () => {
+  it('answers 503 UNAVAILABLE quickly, never a 2xx', async () => {
+    const { app } = await startIngress({ REDIS_URL: DEAD_REDIS_URL });
+    const body = JSON.stringify(realisticCall().events[0]);
+
+    const startedAt = performance.now();
+    const response = await withDeadline(post(app, body), 5_000, 'webhook');
+    const elapsedMs = performance.now() - startedAt;
+
+    expect(response.statusCode).toBe(503);
+    expect(response.json()).toMatchObject({ success: false, code: 'UNAVAILABLE' });
+    expect(elapsedMs).toBeLessThan(5_000);
+  });
+
+  it('reports not ready on /readyz', async () => {
+    const { app } = await startIngress({ REDIS_URL: DEAD_REDIS_URL });
+    const response = await withDeadline(app.inject({ method: 'GET', url: '/readyz' }), 5_000, 'readyz');
+    expect(response.statusCode).toBe(503);
+    expect(response.json()).toEqual({ status: 'unavailable', checks: { redis: 'unavailable' } });
+  });
+});
+
+describe('health and metrics', () => {
+  it('answers /healthz with 200', async () => {
+    const { app } = await startIngress();
+    expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+  });
+
+  it('answers /readyz with 200 once its Redis connection is up', async () => {
+    const { app } = await startIngress();
+    // The producer connection is still being opened when ready() resolves: wait for it, with a deadline.
+    const ready = await waitFor(async () => {
+      const response = await app.inject({ method: 'GET', url: '/readyz' });
+      return response.statusCode === 200 && response;
+    }, 3_000);
+    expect(ready.json()).toEqual({ status: 'ready', checks: { redis: 'ok' } });
+  });
+
+  it('counts webhook requests in /metrics', async () => {
+    const { app } = await startIngress();
+    await post(app, JSON.stringify(realisticCall().events[0]));
+    const metrics = await app.inject({ method: 'GET', url: '/metrics' });
+
+    expect(metrics.statusCode).toBe(200);
+    expect(metrics.body).toContain('vapi_relay_webhook_requests_total');
+    expect(metrics.body).toMatch(/vapi_relay_webhook_requests_total\{[^}]*type="status-update"[^}]*\} 1/);
+  });
+});
