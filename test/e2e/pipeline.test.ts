@@ -102,10 +102,10 @@ describe('ingress → queue → worker → Postgres, over real HTTP', () => {
     const call = realisticCall({ patientId: 'pat-e2e' });
     for (const body of call.events) expect((await post(body)).status).toBe(200);
 
-    const row = await waitFor(async () => {
-      const found = await sessionRow(call.callId);
-      return found?.status === 'completed' && found.summary !== null && found;
-    });
+    // Workers store events concurrently, in any order: wait until every one is done.
+    await waitFor(async () => (await ingress.eventsQueue.getJobCounts('completed')).completed === call.events.length);
+    const row = await sessionRow(call.callId);
+    expect(row!.status).toBe('completed');
     expect(row).toMatchObject({ patientId: 'pat-e2e', patientVerified: true, endedReason: 'customer-ended-call' });
     expect(await handle.db.select().from(vapiMessages).where(eq(vapiMessages.sessionId, call.callId))).toHaveLength(4);
 
