@@ -11,6 +11,34 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
+type Unsafe = postgres.Sql['unsafe'];
+type Begin = (...args: unknown[]) => Promise<unknown>;
+
+/**
+ * Drizzle runs every statement through `unsafe(query, params)`, which postgres.js executes
+ * unprepared, describing the parameters first: two round trips per statement (drizzle-orm#6096).
+ * Asking for prepared statements, here and inside transactions, lets postgres.js cache each
+ * statement per connection and run it in one round trip. The set of statements is small and fixed.
+ */
+function preparing(sql: postgres.Sql): postgres.Sql {
+  return new Proxy(sql, {
+    get(target, property, receiver) {
+      if (property === 'unsafe') {
+        const unsafe: Unsafe = (query, parameters, options) => target.unsafe(query, parameters, { ...options, prepare: true });
+        return unsafe;
+      }
+      if (property === 'begin') {
+        const begin: Begin = (...args) => {
+          const work = args.pop() as (tx: postgres.Sql) => unknown;
+          return (target.begin as unknown as Begin)(...args, (tx: postgres.Sql) => work(preparing(tx)));
+        };
+        return begin;
+      }
+      return Reflect.get(target, property, receiver);
+    },
+  });
+}
+
 /** Opens a pooled connection; the caller owns it and must `close()` it. */
 export function createDatabase(url: string, options: { max?: number } = {}): DatabaseHandle {
   const sql = postgres(url, {
@@ -18,6 +46,6 @@ export function createDatabase(url: string, options: { max?: number } = {}): Dat
     onnotice: () => {},
     connect_timeout: 5,
   });
-  const db = drizzle(sql, { schema, casing: 'snake_case' });
+  const db = drizzle(preparing(sql), { schema, casing: 'snake_case' });
   return { db, sql, close: () => sql.end({ timeout: 5 }) };
 }
