@@ -16,6 +16,8 @@ interface WebhookLog {
   type?: string;
   eventId?: string;
   outcome: string;
+  /** Why authentication failed (never the secret or signature themselves). */
+  reason?: string;
 }
 
 declare module 'fastify' {
@@ -67,10 +69,9 @@ export async function webhookRoutes(app: FastifyInstance, { config, cipher }: { 
     const outcome = reply.statusCode >= 500 ? 'unavailable' : webhook.outcome;
     requests.inc({ type: webhook.type ?? 'unknown', outcome });
     latency.observe({ outcome }, reply.elapsedTime / 1000);
-    request.log.info(
-      { callId: webhook.callId, type: webhook.type, eventId: webhook.eventId, outcome, status: reply.statusCode, ms: Number(reply.elapsedTime.toFixed(2)) },
-      'webhook',
-    );
+    const line = { ...webhook, outcome, status: reply.statusCode, ms: Number(reply.elapsedTime.toFixed(2)) };
+    if (reply.statusCode >= 400) request.log.warn(line, 'webhook');
+    else request.log.info(line, 'webhook');
   });
 
   const deliveryIdOf = (request: FastifyRequest) => {
@@ -82,8 +83,7 @@ export async function webhookRoutes(app: FastifyInstance, { config, cipher }: { 
     const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const verification = verify({ method: request.method, headers: request.headers, rawBody });
     if (!verification.ok) {
-      request.webhook.outcome = 'unauthenticated';
-      request.log.warn({ reason: verification.reason }, 'webhook authentication failed');
+      Object.assign(request.webhook, { outcome: 'unauthenticated', reason: verification.reason });
       throw IngressErrors.invalidSignature(verification.reason);
     }
     const event: IncomingEvent | null = readEnvelope(parseJson(rawBody));
