@@ -1,4 +1,4 @@
-import pino, { type Logger, type LoggerOptions } from 'pino';
+import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 /**
  * Paths censored in every log line. Handlers log ids, types and outcomes, never payloads; this list
@@ -46,6 +46,8 @@ export interface LoggerSettings {
   service: string;
   /** Human-readable output; defaults to whether stdout is a terminal. */
   pretty?: boolean;
+  /** Where JSON lines go; stdout by default. */
+  destination?: DestinationStream;
 }
 
 /** Pino options shared by every service: JSON lines in production, pretty on a terminal. */
@@ -59,7 +61,8 @@ export function loggerOptions({ level, service, pretty = process.stdout.isTTY ==
 }
 
 export function createLogger(settings: LoggerSettings): Logger {
-  return pino(loggerOptions(settings));
+  const options = loggerOptions(settings);
+  return settings.destination ? pino(options, settings.destination) : pino(options);
 }
 
 export type { Logger };

@@ -1,0 +1,63 @@
+import { eq } from 'drizzle-orm';
+import { afterAll, describe, expect, it } from 'vitest';
+import { vapiSessions } from '#shared/db/schema';
+import { createLogger } from '#shared/logger';
+import { buildIngressApp } from '../../services/ingress/app';
+import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook';
+import { buildWorkerApp } from '../../services/worker/app';
+import { realisticCall } from '../fixtures/vapi-call';
+import { testConfig } from '../helpers/config';
+import { openTestDatabase, truncateAll } from '../helpers/database';
+import { deleteKeys, openTestRedis } from '../helpers/redis';
+import { hmacHeaders } from '../helpers/signing';
+import { waitFor } from '../helpers/wait-for';
+
+const handle = openTestDatabase();
+const redis = openTestRedis();
+afterAll(async () => {
+  redis.disconnect();
+  await handle.close();
+});
+
+describe('logs', () => {
+  it('hold one line per webhook with its ids, outcome and latency, and no health data at any level', async () => {
+    await truncateAll(handle);
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({
+      level: 'trace',
+      service: 'test',
+      pretty: false,
+      destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+    });
+    const config = testConfig();
+    const ingress = await buildIngressApp({ config, logger });
+    const worker = await buildWorkerApp({ config, logger });
+    await worker.ready();
+
+    const call = realisticCall({ customerNumber: '+15550142424' });
+    for (const body of call.events) {
+      const raw = JSON.stringify(body);
+      expect((await ingress.inject({ method: 'POST', url: WEBHOOK_PATH, payload: raw, headers: hmacHeaders(raw) })).statusCode).toBe(200);
+    }
+    await ingress.inject({ method: 'POST', url: WEBHOOK_PATH, payload: '{"message":{}}', headers: { 'x-vapi-signature': 'ab' } });
+    await waitFor(async () => (await handle.db.select().from(vapiSessions).where(eq(vapiSessions.id, call.callId)))[0]?.summary);
+    await waitFor(async () => (await ingress.eventsQueue.getJobCounts('completed')).completed === call.events.length);
+    await ingress.close();
+    await worker.close();
+    await deleteKeys(redis, config.queuePrefix);
+
+    const webhookLines = lines.filter((line) => line.msg === 'webhook');
+    expect(webhookLines).toHaveLength(call.events.length + 1);
+    for (const line of webhookLines.slice(0, -1)) {
+      expect(line).toMatchObject({ role: 'ingress', callId: call.callId, outcome: 'queued', status: 200 });
+      expect(line).toHaveProperty('reqId');
+      expect(line).toHaveProperty('type');
+      expect(typeof line.ms).toBe('number');
+    }
+    expect(webhookLines.at(-1)).toMatchObject({ outcome: 'unauthenticated', status: 401, reason: 'signature mismatch' });
+
+    const text = JSON.stringify(lines);
+    const phi = [...call.finalTranscripts.map(([, t]) => t), '5550142424', 'Dr. Okafor', 'stereo.wav', 'Riverside'];
+    for (const secret of [...phi, config.vapi.secrets[0]!]) expect(text).not.toContain(secret);
+  });
+});
