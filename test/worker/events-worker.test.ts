@@ -1,0 +1,66 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Config } from '#shared/config';
+import { FieldCipher } from '#shared/crypto';
+import { createEventsQueue } from '#shared/queues';
+import { buildWorkerApp } from '../../services/worker/app';
+import { silentLogger, testConfig } from '../helpers/config';
+import { TEST_DATABASE_URL } from '../helpers/environment';
+import { jobFor } from '../helpers/jobs';
+import { deleteKeys, openTestRedis } from '../helpers/redis';
+import { waitFor } from '../helpers/wait-for';
+
+const redis = openTestRedis();
+let worker: FastifyInstance | undefined;
+let config: Config;
+
+afterEach(async () => {
+  await worker?.close();
+  await deleteKeys(redis, config.queuePrefix);
+});
+
+async function startWorker(overrides: Record<string, string> = {}) {
+  config = testConfig(overrides);
+  worker = await buildWorkerApp({ config, logger: silentLogger() });
+  await worker.ready();
+  return createEventsQueue(redis, config.queuePrefix);
+}
+
+const hang = { message: { type: 'hang', timestamp: 1795000000000, call: { id: 'call-dlq' } } };
+
+describe('the events worker', () => {
+  it('dead-letters a job it can never process after one attempt', async () => {
+    const queue = await startWorker();
+    const job = jobFor(hang, new FieldCipher([randomBytes(32)])); // encrypted under a key the worker does not have
+    await queue.add(job.type, job, { jobId: job.eventId });
+    const failed = await waitFor(async () => (await queue.getFailed())[0]);
+    expect(failed.attemptsMade).toBe(1);
+    expect(failed.failedReason).toMatch(/cannot be read/);
+    await queue.close();
+  });
+
+  it('dead-letters a job that does not hold an event job', async () => {
+    const queue = await startWorker();
+    await queue.add('hang', { eventId: 'x' } as never, { jobId: 'not-an-event' });
+    const failed = await waitFor(async () => (await queue.getFailed())[0]);
+    expect(failed.attemptsMade).toBe(1);
+    expect(failed.failedReason).toMatch(/does not hold an event job/);
+    await queue.close();
+  });
+
+  it('retries with backoff when the database fails, keeping the job', async () => {
+    // A database without our tables: every store fails the way an outage mid-migration would.
+    const broken = new URL(TEST_DATABASE_URL);
+    broken.pathname = '/postgres';
+    const queue = await startWorker({ DATABASE_URL: broken.toString() });
+    const job = jobFor(hang, new FieldCipher(config.dataEncryptionKeys));
+    await queue.add(job.type, job, { jobId: job.eventId });
+    const retried = await waitFor(async () => {
+      const found = await queue.getJob(job.eventId);
+      return found && found.attemptsMade >= 1 && (await found.getState()) === 'delayed' && found;
+    });
+    expect(retried.opts.attempts).toBeGreaterThan(1);
+    await queue.close();
+  });
+});
