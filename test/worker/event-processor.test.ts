@@ -64,6 +64,18 @@ describe('the story envelope', () => {
     expect(rows[0]!.timestamp.toISOString()).toBe('2026-11-20T15:00:00.000Z');
   });
 
+  it.each([
+    [{ message: { role: 'user', content: 'Nested.' } }, 'user', 'Nested.'],
+    [{ role: 'bot', transcript: 'Bot says.' }, 'assistant', 'Bot says.'],
+    [{ message: 'No role given.' }, 'assistant', 'No role given.'],
+    [{ role: 'agent', text: 'Unknown role.' }, 'system', 'Unknown role.'],
+  ])('reads the utterance of %j', async (fields, role, text) => {
+    const sessionId = randomUUID();
+    await processBody({ type: 'message', data: { sessionId, ...fields } });
+    const rows = await messages(sessionId);
+    expect(rows.map((m) => [m.role, cipher.decrypt(m.transcript)])).toEqual([[role, text]]);
+  });
+
   it('completes the session on call-end with a summary of what was stored', async () => {
     const sessionId = randomUUID();
     await processBody({ type: 'message', data: { sessionId, role: 'assistant', content: 'Hello.', timestamp: 1795000000000 } });

@@ -138,9 +138,11 @@ export function changeFor(event: IncomingEvent, receivedAt: Date): EventChange {
   if (event.source === 'story') {
     switch (event.type) {
       case 'message': {
-        // `data` may carry the utterance itself or nest it under `message`; a story message is always final.
-        const utterance = { role: 'assistant', ...m, ...obj(m.message) };
-        return transcriptChange({ ...utterance, transcriptType: 'final' }, event.type, at);
+        // `data` may carry the utterance itself or nest it under `message`; a story message is always
+        // final, and is stored even when its role is missing or unknown (as a system line).
+        const utterance = { ...m, ...obj(m.message) };
+        const role = toRole(utterance.role) ?? (utterance.role === undefined ? 'assistant' : 'system');
+        return transcriptChange({ ...utterance, role, transcriptType: 'final' }, event.type, parseTimestamp(utterance.timestamp) ?? at);
       }
       case 'call-end':
         return storyCallEndChange(m, at);
