@@ -106,6 +106,18 @@ describe('accepted events', () => {
     expect(job!.data).toMatchObject({ type: 'message', callId: sessionId, source: 'story' });
   });
 
+  it('does not take two story messages sent in the same second for one', async () => {
+    const { app } = await startIngress();
+    const sessionId = randomUUID();
+    const story = (content: string) =>
+      JSON.stringify({ type: 'message', data: { sessionId, timestamp: '2026-11-20T15:00:00Z', message: { role: 'user', content } } });
+
+    expect((await post(app, story('Yes.'))).json()).toEqual({ received: true });
+    expect((await post(app, story('And my daughter too.'))).json()).toEqual({ received: true });
+    expect((await post(app, story('Yes.'))).json()).toEqual({ received: true, duplicate: true });
+    expect(await queuedJobs(app)).toHaveLength(2);
+  });
+
   it('recognises an end-of-call-report redelivered with a different presigned URL', async () => {
     const { app } = await startIngress();
     const { report } = realisticCall();
