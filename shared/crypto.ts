@@ -10,9 +10,14 @@ interface Key {
   lookup: Buffer;
 }
 
-/** The stored value could not be decrypted: unknown key id, wrong format or tampered bytes. */
+/** The stored value could not be decrypted: wrong format or tampered bytes. */
 export class DecryptionError extends Error {
   override name = 'DecryptionError';
+}
+
+/** The value was encrypted under a key this process does not have (yet: a rotation half rolled out). */
+export class UnknownKeyError extends DecryptionError {
+  override name = 'UnknownKeyError';
 }
 
 /**
@@ -58,7 +63,7 @@ export class FieldCipher {
     const [version, keyId, packed] = stored.split('.');
     if (version !== VERSION || !keyId || packed === undefined) throw new DecryptionError('Not an encrypted value');
     const key = this.#byId.get(keyId);
-    if (!key) throw new DecryptionError(`No configured key has id ${keyId}`);
+    if (!key) throw new UnknownKeyError(`No configured key has id ${keyId}`);
     const bytes = Buffer.from(packed, 'base64url');
     if (bytes.length < IV_BYTES + TAG_BYTES) throw new DecryptionError('Encrypted value is truncated');
     const decipher = createDecipheriv('aes-256-gcm', key.encryption, bytes.subarray(0, IV_BYTES));

@@ -22,9 +22,15 @@ export interface IncomingEvent {
 export const isObject = (value: unknown): value is JsonObject =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** A non-empty string field, or undefined. */
-export const str = (value: unknown): string | undefined =>
-  typeof value === 'string' && value.length > 0 ? value : undefined;
+/**
+ * A non-empty string field, or undefined. NUL characters are dropped: Postgres text cannot hold
+ * them, and no real field carries one.
+ */
+export const str = (value: unknown): string | undefined => {
+  if (typeof value !== 'string') return undefined;
+  const text = value.includes('\u0000') ? value.replaceAll('\u0000', '') : value;
+  return text.length > 0 ? text : undefined;
+};
 
 /** A finite number field (numeric strings accepted), or undefined. */
 export const num = (value: unknown): number | undefined => {

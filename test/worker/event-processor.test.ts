@@ -2,13 +2,14 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { UnrecoverableError } from 'bullmq';
 import { asc, eq } from 'drizzle-orm';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { FieldCipher } from '#shared/crypto';
+import { FieldCipher, UnknownKeyError } from '#shared/crypto';
 import { patients, sessionEvents, vapiEvents, vapiMessages, vapiSessions } from '#shared/db/schema';
 import type { RelayEvent } from '#shared/relay';
 import { createEventProcessor } from '../../services/worker/lib/event-processor';
 import { testConfig } from '../helpers/config';
 import { openTestDatabase, truncateAll } from '../helpers/database';
 import { jobFor } from '../helpers/jobs';
+import { tampered } from '../helpers/tamper';
 import { realisticCall, type VapiBody } from '../fixtures/vapi-call';
 
 const handle = openTestDatabase();
@@ -233,6 +234,15 @@ describe('patients', () => {
     expect(await session(call.callId)).toMatchObject({ patientId: 'pat-2', patientVerified: false });
   });
 
+  it('binds the patient when a later event of the call brings the identity the first one lacked', async () => {
+    await addPatient('pat-4', '+15550100005');
+    const call = realisticCall({ patientId: 'pat-4' });
+    await processBody({ type: 'message', data: { sessionId: call.callId, role: 'user', content: 'Hi.', timestamp: call.startMs } });
+    expect(await session(call.callId)).toMatchObject({ patientId: null });
+    await processBody(call.events[0]);
+    expect(await session(call.callId)).toMatchObject({ patientId: 'pat-4', patientVerified: true });
+  });
+
   it('records an unknown caller with no patient, and an unknown patient id as none', async () => {
     const call = realisticCall({ patientId: 'pat-unknown', customerNumber: '+15550100003' });
     await processBody(call.events[0]);
@@ -282,8 +292,47 @@ describe('odd input', () => {
     expect(logged!.type).toBe('language-change-detected');
   });
 
+  it('stores events whose values Postgres could not hold, without them', async () => {
+    const callId = randomUUID();
+    const call = { id: callId, orgId: 'org', type: 'inbound\u0000PhoneCall', startedAt: '-000100-01-01T00:00:00Z' };
+    await processBody({ message: { type: 'status-update', status: 'in-progress', timestamp: 253402300800000, call } });
+    await processBody({
+      message: {
+        type: 'end-of-call-report',
+        timestamp: 1.795e15,
+        call,
+        endedReason: 'customer-ended-call\u0000',
+        cost: 1e9,
+        analysis: { summary: 'ok', successEvaluation: { toString: 1 } },
+      },
+    });
+    const row = await session(callId);
+    expect(row).toMatchObject({ status: 'completed', callType: 'inboundPhoneCall', endedReason: 'customer-ended-call', cost: null });
+    // Unreadable times fall back to when the event was received.
+    expect(Math.abs(row!.startedAt!.getTime() - Date.now())).toBeLessThan(60_000);
+    expect(row!.keyInsights).not.toHaveProperty('successEvaluation');
+  });
+
+  it('keeps the assistant prompt out of a backfilled transcript and its turns', async () => {
+    const call = realisticCall();
+    const artifact = call.report.message.artifact as { messages: unknown[] };
+    artifact.messages.unshift({ role: 'system', message: 'You are the front desk of Riverside Clinic.', time: call.startMs });
+    await processBody(call.report);
+    expect((await messages(call.callId)).map((m) => m.role)).not.toContain('system');
+    expect((await session(call.callId))!.keyInsights).toMatchObject({ turns: { system: 0, user: 2, assistant: 2 } });
+  });
+
+  it('retries, rather than dead-letters, an event under a key this worker does not have yet', async () => {
+    const job = jobFor({ message: { type: 'hang', call: { id: 'x' } } }, new FieldCipher([randomBytes(32)]));
+    const failure = await processEvent(job).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(UnknownKeyError);
+    expect(failure).not.toBeInstanceOf(UnrecoverableError);
+  });
+
   it('fails a job it cannot read without retrying it', async () => {
     const job = jobFor({ message: { type: 'hang', call: { id: 'x' } } }, cipher);
-    await expect(processEvent({ ...job, body: 'v1.deadbeef.AAAA' })).rejects.toBeInstanceOf(UnrecoverableError);
+    await expect(processEvent({ ...job, body: tampered(job.body) })).rejects.toBeInstanceOf(UnrecoverableError);
+    await expect(processEvent({ ...job, body: cipher.encrypt('not json') })).rejects.toBeInstanceOf(UnrecoverableError);
+    await expect(processEvent({ ...job, body: cipher.encrypt('{"no":"type"}') })).rejects.toBeInstanceOf(UnrecoverableError);
   });
 });

@@ -21,7 +21,10 @@ export interface PendingRelayEvent {
 export interface Completion {
   vapiSummary: string | null;
   analysis: JsonObject | null;
+  /** USD, within what `numeric(12,4)` holds. */
   cost: number | null;
+  /** Vapi's rubric result, always a string (it may arrive as a number or boolean). */
+  successEvaluation: string | null;
   recordingUrl: string | null;
   reportedDurationSeconds: number | undefined;
   /** Turns and tools counted from Vapi's artifact; null means "count the stored messages". */
@@ -43,6 +46,15 @@ export interface EventChange {
   live: PendingRelayEvent[];
   completion?: Completion;
 }
+
+/** A cost Vapi could have charged for one call; anything else is not stored. */
+const usd = (value: unknown) => {
+  const amount = num(value);
+  return amount !== undefined && amount >= 0 && amount < 1e8 ? amount : undefined;
+};
+
+const scalarText = (value: unknown) =>
+  typeof value === 'number' || typeof value === 'boolean' ? String(value) : (str(value) ?? null);
 
 const change = (partial: Partial<EventChange> = {}): EventChange => ({ messages: [], relay: [], live: [], ...partial });
 
@@ -73,10 +85,12 @@ function statusChange(m: JsonObject, at: Date): EventChange {
   });
 }
 
+/** The artifact's conversation; its `system` item is the assistant's prompt, not something said. */
 function backfillFrom(artifact: JsonObject): NewMessage[] {
   return arr(artifact.messages).flatMap((item) => {
     const m = obj(item);
     const role = toRole(m.role);
+    if (role === 'system') return [];
     const transcript = str(m.message);
     const timestamp = parseTimestamp(m.time);
     return role && transcript && timestamp
@@ -100,7 +114,8 @@ function endOfCallChange(m: JsonObject): EventChange {
     completion: {
       vapiSummary: str(analysis.summary) ?? str(m.summary) ?? null,
       analysis: Object.keys(analysis).length > 0 ? analysis : null,
-      cost: num(m.cost) ?? num(call.cost) ?? null,
+      cost: usd(m.cost) ?? usd(call.cost) ?? null,
+      successEvaluation: scalarText(analysis.successEvaluation),
       recordingUrl:
         str(recording.stereoUrl) ?? str(obj(recording.mono).combinedUrl) ?? str(artifact.recordingUrl) ?? str(artifact.stereoRecordingUrl) ?? null,
       reportedDurationSeconds: num(m.durationSeconds),
@@ -120,6 +135,7 @@ function storyCallEndChange(d: JsonObject, at: Date): EventChange {
       vapiSummary: str(d.summary) ?? null,
       analysis: null,
       cost: null,
+      successEvaluation: null,
       recordingUrl: null,
       reportedDurationSeconds: num(d.durationSeconds) ?? num(d.duration),
       conversation: null,
@@ -139,7 +155,7 @@ export function changeFor(event: IncomingEvent, receivedAt: Date): EventChange {
     switch (event.type) {
       case 'message': {
         // `data` may carry the utterance itself or nest it under `message`; a story message is always
-        // final, and is stored even when its role is missing or unknown (as a system line).
+        // final, and is stored whatever its role: missing means the assistant, unknown a system line.
         const utterance = { ...m, ...obj(m.message) };
         const role = toRole(utterance.role) ?? (utterance.role === undefined ? 'assistant' : 'system');
         return transcriptChange({ ...utterance, role, transcriptType: 'final' }, event.type, parseTimestamp(utterance.timestamp) ?? at);

@@ -1,5 +1,5 @@
 import { UnrecoverableError } from 'bullmq';
-import type { FieldCipher } from '#shared/crypto';
+import { UnknownKeyError, type FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
 import type { SessionRow } from '#shared/db/schema';
 import type { EventJob } from '#shared/queues';
@@ -46,12 +46,16 @@ const BACKFILLED = 'end-of-call-report';
 const earliest = (a: Date | null, b: Date | null | undefined) => (a && b ? (a < b ? a : b) : (a ?? b ?? null));
 const latest = (a: Date | null, b: Date | null | undefined) => (a && b ? (a > b ? a : b) : (a ?? b ?? null));
 
-/** Reads a job back into the event it carries; a job that cannot be read will never succeed. */
+/**
+ * Reads a job back into the event it carries. A job under a key this worker lacks is retried (the
+ * key may be on its way in a rotation); one that cannot be read at all never will be.
+ */
 function openJob(job: EventJob, cipher: FieldCipher): IncomingEvent {
   let event: IncomingEvent | null = null;
   try {
     event = readEnvelope(JSON.parse(cipher.decrypt(job.body)));
   } catch (error) {
+    if (error instanceof UnknownKeyError) throw error;
     throw new UnrecoverableError(`Event ${job.eventId} cannot be read: ${(error as Error).name}`);
   }
   if (!event) throw new UnrecoverableError(`Event ${job.eventId} is not an event`);
@@ -79,7 +83,6 @@ export function createEventProcessor({ db, cipher, publish }: Deps) {
       endedReason: values.endedReason ?? session.endedReason,
       vapiSummary: completion.vapiSummary,
     });
-    const successEvaluation = completion.analysis?.successEvaluation;
     Object.assign(values, {
       summary: cipher.encrypt(summary.text),
       keyInsights: {
@@ -87,7 +90,7 @@ export function createEventProcessor({ db, cipher, publish }: Deps) {
         turns: summary.turns,
         toolsUsed: summary.toolsUsed,
         endedReason: summary.endedReason,
-        ...(successEvaluation !== undefined ? { successEvaluation: String(successEvaluation) } : {}),
+        ...(completion.successEvaluation !== null ? { successEvaluation: completion.successEvaluation } : {}),
         ...(completion.cost !== null ? { cost: completion.cost } : {}),
       },
       ...(completion.analysis ? { analysis: cipher.encryptJson(completion.analysis) } : {}),

@@ -23,16 +23,23 @@ interface PatientBinding {
   callerHash: string | null;
 }
 
+/** What an event says about who is calling: our app's patient id, and the caller's number. */
+function identityOf(event: IncomingEvent) {
+  const call = obj(event.message.call);
+  return {
+    claimedId: str(obj(call.metadata).patientId) ?? str(event.message.patientId),
+    callerNumber: str(obj(call.customer).number) ?? str(obj(event.message.customer).number),
+  };
+}
+
 /**
  * Who the call is about: `call.metadata.patientId` (set by our app for a logged-in patient, so it
  * verifies) when that patient exists, else the patient whose phone matches the caller (binds
  * without verifying), else nobody. Unknown callers still get a session.
  */
 async function bindPatient(tx: Transaction, cipher: FieldCipher, event: IncomingEvent): Promise<PatientBinding> {
-  const call = obj(event.message.call);
-  const callerNumber = str(obj(call.customer).number) ?? str(obj(event.message.customer).number);
+  const { claimedId, callerNumber } = identityOf(event);
   const callerHash = callerNumber ? cipher.lookupHash(callerNumber) : null;
-  const claimedId = str(obj(call.metadata).patientId) ?? str(event.message.patientId);
   if (claimedId) {
     const [found] = await tx.select({ id: patients.id }).from(patients).where(eq(patients.id, claimedId));
     if (found) return { patientId: found.id, patientVerified: true, callerHash };
@@ -49,9 +56,18 @@ async function bindPatient(tx: Transaction, cipher: FieldCipher, event: Incoming
   return { patientId: null, patientVerified: false, callerHash };
 }
 
+/** True when a session without a patient gets identity it has not tried yet. */
+function bringsNewIdentity(session: SessionRow, event: IncomingEvent): boolean {
+  if (session.patientId) return false;
+  const { claimedId, callerNumber } = identityOf(event);
+  return claimedId !== undefined || (callerNumber !== undefined && session.callerHash === null);
+}
+
 /**
  * The call's session, created (and its patient bound) on its first event, and locked for this
- * transaction so that concurrent events of one call take turns and `seq` stays gap-free.
+ * transaction so that concurrent events of one call take turns and `seq` stays gap-free. A session
+ * created without a patient (its first event carried no identity, or arrived before the patient
+ * existed) is bound by the first later event that brings one.
  */
 export async function lockOrCreateSession(
   tx: Transaction,
@@ -60,7 +76,16 @@ export async function lockOrCreateSession(
   event: IncomingEvent,
 ): Promise<SessionRow> {
   const [existing] = await tx.select().from(vapiSessions).where(eq(vapiSessions.id, sessionId)).for('update');
-  if (existing) return existing;
+  if (existing) {
+    if (!bringsNewIdentity(existing, event)) return existing;
+    const binding = await bindPatient(tx, cipher, event);
+    const [rebound] = await tx
+      .update(vapiSessions)
+      .set({ ...binding, callerHash: existing.callerHash ?? binding.callerHash })
+      .where(eq(vapiSessions.id, sessionId))
+      .returning();
+    return rebound!;
+  }
 
   const call = obj(event.message.call);
   await tx

@@ -39,7 +39,8 @@ export function readArtifactConversation(artifact: JsonObject): { turns: Turns; 
   const tools = new Set<string>();
   for (const message of messages) {
     const role = toRole(message.role);
-    if (role) turns[role] += 1;
+    // The artifact's `system` item is the assistant's prompt, not a turn of the conversation.
+    if (role && role !== 'system') turns[role] += 1;
     for (const call of arr(message.toolCalls)) {
       const name = str(obj(obj(call).function).name);
       if (name) tools.add(name);

@@ -7,6 +7,7 @@ import { FieldCipher } from '#shared/crypto';
 import { eventJobSchema, QUEUE_NAMES, type EventJob } from '#shared/queues';
 import { createRedis } from '#shared/redis';
 import { createEventProcessor } from '../lib/event-processor';
+import { toJobError } from '../lib/job-error';
 import { createRelayPublisher } from '../lib/relay-publisher';
 
 declare module 'fastify' {
@@ -48,7 +49,9 @@ export const eventsWorkerPlugin = fp(
         const parsed = eventJobSchema.safeParse(job.data);
         if (!parsed.success) throw new UnrecoverableError(`Job ${job.id} does not hold an event job`);
         const stop = duration.startTimer();
-        const outcome = await processEvent(parsed.data);
+        const outcome = await processEvent(parsed.data).catch((error: unknown) => {
+          throw toJobError(error);
+        });
         stop();
         processed.inc({ type: parsed.data.type, outcome });
         app.log.info({ eventId: parsed.data.eventId, callId: parsed.data.callId, type: parsed.data.type, outcome, attempt: job.attemptsMade + 1 }, 'event');
