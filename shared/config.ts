@@ -44,6 +44,10 @@ const encryptionKeys = secretList('DATA_ENCRYPTION_KEY').transform((items, ctx) 
   }),
 );
 
+/** Vapi's `payloadFormat`: as configured, else what Vapi signs with or without a timestamp. */
+const payloadFormatOf = (env: { VAPI_SIGNATURE_PAYLOAD: string; VAPI_TIMESTAMP_HEADER: string }) =>
+  env.VAPI_SIGNATURE_PAYLOAD || (env.VAPI_TIMESTAMP_HEADER ? '{timestamp}.{body}' : '{body}');
+
 /** Every environment variable the services read, with defaults from CONTRACT.md. */
 export const configSchema = z
   .object({
@@ -67,7 +71,13 @@ export const configSchema = z
     VAPI_TIMESTAMP_HEADER: z.string().default('').transform((h) => h.toLowerCase()),
     VAPI_SIGNATURE_PAYLOAD: z.string().default(''),
     VAPI_MESSAGE_ID_HEADER: z.string().default('').transform((h) => h.toLowerCase()),
-    VAPI_TIMESTAMP_TOLERANCE_S: z.coerce.number().int().min(1).default(300),
+    VAPI_TIMESTAMP_TOLERANCE_S: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(86_400, 'VAPI_TIMESTAMP_TOLERANCE_S is in seconds, at most a day')
+      .default(300),
+    VAPI_SECRET_IS_BASE64: z.enum(['true', 'false']).default('false'),
     VAPI_WEBHOOK_URL: z.string().default(''),
     VAPI_ASSISTANT_ID: z.string().default(''),
     WEBHOOK_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(5 * 1024 * 1024),
@@ -75,6 +85,23 @@ export const configSchema = z
     RELAY_JWT_SECRET: secret('RELAY_JWT_SECRET'),
     DATA_ENCRYPTION_KEY: encryptionKeys,
     ADMIN_TOKEN: secret('ADMIN_TOKEN'),
+  })
+  .superRefine((env, ctx) => {
+    // Parts of the signed payload that would be unsigned, or empty, make a signature meaningless.
+    if (env.VAPI_AUTH !== 'hmac') return;
+    const format = payloadFormatOf(env);
+    const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if (!format.includes('{body}')) problem('VAPI_SIGNATURE_PAYLOAD', 'VAPI_SIGNATURE_PAYLOAD must include {body}');
+    if (env.VAPI_TIMESTAMP_HEADER && !format.includes('{timestamp}')) {
+      problem('VAPI_SIGNATURE_PAYLOAD', 'VAPI_SIGNATURE_PAYLOAD must include {timestamp} when VAPI_TIMESTAMP_HEADER is set, or the timestamp is unsigned');
+    }
+    if (format.includes('{timestamp}') && !env.VAPI_TIMESTAMP_HEADER) {
+      problem('VAPI_TIMESTAMP_HEADER', 'VAPI_SIGNATURE_PAYLOAD uses {timestamp}: set VAPI_TIMESTAMP_HEADER');
+    }
+    if (format.includes('{svix-id}') && !env.VAPI_MESSAGE_ID_HEADER) {
+      problem('VAPI_MESSAGE_ID_HEADER', 'VAPI_SIGNATURE_PAYLOAD uses {svix-id}: set VAPI_MESSAGE_ID_HEADER');
+    }
+    if (format.includes('{url}') && !env.VAPI_WEBHOOK_URL) problem('VAPI_WEBHOOK_URL', 'VAPI_SIGNATURE_PAYLOAD uses {url}: set VAPI_WEBHOOK_URL');
   })
   .transform((env) => ({
     nodeEnv: env.NODE_ENV,
@@ -93,10 +120,10 @@ export const configSchema = z
       encoding: env.VAPI_SIGNATURE_ENCODING,
       signaturePrefix: env.VAPI_SIGNATURE_PREFIX,
       timestampHeader: env.VAPI_TIMESTAMP_HEADER,
-      payloadFormat:
-        env.VAPI_SIGNATURE_PAYLOAD || (env.VAPI_TIMESTAMP_HEADER ? '{timestamp}.{body}' : '{body}'),
+      payloadFormat: payloadFormatOf(env),
       messageIdHeader: env.VAPI_MESSAGE_ID_HEADER,
       timestampToleranceS: env.VAPI_TIMESTAMP_TOLERANCE_S,
+      secretIsBase64: env.VAPI_SECRET_IS_BASE64 === 'true',
       webhookUrl: env.VAPI_WEBHOOK_URL,
       assistantId: env.VAPI_ASSISTANT_ID,
       bodyLimitBytes: env.WEBHOOK_BODY_LIMIT_BYTES,

@@ -70,3 +70,15 @@ export function readEnvelope(body: unknown): IncomingEvent | null {
   const { data } = body;
   return envelope('story', body.type, data.sessionId ?? data.callId ?? obj(data.call).id, data);
 }
+
+/** Event types that mean nothing without the call they belong to. */
+const CALL_BOUND_TYPES = {
+  story: new Set(['message', 'call-end', 'function-call']),
+  vapi: new Set(['status-update', 'transcript', 'speech-update', 'conversation-update', 'end-of-call-report', 'tool-calls']),
+};
+
+/** True when the event's type needs a call id (`call.id`, `data.sessionId`) and it has none. */
+export function lacksCallId(event: IncomingEvent): boolean {
+  const type = event.type.startsWith('transcript') ? 'transcript' : event.type;
+  return event.callId === null && CALL_BOUND_TYPES[event.source].has(type);
+}

@@ -98,6 +98,18 @@ describe('HMAC options', () => {
     expect(verify(request({ 'x-vapi-signature': `sha256=${hmac('other body')}` })).ok).toBe(false);
   });
 
+  it('requires the configured prefix', () => {
+    const verify = verifierFor({ VAPI_SIGNATURE_PREFIX: 'sha256=' });
+    expect(verify(request({ 'x-vapi-signature': hmac(BODY) }))).toEqual({ ok: false, reason: expect.stringContaining('prefix') });
+  });
+
+  it('uses the decoded secret when VAPI_SECRET_IS_BASE64=true', () => {
+    const key = Buffer.from([0x00, 0xff, 0x10, 0x80, 0x7f, 0x01, 0xfe, 0x55]);
+    const verify = verifierFor({ VAPI_WEBHOOK_SECRET: key.toString('base64'), VAPI_SECRET_IS_BASE64: 'true' });
+    expect(verify(request({ 'x-vapi-signature': createHmac('sha256', key).update(BODY).digest('hex') })).ok).toBe(true);
+    expect(verify(request({ 'x-vapi-signature': hmac(BODY, { secret: key.toString('base64') }) })).ok).toBe(false);
+  });
+
   it('reads the signature from a custom header, whatever case the setting uses', () => {
     const verify = verifierFor({ VAPI_SIGNATURE_HEADER: 'X-Signature' });
     expect(verify(request({ 'x-signature': hmac(BODY) })).ok).toBe(true);

@@ -118,6 +118,28 @@ describe('accepted events', () => {
     expect(await queuedJobs(app)).toHaveLength(2);
   });
 
+  it('tells apart events of one call in the same millisecond that differ only in a field it does not know', async () => {
+    const { app } = await startIngress();
+    const message = { type: 'phone-call-control', timestamp: 1795000000000, call: { id: 'call-pcc', orgId: 'org' } };
+    expect((await post(app, JSON.stringify({ message: { ...message, request: 'forward' } }))).json()).toEqual({ received: true });
+    expect((await post(app, JSON.stringify({ message: { ...message, request: 'hang-up' } }))).json()).toEqual({ received: true });
+    expect(await queuedJobs(app)).toHaveLength(2);
+  });
+
+  it('dedups by the delivery id only when the signature covers it', async () => {
+    const body = vapiBody({ type: 'hang' });
+    const unsigned = await startIngress({ VAPI_MESSAGE_ID_HEADER: 'svix-id' });
+    expect((await post(unsigned.app, body, { ...hmacHeaders(body), 'svix-id': 'msg_1' })).json()).toEqual({ received: true });
+    // A replay under a new, unsigned delivery id is still the same event.
+    expect((await post(unsigned.app, body, { ...hmacHeaders(body), 'svix-id': 'msg_2' })).json()).toEqual({ received: true, duplicate: true });
+
+    const signed = await startIngress({ VAPI_MESSAGE_ID_HEADER: 'svix-id', VAPI_SIGNATURE_PAYLOAD: '{svix-id}.{body}' });
+    const signedHeaders = (id: string) => ({ ...hmacHeaders(`${id}.${body}`), 'svix-id': id });
+    expect((await post(signed.app, body, signedHeaders('msg_1'))).json()).toEqual({ received: true });
+    expect((await post(signed.app, body, signedHeaders('msg_1'))).json()).toEqual({ received: true, duplicate: true });
+    expect((await post(signed.app, body, signedHeaders('msg_2'))).json()).toEqual({ received: true });
+  });
+
   it('recognises an end-of-call-report redelivered with a different presigned URL', async () => {
     const { app } = await startIngress();
     const { report } = realisticCall();
@@ -234,6 +256,28 @@ describe('rejected requests', () => {
     const response = await post(app, '{"foo":1}');
     expect(response.statusCode).toBe(400);
     expect(response.json()).toMatchObject({ success: false, code: 'INVALID_PAYLOAD' });
+    expect(await queuedJobs(app)).toHaveLength(0);
+  });
+
+  it('answers 400 INVALID_PAYLOAD to JSON nested deeper than any event, without failing', async () => {
+    const { app } = await startIngress();
+    const body = `{"message":{"type":"model-output","call":{"id":"c"},"output":${'['.repeat(100_000)}${']'.repeat(100_000)}}}`;
+    const response = await post(app, body);
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ code: 'INVALID_PAYLOAD', message: expect.stringContaining('nests') });
+    expect(await queuedJobs(app)).toHaveLength(0);
+  });
+
+  it('answers 400 INVALID_PAYLOAD to events that must name their call and do not', async () => {
+    const { app } = await startIngress();
+    for (const body of [
+      JSON.stringify({ type: 'message', data: { role: 'user', content: 'Which session am I?' } }),
+      JSON.stringify({ message: { type: 'transcript', role: 'user', transcriptType: 'final', transcript: 'Hello' } }),
+    ]) {
+      const response = await post(app, body);
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toMatchObject({ code: 'INVALID_PAYLOAD', message: expect.stringMatching(/sessionId|call\.id/) });
+    }
     expect(await queuedJobs(app)).toHaveLength(0);
   });
 

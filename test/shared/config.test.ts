@@ -45,6 +45,17 @@ describe('loadConfig', () => {
     for (const name of ['VAPI_AUTH', 'PORT', 'DATA_ENCRYPTION_KEY']) expect(attempt).toThrow(name);
   });
 
+  it.each([
+    [{ VAPI_TIMESTAMP_HEADER: 'x-timestamp', VAPI_SIGNATURE_PAYLOAD: '{body}' }, /must include \{timestamp\}/],
+    [{ VAPI_SIGNATURE_PAYLOAD: '{timestamp}.{body}' }, /set VAPI_TIMESTAMP_HEADER/],
+    [{ VAPI_SIGNATURE_PAYLOAD: '{svix-id}.{body}' }, /set VAPI_MESSAGE_ID_HEADER/],
+    [{ VAPI_SIGNATURE_PAYLOAD: '{url}.{body}' }, /set VAPI_WEBHOOK_URL/],
+    [{ VAPI_SIGNATURE_PAYLOAD: '{timestamp}', VAPI_TIMESTAMP_HEADER: 'x-timestamp' }, /must include \{body\}/],
+    [{ VAPI_TIMESTAMP_TOLERANCE_S: '300000' }, /at most a day/],
+  ])('refuses a signing setup that would leave part of it unsigned or meaningless: %j', (env, message) => {
+    expect(() => loadConfig({ ...secrets, ...env })).toThrow(message);
+  });
+
   it('refuses well-known placeholder secrets', () => {
     expect(() => loadConfig({ ...secrets, ADMIN_TOKEN: 'changeme' })).toThrow(/ADMIN_TOKEN/);
     expect(() => loadConfig({ ...secrets, VAPI_WEBHOOK_SECRET: 'real-one-123,secret' })).toThrow(/VAPI_WEBHOOK_SECRET/);

@@ -1,37 +1,42 @@
 import { createHash } from 'node:crypto';
-import { arr, obj, str, type IncomingEvent } from '#shared/vapi/envelope';
+import type { IncomingEvent, JsonObject } from '#shared/vapi/envelope';
 
 /**
- * The dedup key of an event. Vapi sends no event id, and a retried body is not byte-identical
- * (presigned URLs are regenerated), so the key is the delivery id header when one is configured,
- * else a hash of fields that a redelivery repeats exactly. One `end-of-call-report` per call.
- * The story's events, and Vapi's without a timestamp, are keyed by the raw body, which their
- * sender repeats verbatim (and which tells apart two messages sent in the same second).
+ * Parts of a Vapi message that a redelivery does not repeat byte for byte (the artifact's presigned
+ * URLs are regenerated on every delivery) or that describe the call rather than the event.
  */
-export function deriveEventId(event: IncomingEvent, rawBody: Buffer, deliveryId?: string): string {
+const VOLATILE_KEYS = new Set(['call', 'artifact', 'assistant', 'phoneNumber', 'customer', 'chat']);
+
+/** JSON with object keys sorted, so equal content hashes equally whatever the key order. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.keys(value)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${canonical((value as JsonObject)[key])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+const stableContent = (message: JsonObject) =>
+  Object.fromEntries(Object.entries(message).filter(([key]) => !VOLATILE_KEYS.has(key)));
+
+/**
+ * The dedup key of an event. Vapi sends no event id, so the key is the delivery id when one is
+ * signed (see request-verifier), else: one `end-of-call-report` per call; for other Vapi events,
+ * the call id with everything the event says except its volatile parts (type, timestamp, role,
+ * transcript, status, tool calls, …); for the story's events, the raw body, which their sender
+ * repeats verbatim.
+ */
+export function deriveEventId(event: IncomingEvent, rawBody: Buffer, signedDeliveryId?: string): string {
   const hash = createHash('sha256');
-  if (deliveryId) {
-    hash.update(`delivery\0${deliveryId}`);
+  if (signedDeliveryId) {
+    hash.update(`delivery\0${signedDeliveryId}`);
   } else if (event.source === 'vapi' && event.type === 'end-of-call-report' && event.callId) {
     hash.update(`end-of-call-report\0${event.callId}`);
-  } else if (event.source === 'vapi' && event.timestamp) {
-    const m = event.message;
-    const toolCallIds = arr(m.toolCallList ?? m.toolCalls).map((call) => str(obj(call).id) ?? '');
-    const stable = [
-      event.callId ?? '',
-      event.type,
-      event.timestamp.toISOString(),
-      str(m.role) ?? '',
-      str(m.transcriptType) ?? '',
-      str(m.transcript) ?? '',
-      str(m.status) ?? '',
-      String(m.turn ?? ''),
-      str(m.turnId) ?? '',
-      toolCallIds.join(','),
-      JSON.stringify(m.output ?? null),
-      String(arr(m.messages).length),
-    ];
-    hash.update(['fields', ...stable].join('\0'));
+  } else if (event.source === 'vapi') {
+    hash.update(`vapi\0${event.callId ?? ''}\0${canonical(stableContent(event.message))}`);
   } else {
     hash.update('body\0').update(rawBody);
   }

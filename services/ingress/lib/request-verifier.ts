@@ -24,6 +24,7 @@ type Settings = Pick<
   | 'payloadFormat'
   | 'messageIdHeader'
   | 'timestampToleranceS'
+  | 'secretIsBase64'
   | 'webhookUrl'
 >;
 
@@ -59,12 +60,15 @@ function signedPayload(format: string, values: Record<string, string>, rawBody: 
  */
 export function createRequestVerifier(settings: Settings, clock: () => number = Date.now) {
   const fail = (reason: string): Verification => ({ ok: false, reason });
+  // Vapi's `secretIsBase64` plan option: the key is the decoded bytes, not the text.
+  const hmacKeys = settings.secrets.map((secret) => Buffer.from(secret, settings.secretIsBase64 ? 'base64' : 'utf8'));
 
   function verifyHmac(request: RequestToVerify): Verification {
     const given = header(request.headers, settings.signatureHeader);
     if (!given) return fail(`missing ${settings.signatureHeader} header`);
     const trimmed = given.trim();
-    const signature = trimmed.startsWith(settings.signaturePrefix) ? trimmed.slice(settings.signaturePrefix.length) : trimmed;
+    if (!trimmed.startsWith(settings.signaturePrefix)) return fail(`signature lacks the ${settings.signaturePrefix} prefix`);
+    const signature = trimmed.slice(settings.signaturePrefix.length);
     // Buffer.from stops at the first bad character; a signature with junk appended must not pass.
     if (!SIGNATURE_SHAPE[settings.encoding].test(signature)) return fail(`signature is not ${settings.encoding}`);
     const givenBytes = Buffer.from(signature, settings.encoding);
@@ -90,8 +94,8 @@ export function createRequestVerifier(settings: Settings, clock: () => number = 
       },
       request.rawBody,
     );
-    const matches = settings.secrets.some((secret) => {
-      const expected = createHmac(settings.algorithm, secret).update(payload).digest();
+    const matches = hmacKeys.some((key) => {
+      const expected = createHmac(settings.algorithm, key).update(payload).digest();
       return expected.length === givenBytes.length && timingSafeEqual(expected, givenBytes);
     });
     return matches ? { ok: true } : fail('signature mismatch');
@@ -118,3 +122,10 @@ export function createRequestVerifier(settings: Settings, clock: () => number = 
 }
 
 export type RequestVerifier = ReturnType<typeof createRequestVerifier>;
+
+/**
+ * Whether the delivery id header is covered by the signature. Only then may it serve as the dedup
+ * key: an unsigned one could be changed to replay a captured request as a new event.
+ */
+export const signsDeliveryId = (settings: Pick<Settings, 'auth' | 'payloadFormat' | 'messageIdHeader'>) =>
+  settings.auth === 'hmac' && settings.messageIdHeader !== '' && settings.payloadFormat.includes('{svix-id}');

@@ -2,10 +2,11 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Counter, Histogram } from 'prom-client';
 import type { Config } from '#shared/config';
 import type { FieldCipher } from '#shared/crypto';
-import { readEnvelope, type IncomingEvent } from '#shared/vapi/envelope';
+import { lacksCallId, readEnvelope, type IncomingEvent } from '#shared/vapi/envelope';
 import { IngressErrors } from '../errors';
 import { deriveEventId } from '../lib/event-id';
-import { createRequestVerifier } from '../lib/request-verifier';
+import { parseJsonBody } from '../lib/json-body';
+import { createRequestVerifier, signsDeliveryId } from '../lib/request-verifier';
 import { syncReplyFor } from '../lib/sync-replies';
 
 export const WEBHOOK_PATH = '/api/v1/sessions/vapi/webhook';
@@ -23,14 +24,6 @@ interface WebhookLog {
 declare module 'fastify' {
   interface FastifyRequest {
     webhook: WebhookLog;
-  }
-}
-
-function parseJson(raw: Buffer): unknown {
-  try {
-    return JSON.parse(raw.toString('utf8'));
-  } catch {
-    throw IngressErrors.invalidPayload('Body is not valid JSON');
   }
 }
 
@@ -66,7 +59,7 @@ export async function webhookRoutes(app: FastifyInstance, { config, cipher }: { 
   });
   app.addHook('onResponse', async (request, reply) => {
     const { webhook } = request;
-    const outcome = reply.statusCode >= 500 ? 'unavailable' : webhook.outcome;
+    const outcome = reply.statusCode >= 500 && webhook.outcome !== 'unavailable' ? 'error' : webhook.outcome;
     requests.inc({ type: webhook.type ?? 'unknown', outcome });
     latency.observe({ outcome }, reply.elapsedTime / 1000);
     const line = { ...webhook, outcome, status: reply.statusCode, ms: Number(reply.elapsedTime.toFixed(2)) };
@@ -74,8 +67,9 @@ export async function webhookRoutes(app: FastifyInstance, { config, cipher }: { 
     else request.log.info(line, 'webhook');
   });
 
-  const deliveryIdOf = (request: FastifyRequest) => {
-    const value = config.vapi.messageIdHeader ? request.headers[config.vapi.messageIdHeader] : undefined;
+  const deliveryIdIsSigned = signsDeliveryId(config.vapi);
+  const signedDeliveryIdOf = (request: FastifyRequest) => {
+    const value = deliveryIdIsSigned ? request.headers[config.vapi.messageIdHeader] : undefined;
     return Array.isArray(value) ? value[0] : value;
   };
 
@@ -86,10 +80,13 @@ export async function webhookRoutes(app: FastifyInstance, { config, cipher }: { 
       Object.assign(request.webhook, { outcome: 'unauthenticated', reason: verification.reason });
       throw IngressErrors.invalidSignature(verification.reason);
     }
-    const event: IncomingEvent | null = readEnvelope(parseJson(rawBody));
+    const event: IncomingEvent | null = readEnvelope(parseJsonBody(rawBody));
     if (!event) throw IngressErrors.invalidPayload('Body is not an event: expected {"message": {"type": …}} or {"type", "data"}');
+    if (lacksCallId(event)) {
+      throw IngressErrors.invalidPayload(`A ${event.type} event names its call: ${event.source === 'vapi' ? 'message.call.id' : 'data.sessionId'} is missing`);
+    }
 
-    const eventId = deriveEventId(event, rawBody, deliveryIdOf(request));
+    const eventId = deriveEventId(event, rawBody, signedDeliveryIdOf(request));
     Object.assign(request.webhook, { callId: event.callId, type: event.type, eventId });
 
     let outcome;
@@ -105,6 +102,7 @@ export async function webhookRoutes(app: FastifyInstance, { config, cipher }: { 
       });
     } catch (error) {
       request.log.error({ err: error, eventId }, 'event could not be queued');
+      request.webhook.outcome = 'unavailable';
       throw IngressErrors.unavailable();
     }
     request.webhook.outcome = outcome;
