@@ -24,13 +24,14 @@ export type EventJob = z.infer<typeof eventJobSchema>;
 
 /**
  * Events heal from database hiccups within seconds: a handful of attempts with exponential backoff.
- * Completed jobs are kept a day (their id dedups redeliveries meanwhile); failed ones two weeks, as
- * the dead-letter set operators replay from.
+ * Completed jobs are kept an hour (at most 10 000) for operators to look at: each holds a whole
+ * event, and dedup does not need them (see event-intake). Failed ones are kept two weeks, as the
+ * dead-letter set operators replay from.
  */
 export const eventJobOptions: JobsOptions = {
   attempts: 6,
   backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
-  removeOnComplete: { age: 24 * 3600, count: 200_000 },
+  removeOnComplete: { age: 3600, count: 10_000 },
   removeOnFail: { age: 14 * 24 * 3600 },
 };
 

@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { Redis, type RedisOptions } from 'ioredis';
+import { withDeadline } from './deadline';
 
 /**
  * Why a connection exists decides how it behaves when Redis is slow or gone:
@@ -32,4 +34,16 @@ export function createRedis(url: string, role: RedisRole, logger: { error(detail
     lastError = '';
   });
   return redis;
+}
+
+/**
+ * Resolves true once the connection is ready, or false after `timeoutMs`: for start-up, where a
+ * service would rather come up without Redis (and say so) than not come up at all.
+ */
+export async function waitUntilReady(redis: Redis, timeoutMs = 3_000): Promise<boolean> {
+  if (redis.status === 'ready') return true;
+  return withDeadline(once(redis, 'ready'), timeoutMs, 'redis').then(
+    () => true,
+    () => false,
+  );
 }

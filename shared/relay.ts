@@ -11,5 +11,8 @@ export interface RelayEvent {
   data: Record<string, unknown>;
 }
 
-/** Pub/sub channel carrying one patient's relay events, so a relay only receives what its clients may see. */
+/**
+ * Pub/sub channel carrying one patient's relay events, so a relay only receives what its clients
+ * may see. Each message is a RelayEvent as JSON, encrypted with FieldCipher.
+ */
 export const patientChannel = (prefix: string, patientId: string) => `${prefix}:relay:patient:${patientId}`;

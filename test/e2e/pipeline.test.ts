@@ -96,7 +96,10 @@ describe('ingress → queue → worker → Postgres, over real HTTP', () => {
     });
     const subscriber = openTestRedis();
     const received: RelayEvent[] = [];
-    subscriber.on('message', (_channel, text: string) => received.push(JSON.parse(text) as RelayEvent));
+    subscriber.on('message', (_channel, text: string) => {
+      expect(text).toMatch(/^v1\./);
+      received.push(cipher.decryptJson<RelayEvent>(text));
+    });
     await subscriber.subscribe(patientChannel(config.queuePrefix, 'pat-e2e'));
 
     const call = realisticCall({ patientId: 'pat-e2e' });

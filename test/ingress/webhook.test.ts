@@ -83,6 +83,15 @@ describe('accepted events', () => {
     expect(await app.eventsQueue.getJobCounts('waiting')).toEqual({ waiting: 1 });
   });
 
+  it('still recognises a redelivery once the processed job is gone from the queue', async () => {
+    const { app } = await startIngress();
+    const body = vapiBody({ type: 'speech-update', role: 'user', status: 'started' });
+    expect((await post(app, body)).json()).toEqual({ received: true });
+    const [job] = await queuedJobs(app);
+    await job!.remove();
+    expect((await post(app, body)).json()).toEqual({ received: true, duplicate: true });
+  });
+
   it('does not mistake two different events of one call for duplicates', async () => {
     const { app } = await startIngress();
     const [queued, ringing] = realisticCall().events;

@@ -8,19 +8,28 @@ export type IntakeOutcome = 'queued' | 'duplicate';
 /** Longest the ingress waits for Redis to take an event before answering 503. */
 const ENQUEUE_DEADLINE_MS = 2_000;
 
+/** How long a delivered event is remembered as seen: longer than Vapi's longest retry schedule (~3 h). */
+export const DEDUP_WINDOW_S = 6 * 3600;
+
 /**
  * Makes events durable: `enqueue` resolves only once Redis holds the job, and rejects at once when
  * the connection is not up (BullMQ would otherwise wait for it indefinitely) or after a deadline,
- * so the webhook answers 503 in bounded time. The event id is the job id: a redelivery while the
- * job is retained is recognised as a duplicate and not added twice; after retention the worker's
- * event log still applies it once.
+ * so the webhook answers 503 in bounded time.
+ *
+ * The job is added first (its id is the event id, so BullMQ keeps one job per event), then a small
+ * "seen" marker is set if absent: an event whose marker already existed is a redelivery. In that
+ * order a failure never leaves an event marked but not queued; the worker's event log applies an
+ * event once whatever happens here.
  */
-export function createEventIntake(queue: Queue<EventJob>, redis: Redis) {
+export function createEventIntake(queue: Queue<EventJob>, redis: Redis, prefix: string) {
+  const seenKey = (eventId: string) => `${prefix}:${queue.name}:seen:${eventId}`;
+
   async function add(job: EventJob): Promise<IntakeOutcome> {
-    if ((await queue.getJobState(job.eventId)) !== 'unknown') return 'duplicate';
     await queue.add(job.type, job, { jobId: job.eventId });
-    return 'queued';
+    const first = await redis.set(seenKey(job.eventId), '1', 'EX', DEDUP_WINDOW_S, 'NX');
+    return first === 'OK' ? 'queued' : 'duplicate';
   }
+
   return function enqueue(job: EventJob): Promise<IntakeOutcome> {
     if (redis.status !== 'ready') return Promise.reject(new Error(`Redis connection is ${redis.status}`));
     return withDeadline(add(job), ENQUEUE_DEADLINE_MS, 'enqueue');

@@ -3,8 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '#shared/config';
 import { createEventsQueue, type EventJob } from '#shared/queues';
-import { withDeadline } from '#shared/deadline';
-import { createRedis } from '#shared/redis';
+import { createRedis, waitUntilReady } from '#shared/redis';
 import { createEventIntake, type EnqueueEvent } from '../lib/event-intake';
 
 declare module 'fastify' {
@@ -14,8 +13,6 @@ declare module 'fastify' {
     enqueueEvent: EnqueueEvent;
   }
 }
-
-const STARTUP_WAIT_MS = 3_000;
 
 /**
  * The producer side of the events queue, on a fail-fast connection: when Redis is gone an event
@@ -27,13 +24,11 @@ export const eventsQueuePlugin = fp(
     const queue = createEventsQueue(redis, config.queuePrefix);
     queue.on('error', (error) => app.log.error({ err: error }, 'events queue error'));
     app.decorate('eventsQueue', queue);
-    app.decorate('enqueueEvent', createEventIntake(queue, redis));
+    app.decorate('enqueueEvent', createEventIntake(queue, redis, config.queuePrefix));
     app.addReadinessCheck('redis', () => redis.ping());
     // Start with the connection up when Redis is there; when it is not, start anyway and answer 503.
     app.addHook('onReady', async () => {
-      await withDeadline(queue.waitUntilReady(), STARTUP_WAIT_MS, 'redis').catch((error: Error) =>
-        app.log.warn({ err: error }, 'Redis is not reachable yet; webhooks get 503 until it is'),
-      );
+      if (!(await waitUntilReady(redis))) app.log.warn('Redis is not reachable yet; webhooks get 503 until it is');
     });
     app.addHook('onClose', async () => {
       await queue.close();

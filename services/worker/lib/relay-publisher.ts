@@ -1,14 +1,19 @@
-import type { Redis } from 'ioredis';
 import type { FastifyBaseLogger } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { FieldCipher } from '#shared/crypto';
 import { patientChannel } from '#shared/relay';
 import type { RelayPublish } from './event-processor';
 
-/** Publishes relay events on the patient's channel, in order, in one round trip; logs instead of throwing. */
-export function createRelayPublisher(redis: Redis, prefix: string, logger: FastifyBaseLogger): RelayPublish {
+/**
+ * Publishes relay events on the patient's channel, in order, in one round trip. Each message is
+ * encrypted like a stored value (relays hold the same keys), so no health data crosses Redis in
+ * clear. It logs instead of throwing: the events are committed, and relays refill from the outbox.
+ */
+export function createRelayPublisher(redis: Redis, cipher: FieldCipher, prefix: string, logger: FastifyBaseLogger): RelayPublish {
   return async (patientId, events) => {
     const channel = patientChannel(prefix, patientId);
     const pipeline = redis.pipeline();
-    for (const event of events) pipeline.publish(channel, JSON.stringify(event));
+    for (const event of events) pipeline.publish(channel, cipher.encryptJson(event));
     try {
       await pipeline.exec();
     } catch (error) {

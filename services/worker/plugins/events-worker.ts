@@ -5,7 +5,7 @@ import { Counter, Histogram } from 'prom-client';
 import type { Config } from '#shared/config';
 import { FieldCipher } from '#shared/crypto';
 import { eventJobSchema, QUEUE_NAMES, type EventJob } from '#shared/queues';
-import { createRedis } from '#shared/redis';
+import { createRedis, waitUntilReady } from '#shared/redis';
 import { createEventProcessor } from '../lib/event-processor';
 import { toJobError } from '../lib/job-error';
 import { createRelayPublisher } from '../lib/relay-publisher';
@@ -24,11 +24,12 @@ export const eventsWorkerPlugin = fp(
   async (app: FastifyInstance, { config }: { config: Config }) => {
     const cipher = new FieldCipher(config.dataEncryptionKeys);
     const connection = createRedis(config.redisUrl, 'worker', app.log);
-    const publisher = createRedis(config.redisUrl, 'worker', app.log);
+    // Fail-fast: a publish must never hold a job slot while Redis reconnects.
+    const publisher = createRedis(config.redisUrl, 'producer', app.log);
     const processEvent = createEventProcessor({
       db: app.db,
       cipher,
-      publish: createRelayPublisher(publisher, config.queuePrefix, app.log),
+      publish: createRelayPublisher(publisher, cipher, config.queuePrefix, app.log),
     });
     const processed = new Counter({
       name: 'vapi_relay_events_processed_total',
@@ -66,6 +67,9 @@ export const eventsWorkerPlugin = fp(
     });
     app.decorate('eventsWorker', worker);
     app.addReadinessCheck('redis', () => publisher.ping());
+    app.addHook('onReady', async () => {
+      if (!(await waitUntilReady(publisher))) app.log.warn('Redis is not reachable yet; relay events wait in the outbox');
+    });
     app.addHook('onClose', async () => {
       await worker.close();
       connection.disconnect();
