@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '#shared/config';
+import { ConfigError, loadConfig, SECRET_VARIABLES } from '#shared/config';
 import { resolveEnvironment } from '#shared/secrets';
+import { waitFor } from '../helpers/wait-for';
 
 const secrets = {
   VAPI_WEBHOOK_SECRET: 'a3f9c1d2e4b5',
@@ -90,5 +92,30 @@ describe('resolveEnvironment', () => {
       /VAPI_WEBHOOK_SECRET, RELAY_JWT_SECRET, DATA_ENCRYPTION_KEY/,
     );
     expect(() => statSync(envPath)).toThrow();
+  });
+});
+
+describe('resolveEnvironment from several processes at once', () => {
+  it('waits for a process that is writing .env, then uses its secrets instead of generating others', async () => {
+    const envPath = tempEnvPath();
+    writeFileSync(`${envPath}.lock`, ''); // another process is generating secrets
+    const script = `import { resolveEnvironment } from '#shared/secrets';
+      import { writeSync } from 'node:fs';
+      writeSync(1, 'starting\\n');
+      const { env, generated } = resolveEnvironment({}, ${JSON.stringify(envPath)});
+      writeSync(1, JSON.stringify({ key: env.DATA_ENCRYPTION_KEY, generated }));`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    await waitFor(() => out.startsWith('starting'));
+
+    // The other process finishes: it writes its secrets, then releases the lock.
+    const theirs = resolveEnvironment({}, join(dirname(envPath), 'theirs.env')).env;
+    writeFileSync(envPath, SECRET_VARIABLES.map((name) => `${name}=${theirs[name]}`).join('\n'));
+    rmSync(`${envPath}.lock`);
+
+    expect(await exited).toBe(0);
+    expect(JSON.parse(out.slice('starting\n'.length))).toEqual({ key: theirs.DATA_ENCRYPTION_KEY, generated: [] });
   });
 });
