@@ -18,7 +18,8 @@ type Begin = (...args: unknown[]) => Promise<unknown>;
  * Drizzle runs every statement through `unsafe(query, params)`, which postgres.js executes
  * unprepared, describing the parameters first: two round trips per statement (drizzle-orm#6096).
  * Asking for prepared statements, here and inside transactions, lets postgres.js cache each
- * statement per connection and run it in one round trip. The set of statements is small and fixed.
+ * statement per connection and run it in one round trip. The statements are a small set (a
+ * multi-row insert adds one per row count), and connections are recycled by postgres.js.
  */
 function preparing(sql: postgres.Sql): postgres.Sql {
   return new Proxy(sql, {

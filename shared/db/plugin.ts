@@ -1,11 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { createDatabase, type Database, type DatabaseHandle } from './client';
+import { createDatabase, type Database } from './client';
 
 declare module 'fastify' {
   interface FastifyInstance {
     db: Database;
-    dbHandle: DatabaseHandle;
   }
 }
 
@@ -14,7 +13,6 @@ export const databasePlugin = fp(
   async (app: FastifyInstance, { url, max }: { url: string; max?: number }) => {
     const handle = createDatabase(url, max === undefined ? {} : { max });
     app.decorate('db', handle.db);
-    app.decorate('dbHandle', handle);
     app.addReadinessCheck('postgres', () => handle.sql`select 1`);
     app.addHook('onClose', () => handle.close());
   },

@@ -17,9 +17,6 @@ export class HttpError extends Error {
 /** Fastify's own error codes that deserve a contract code rather than a generic one. */
 const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_PAYLOAD',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_PAYLOAD',
 };
 
 /**

@@ -53,6 +53,15 @@ const usd = (value: unknown) => {
   return amount !== undefined && amount >= 0 && amount < 1e8 ? amount : undefined;
 };
 
+/**
+ * An ended reason is one of Vapi's codes (`customer-ended-call`, `call.in-progress.error-…`). It is
+ * stored in clear, so free text (which could say anything about the patient) is not kept.
+ */
+const reasonCode = (value: unknown) => {
+  const text = str(value);
+  return text && /^[\w.-]{1,128}$/.test(text) ? text : undefined;
+};
+
 const scalarText = (value: unknown) =>
   typeof value === 'number' || typeof value === 'boolean' ? String(value) : (str(value) ?? null);
 
@@ -80,7 +89,7 @@ function statusChange(m: JsonObject, at: Date): EventChange {
     status,
     ...(status === 'in-progress' ? { startedAt: parseTimestamp(call.startedAt) ?? at } : {}),
     ...(status === 'ended'
-      ? { endedAt: parseTimestamp(call.endedAt) ?? at, endedReason: str(m.endedReason) ?? str(call.endedReason) ?? null }
+      ? { endedAt: parseTimestamp(call.endedAt) ?? at, endedReason: reasonCode(m.endedReason) ?? reasonCode(call.endedReason) ?? null }
       : {}),
   });
 }
@@ -110,7 +119,7 @@ function endOfCallChange(m: JsonObject): EventChange {
     startedAt: parseTimestamp(m.startedAt) ?? parseTimestamp(call.startedAt),
     // Not `at`: the report comes seconds after the call ended, which a status update may already have said.
     endedAt: parseTimestamp(m.endedAt) ?? parseTimestamp(call.endedAt),
-    endedReason: str(m.endedReason) ?? str(call.endedReason) ?? null,
+    endedReason: reasonCode(m.endedReason) ?? reasonCode(call.endedReason) ?? null,
     completion: {
       vapiSummary: str(analysis.summary) ?? str(m.summary) ?? null,
       analysis: Object.keys(analysis).length > 0 ? analysis : null,
@@ -130,7 +139,7 @@ function storyCallEndChange(d: JsonObject, at: Date): EventChange {
   return change({
     status: 'completed',
     endedAt: at,
-    endedReason: str(d.endedReason) ?? str(d.reason) ?? null,
+    endedReason: reasonCode(d.endedReason) ?? reasonCode(d.reason) ?? null,
     completion: {
       vapiSummary: str(d.summary) ?? null,
       analysis: null,
