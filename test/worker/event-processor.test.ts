@@ -88,6 +88,14 @@ describe('the story envelope', () => {
     expect(row!.keyInsights).toMatchObject({ turns: { user: 1, assistant: 1, system: 0 } });
     expect(cipher.decrypt(row!.summary!)).toContain('Greetings only.');
   });
+
+  it('keeps a free-text end reason out of the plaintext columns', async () => {
+    const sessionId = randomUUID();
+    await processBody({ type: 'call-end', data: { sessionId, reason: 'Patient said her chest pain is back', timestamp: 1795000060000 } });
+    const row = await session(sessionId);
+    expect(row!.endedReason).toBeNull();
+    expect(JSON.stringify(row!.keyInsights)).not.toContain('chest');
+  });
 });
 
 describe('a whole realistic call', () => {
