@@ -41,7 +41,12 @@ export const vapiSessions = pgTable(
   'vapi_sessions',
   {
     id: text().primaryKey(),
-    patientId: text().references(() => patients.id, { onDelete: 'set null' }),
+    /**
+     * Our app's patient id from `call.metadata.patientId` (trusted as is: the app set it for a
+     * logged-in patient, whose record may live elsewhere), else the `patients` row matching the
+     * caller's number. No foreign key, for that reason.
+     */
+    patientId: text(),
     /** True when the call carried our app's patient id, or the caller passed identity checks. */
     patientVerified: boolean().notNull().default(false),
     status: text().notNull().default('queued'),

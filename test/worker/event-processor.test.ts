@@ -251,8 +251,14 @@ describe('patients', () => {
     expect(await session(call.callId)).toMatchObject({ patientId: 'pat-4', patientVerified: true });
   });
 
-  it('records an unknown caller with no patient, and an unknown patient id as none', async () => {
-    const call = realisticCall({ patientId: 'pat-unknown', customerNumber: '+15550100003' });
+  it("trusts our app's patient id even when the patients table does not hold that patient", async () => {
+    const call = realisticCall({ patientId: 'pat-from-the-app', customerNumber: '+15550100003' });
+    await processBody(call.events[0]);
+    expect(await session(call.callId)).toMatchObject({ patientId: 'pat-from-the-app', patientVerified: true });
+  });
+
+  it('records an unknown caller with no patient', async () => {
+    const call = realisticCall({ customerNumber: '+15550100003' });
     await processBody(call.events[0]);
     const row = await session(call.callId);
     expect(row).toMatchObject({ patientId: null, patientVerified: false });

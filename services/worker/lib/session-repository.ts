@@ -26,24 +26,22 @@ interface PatientBinding {
 /** What an event says about who is calling: our app's patient id, and the caller's number. */
 function identityOf(event: IncomingEvent) {
   const call = obj(event.message.call);
+  const claimedId = str(obj(call.metadata).patientId) ?? str(event.message.patientId);
   return {
-    claimedId: str(obj(call.metadata).patientId) ?? str(event.message.patientId),
+    claimedId: claimedId && claimedId.length <= 128 ? claimedId : undefined,
     callerNumber: str(obj(call.customer).number) ?? str(obj(event.message.customer).number),
   };
 }
 
 /**
- * Who the call is about: `call.metadata.patientId` (set by our app for a logged-in patient, so it
- * verifies) when that patient exists, else the patient whose phone matches the caller (binds
- * without verifying), else nobody. Unknown callers still get a session.
+ * Who the call is about: `call.metadata.patientId`, which our own app sets for a logged-in patient
+ * (so it verifies), else the patient whose phone matches the caller (binds without verifying),
+ * else nobody. Unknown callers still get a session.
  */
 async function bindPatient(tx: Transaction, cipher: FieldCipher, event: IncomingEvent): Promise<PatientBinding> {
   const { claimedId, callerNumber } = identityOf(event);
   const callerHash = callerNumber ? cipher.lookupHash(callerNumber) : null;
-  if (claimedId) {
-    const [found] = await tx.select({ id: patients.id }).from(patients).where(eq(patients.id, claimedId));
-    if (found) return { patientId: found.id, patientVerified: true, callerHash };
-  }
+  if (claimedId) return { patientId: claimedId, patientVerified: true, callerHash };
   if (callerNumber) {
     const matches = await tx
       .select({ id: patients.id })
