@@ -133,4 +133,3 @@ export const sessionEvents = pgTable(
 export const schema = { patients, vapiSessions, vapiMessages, vapiEvents, sessionEvents };
 
 export type SessionRow = typeof vapiSessions.$inferSelect;
-export type MessageRow = typeof vapiMessages.$inferSelect;

@@ -3,9 +3,6 @@ import { parseTimestamp } from './timestamp';
 /** A JSON object as received: nothing about its fields is trusted until read through the helpers below. */
 export type JsonObject = Record<string, unknown>;
 
-/** The story's own envelope types, `{ "type", "data" }`, next to Vapi's `{ "message": { "type" } }`. */
-export const STORY_TYPES = ['message', 'call-end', 'function-call', 'error'] as const;
-
 /** One webhook event, whichever envelope it came in. */
 export interface IncomingEvent {
   source: 'vapi' | 'story';

@@ -121,8 +121,6 @@ export function createRequestVerifier(settings: Settings, clock: () => number = 
   };
 }
 
-export type RequestVerifier = ReturnType<typeof createRequestVerifier>;
-
 /**
  * Whether the delivery id header is covered by the signature. Only then may it serve as the dedup
  * key: an unsigned one could be changed to replay a captured request as a new event.

@@ -159,5 +159,3 @@ export function createEventProcessor({ db, cipher, publish }: Deps) {
     return result.outcome;
   };
 }
-
-export type EventProcessor = ReturnType<typeof createEventProcessor>;
