@@ -98,6 +98,12 @@ describe('HMAC options', () => {
     expect(verify(request({ 'x-vapi-signature': `sha256=${hmac('other body')}` })).ok).toBe(false);
   });
 
+  it('reads a sha256= prefixed signature even when no prefix is configured', () => {
+    const verify = verifierFor();
+    expect(verify(request({ 'x-vapi-signature': `sha256=${hmac(BODY)}` })).ok).toBe(true);
+    expect(verify(request({ 'x-vapi-signature': `sha512=${hmac(BODY)}` })).ok).toBe(false);
+  });
+
   it('requires the configured prefix', () => {
     const verify = verifierFor({ VAPI_SIGNATURE_PREFIX: 'sha256=' });
     expect(verify(request({ 'x-vapi-signature': hmac(BODY) }))).toEqual({ ok: false, reason: expect.stringContaining('prefix') });

@@ -67,8 +67,10 @@ export function createRequestVerifier(settings: Settings, clock: () => number = 
     const given = header(request.headers, settings.signatureHeader);
     if (!given) return fail(`missing ${settings.signatureHeader} header`);
     const trimmed = given.trim();
-    if (!trimmed.startsWith(settings.signaturePrefix)) return fail(`signature lacks the ${settings.signaturePrefix} prefix`);
-    const signature = trimmed.slice(settings.signaturePrefix.length);
+    // A configured prefix is required. Without one, the common `sha256=` style is still read.
+    const prefix = settings.signaturePrefix || (trimmed.startsWith(`${settings.algorithm}=`) ? `${settings.algorithm}=` : '');
+    if (!trimmed.startsWith(prefix)) return fail(`signature lacks the ${prefix} prefix`);
+    const signature = trimmed.slice(prefix.length);
     // Buffer.from stops at the first bad character; a signature with junk appended must not pass.
     if (!SIGNATURE_SHAPE[settings.encoding].test(signature)) return fail(`signature is not ${settings.encoding}`);
     const givenBytes = Buffer.from(signature, settings.encoding);
