@@ -96,6 +96,16 @@ describe('the story envelope', () => {
     expect(row!.endedReason).toBeNull();
     expect(JSON.stringify(row!.keyInsights)).not.toContain('chest');
   });
+
+  it('keeps a prose success evaluation in the encrypted analysis only', async () => {
+    const call = realisticCall();
+    const analysis = call.report.message.analysis as Record<string, unknown>;
+    analysis.successEvaluation = 'Partly: the patient could not confirm her insulin dose';
+    await processBody(call.report);
+    const row = await session(call.callId);
+    expect(row!.keyInsights).not.toHaveProperty('successEvaluation');
+    expect(cipher.decryptJson(row!.analysis!)).toMatchObject({ successEvaluation: analysis.successEvaluation });
+  });
 });
 
 describe('a whole realistic call', () => {

@@ -23,7 +23,7 @@ export interface Completion {
   analysis: JsonObject | null;
   /** USD, within what `numeric(12,4)` holds. */
   cost: number | null;
-  /** Vapi's rubric result, always a string (it may arrive as a number or boolean). */
+  /** Vapi's rubric result as a string, when it is a code (`true`, `8`, `Pass`); prose stays in `analysis`. */
   successEvaluation: string | null;
   recordingUrl: string | null;
   reportedDurationSeconds: number | undefined;
@@ -54,16 +54,13 @@ const usd = (value: unknown) => {
 };
 
 /**
- * An ended reason is one of Vapi's codes (`customer-ended-call`, `call.in-progress.error-…`). It is
- * stored in clear, so free text (which could say anything about the patient) is not kept.
+ * A value shaped like a code (`customer-ended-call`, `call.in-progress.error-…`, `true`, `8`), for
+ * the columns stored in clear: free text, which could say anything about the patient, is not kept.
  */
-const reasonCode = (value: unknown) => {
-  const text = str(value);
+const codeLike = (value: unknown) => {
+  const text = typeof value === 'number' || typeof value === 'boolean' ? String(value) : str(value);
   return text && /^[\w.-]{1,128}$/.test(text) ? text : undefined;
 };
-
-const scalarText = (value: unknown) =>
-  typeof value === 'number' || typeof value === 'boolean' ? String(value) : (str(value) ?? null);
 
 const change = (partial: Partial<EventChange> = {}): EventChange => ({ messages: [], relay: [], live: [], ...partial });
 
@@ -89,7 +86,7 @@ function statusChange(m: JsonObject, at: Date): EventChange {
     status,
     ...(status === 'in-progress' ? { startedAt: parseTimestamp(call.startedAt) ?? at } : {}),
     ...(status === 'ended'
-      ? { endedAt: parseTimestamp(call.endedAt) ?? at, endedReason: reasonCode(m.endedReason) ?? reasonCode(call.endedReason) ?? null }
+      ? { endedAt: parseTimestamp(call.endedAt) ?? at, endedReason: codeLike(m.endedReason) ?? codeLike(call.endedReason) ?? null }
       : {}),
   });
 }
@@ -119,12 +116,12 @@ function endOfCallChange(m: JsonObject): EventChange {
     startedAt: parseTimestamp(m.startedAt) ?? parseTimestamp(call.startedAt),
     // Not `at`: the report comes seconds after the call ended, which a status update may already have said.
     endedAt: parseTimestamp(m.endedAt) ?? parseTimestamp(call.endedAt),
-    endedReason: reasonCode(m.endedReason) ?? reasonCode(call.endedReason) ?? null,
+    endedReason: codeLike(m.endedReason) ?? codeLike(call.endedReason) ?? null,
     completion: {
       vapiSummary: str(analysis.summary) ?? str(m.summary) ?? null,
       analysis: Object.keys(analysis).length > 0 ? analysis : null,
       cost: usd(m.cost) ?? usd(call.cost) ?? null,
-      successEvaluation: scalarText(analysis.successEvaluation),
+      successEvaluation: codeLike(analysis.successEvaluation) ?? null,
       recordingUrl:
         str(recording.stereoUrl) ?? str(obj(recording.mono).combinedUrl) ?? str(artifact.recordingUrl) ?? str(artifact.stereoRecordingUrl) ?? null,
       reportedDurationSeconds: num(m.durationSeconds),
@@ -139,7 +136,7 @@ function storyCallEndChange(d: JsonObject, at: Date): EventChange {
   return change({
     status: 'completed',
     endedAt: at,
-    endedReason: reasonCode(d.endedReason) ?? reasonCode(d.reason) ?? null,
+    endedReason: codeLike(d.endedReason) ?? codeLike(d.reason) ?? null,
     completion: {
       vapiSummary: str(d.summary) ?? null,
       analysis: null,
