@@ -9,7 +9,7 @@ export type IntakeOutcome = 'queued' | 'duplicate';
 const ENQUEUE_DEADLINE_MS = 2_000;
 
 /** How long a delivered event is remembered as seen: longer than Vapi's longest retry schedule (~3 h). */
-export const DEDUP_WINDOW_S = 6 * 3600;
+const DEDUP_WINDOW_S = 6 * 3600;
 
 /**
  * Makes events durable: `enqueue` resolves only once Redis holds the job, and rejects at once when
@@ -21,8 +21,9 @@ export const DEDUP_WINDOW_S = 6 * 3600;
  * order a failure never leaves an event marked but not queued; the worker's event log applies an
  * event once whatever happens here.
  */
-export function createEventIntake(queue: Queue<EventJob>, redis: Redis, prefix: string) {
-  const seenKey = (eventId: string) => `${prefix}:${queue.name}:seen:${eventId}`;
+export function createEventIntake(queue: Queue<EventJob>, redis: Redis) {
+  // Beside the queue's own keys, under its prefix and hash tag.
+  const seenKey = (eventId: string) => queue.toKey(`seen:${eventId}`);
 
   async function add(job: EventJob): Promise<IntakeOutcome> {
     await queue.add(job.type, job, { jobId: job.eventId });

@@ -1,7 +1,7 @@
 import { IngressErrors } from '../errors';
 
 /** Deeper than any Vapi payload (about 10 levels); deeper input would only make recursion throw later. */
-export const MAX_JSON_DEPTH = 64;
+const MAX_JSON_DEPTH = 64;
 
 /** How deeply arrays and objects nest in a JSON text, counting outside strings only. */
 function nestingDepth(raw: Buffer): number {

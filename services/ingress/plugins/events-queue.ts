@@ -24,7 +24,7 @@ export const eventsQueuePlugin = fp(
     const queue = createEventsQueue(redis, config.queuePrefix);
     queue.on('error', (error) => app.log.error({ err: error }, 'events queue error'));
     app.decorate('eventsQueue', queue);
-    app.decorate('enqueueEvent', createEventIntake(queue, redis, config.queuePrefix));
+    app.decorate('enqueueEvent', createEventIntake(queue, redis));
     app.addReadinessCheck('redis', () => redis.ping());
     // Start with the connection up when Redis is there; when it is not, start anyway and answer 503.
     app.addHook('onReady', async () => {
