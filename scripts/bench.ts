@@ -20,7 +20,7 @@ import { migrateDatabase } from '#shared/db/migrate';
 import { createLogger } from '#shared/logger';
 import { Worker, type Queue } from 'bullmq';
 import { createEventsQueue, QUEUE_NAMES, type EventJob } from '#shared/queues';
-import { createRedis } from '#shared/redis';
+import { createRedis, deleteKeysWithPrefix } from '#shared/redis';
 import { readEnvelope } from '#shared/vapi/envelope';
 import { buildIngressApp } from '../services/ingress/app';
 import { deriveEventId } from '../services/ingress/lib/event-id';
@@ -125,7 +125,6 @@ async function benchIngress() {
   // One request at a time: the latency a single Vapi delivery sees (fresh events, so none is a duplicate).
   const baseOne = await measure(sequential, toReference, 1);
   const oursOne = await measure(sequential, (i) => toIngress(REQUESTS + i), 1);
-  await ingress.eventsQueue.obliterate({ force: true });
   await Promise.all([ingress.close(), reference.close()]);
   return { base, ours, baseOne, oursOne };
 }
@@ -174,7 +173,6 @@ async function benchWorker() {
     const worker = new Worker(QUEUE_NAMES.events, async () => 'ok', { connection: redis.duplicate(), prefix: `${config.queuePrefix}-idle`, concurrency: config.workerConcurrency });
     return () => worker.close();
   });
-  await idle.obliterate({ force: true });
   await idle.close();
 
   const queue = createEventsQueue(redis, config.queuePrefix);
@@ -184,8 +182,9 @@ async function benchWorker() {
     await worker.ready();
     return () => worker.close();
   });
-  await queue.obliterate({ force: true });
   await queue.close();
+  // Everything the run left in Redis (both phases' queues and seen markers) is under its prefix.
+  await deleteKeysWithPrefix(redis, config.queuePrefix);
   redis.disconnect();
   return { base, ours };
 }

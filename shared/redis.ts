@@ -47,3 +47,13 @@ export async function waitUntilReady(redis: Redis, timeoutMs = 3_000): Promise<b
     () => false,
   );
 }
+
+/** Deletes every key under a prefix (a test's or a benchmark's queues and markers). Not for production data. */
+export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    if (keys.length > 0) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
