@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   bigserial,
   check,
   boolean,
@@ -57,7 +58,7 @@ export const vapiSessions = pgTable(
     endedReason: text(),
     startedAt: timestamp({ withTimezone: true }),
     endedAt: timestamp({ withTimezone: true }),
-    summary: text(), // encrypted
+    transcriptSummary: text(), // encrypted: the call's summary (the story's column name)
     keyInsights: jsonb().$type<Record<string, unknown>>(),
     analysis: text(), // encrypted JSON of Vapi's analysis
     recordingUrl: text(), // encrypted
@@ -126,10 +127,183 @@ export const sessionEvents = pgTable(
     at: timestamp({ withTimezone: true }).notNull(),
     data: text().notNull(), // encrypted JSON
     createdAt: createdAt(),
+    /** Set once the dispatcher has published the row to the patient's relay channel. */
+    dispatchedAt: timestamp({ withTimezone: true }),
   },
-  (t) => [uniqueIndex().on(t.sessionId, t.seq)],
+  (t) => [
+    uniqueIndex().on(t.sessionId, t.seq),
+    index('session_events_undispatched_idx').on(t.id).where(sql`${t.dispatchedAt} is null`),
+  ],
 );
 
-export const schema = { patients, vapiSessions, vapiMessages, vapiEvents, sessionEvents };
+/**
+ * Outbox of outbound notifications (session ended, terminal error), written in the event's
+ * transaction; the dispatcher turns each row into one delivery job per configured endpoint.
+ */
+export const notificationOutbox = pgTable(
+  'notification_outbox',
+  {
+    id: bigserial({ mode: 'number' }).primaryKey(),
+    sessionId: text().notNull(),
+    patientId: text(),
+    type: text().notNull(), // e.g. session.ended, session.error
+    occurredAt: timestamp({ withTimezone: true }).notNull(),
+    data: text().notNull(), // encrypted JSON: the notification's `data`
+    createdAt: createdAt(),
+    dispatchedAt: timestamp({ withTimezone: true }),
+  },
+  (t) => [index('notification_outbox_undispatched_idx').on(t.id).where(sql`${t.dispatchedAt} is null`)],
+);
+
+/** Every delivery attempt of a notification to one endpoint: status, latency, error; never the body. */
+export const notificationAttempts = pgTable(
+  'notification_attempts',
+  {
+    id: bigserial({ mode: 'number' }).primaryKey(),
+    notificationId: bigint({ mode: 'number' }).notNull(),
+    endpoint: text().notNull(),
+    attempt: integer().notNull(),
+    statusCode: integer(),
+    latencyMs: integer().notNull(),
+    error: text(),
+    outcome: text().notNull(), // delivered, retry, permanent, disabled
+    createdAt: createdAt(),
+  },
+  (t) => [index().on(t.notificationId), index().on(t.endpoint, t.createdAt)],
+);
+
+/** Endpoints an operator must re-enable (a 410 Gone disables one). */
+export const notificationEndpoints = pgTable('notification_endpoints', {
+  url: text().primaryKey(),
+  disabledAt: timestamp({ withTimezone: true }),
+  disabledReason: text(),
+  updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Every tool call the assistant made: arguments and result encrypted, outcome and timing in clear. */
+export const toolCalls = pgTable(
+  'tool_calls',
+  {
+    id: text().primaryKey(), // Vapi's toolCallId, scoped by session: `<sessionId>:<toolCallId>`
+    sessionId: text().notNull(),
+    toolCallId: text().notNull(),
+    name: text().notNull(),
+    arguments: text().notNull(), // encrypted JSON
+    result: text(), // encrypted: the result or error string given to the assistant
+    status: text().notNull(), // succeeded, failed, refused, invalid, unknown_tool, expired
+    error: text(), // short reason without health data
+    durationMs: integer(),
+    createdAt: createdAt(),
+  },
+  (t) => [index().on(t.sessionId, t.createdAt), index().on(t.status, t.createdAt)],
+);
+
+/** Clinicians patients can book with. */
+export const providers = pgTable('providers', {
+  id: text().primaryKey(),
+  name: text().notNull(),
+  specialty: text().notNull(),
+  createdAt: createdAt(),
+});
+
+/** Bookable time of a provider. A slot holds at most one active appointment (see `appointments`). */
+export const appointmentSlots = pgTable(
+  'appointment_slots',
+  {
+    id: text().primaryKey(),
+    providerId: text()
+      .notNull()
+      .references(() => providers.id, { onDelete: 'cascade' }),
+    startsAt: timestamp({ withTimezone: true }).notNull(),
+    endsAt: timestamp({ withTimezone: true }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index().on(t.startsAt), index().on(t.providerId, t.startsAt)],
+);
+
+/** A patient's booking. The partial unique index makes a double booking impossible, whatever races. */
+export const appointments = pgTable(
+  'appointments',
+  {
+    id: text().primaryKey(),
+    patientId: text().notNull(),
+    slotId: text()
+      .notNull()
+      .references(() => appointmentSlots.id),
+    status: text().notNull().default('booked'), // booked, cancelled
+    reason: text(), // encrypted
+    sessionId: text(), // the call that booked it
+    replacesAppointmentId: text(),
+    createdAt: createdAt(),
+    updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('appointments_one_active_per_slot').on(t.slotId).where(sql`${t.status} = 'booked'`),
+    index().on(t.patientId, t.status),
+  ],
+);
+
+/** Allergies, medications and visits of a patient; the entry itself is encrypted JSON. */
+export const healthRecords = pgTable(
+  'health_records',
+  {
+    id: text().primaryKey(),
+    patientId: text().notNull(),
+    category: text().notNull(), // allergies, medications, visits
+    data: text().notNull(), // encrypted JSON
+    recordedAt: timestamp({ withTimezone: true }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index().on(t.patientId, t.category, t.recordedAt)],
+);
+
+/** Prescription refills and lab orders of a patient. */
+export const orders = pgTable(
+  'orders',
+  {
+    id: text().primaryKey(),
+    patientId: text().notNull(),
+    kind: text().notNull(), // prescription, lab
+    description: text().notNull(), // encrypted
+    status: text().notNull(),
+    updatedAt: timestamp({ withTimezone: true }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index().on(t.patientId, t.kind, t.updatedAt)],
+);
+
+/** What operators did to queued jobs (replay, purge, reading a dead letter): what, how many, when, from where. */
+export const adminActions = pgTable(
+  'admin_actions',
+  {
+    id: bigserial({ mode: 'number' }).primaryKey(),
+    action: text().notNull(), // replay, purge, show, enable-endpoint
+    queue: text(),
+    jobIds: jsonb().$type<string[]>().notNull().default([]),
+    filter: jsonb().$type<Record<string, unknown>>().notNull().default({}),
+    affected: integer().notNull().default(0),
+    actorIp: text(),
+    createdAt: createdAt(),
+  },
+  (t) => [index().on(t.createdAt)],
+);
+
+export const schema = {
+  patients,
+  vapiSessions,
+  vapiMessages,
+  vapiEvents,
+  sessionEvents,
+  notificationOutbox,
+  notificationAttempts,
+  notificationEndpoints,
+  toolCalls,
+  providers,
+  appointmentSlots,
+  appointments,
+  healthRecords,
+  orders,
+  adminActions,
+};
 
 export type SessionRow = typeof vapiSessions.$inferSelect;
