@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
-import { ConfigError, loadConfig, type Config } from '#shared/config';
+import { ConfigError, loadConfig, ROLES, type Config, type Role } from '#shared/config';
 import { createLogger, type Logger } from '#shared/logger';
 import { resolveEnvironment } from '#shared/secrets';
 import { buildIngressApp } from './ingress/app';
@@ -11,11 +11,14 @@ import { buildWorkerApp } from './worker/app';
 
 type Build = (options: { config: Config; logger: Logger }) => Promise<FastifyInstance>;
 
-const ROLES: Record<string, { build: Build; port: (config: Config) => number; path: string }> = {
-  ingress: { build: buildIngressApp, port: (c) => c.ports.ingress, path: WEBHOOK_PATH },
-  worker: { build: buildWorkerApp, port: (c) => c.ports.worker, path: '/readyz' },
-  relay: { build: buildRelayApp, port: (c) => c.ports.relay, path: '/readyz' },
+/** How each role is built and where it listens. Each build reads only its role's part of the config. */
+const STARTERS: Record<Role, { build: Build; port: (config: Config) => number; path: string }> = {
+  ingress: { build: buildIngressApp, port: (c) => c.ingressPort, path: WEBHOOK_PATH },
+  worker: { build: buildWorkerApp, port: (c) => c.workerPort, path: '/readyz' },
+  relay: { build: buildRelayApp, port: (c) => c.relayPort, path: '/readyz' },
 };
+
+const isRole = (name: string): name is Role => (ROLES as readonly string[]).includes(name);
 
 /** Grace for in-flight requests and jobs on shutdown; longer than any event job takes. */
 const SHUTDOWN_GRACE_MS = 15_000;
@@ -25,13 +28,15 @@ const SHUTDOWN_GRACE_MS = 15_000;
  * own port, and closes them gracefully on SIGINT/SIGTERM.
  */
 async function main(argv: string[]) {
-  const roles = argv.length > 0 ? argv : Object.keys(ROLES);
-  const unknown = roles.filter((role) => !(role in ROLES));
-  if (unknown.length > 0) throw new ConfigError(`Unknown role(s): ${unknown.join(', ')}. Use ${Object.keys(ROLES).join(', ')}.`);
+  const names = argv.length > 0 ? argv : [...ROLES];
+  const unknown = names.filter((name) => !isRole(name));
+  if (unknown.length > 0) throw new ConfigError(`Unknown role(s): ${unknown.join(', ')}. Use ${ROLES.join(', ')}.`);
+  const roles = names.filter(isRole);
 
   const envPath = resolve('.env');
-  const { env, generated } = resolveEnvironment(process.env, envPath);
-  const config = loadConfig(env);
+  const { env, generated } = resolveEnvironment(process.env, envPath, roles);
+  // Only the roles started here are validated and held; the cast is safe because each build reads its own part.
+  const config = loadConfig(env, roles) as Config;
   const logger = createLogger({ level: config.logLevel, service: 'vapi-relay' });
   if (generated.length > 0) logger.warn({ file: envPath, generated }, `generated secrets for this machine; they are kept in ${envPath}`);
 
@@ -43,7 +48,7 @@ async function main(argv: string[]) {
   });
 
   for (const role of roles) {
-    const { build, port, path } = ROLES[role]!;
+    const { build, port, path } = STARTERS[role];
     const app = await build({ config, logger });
     apps.push(app);
     await app.listen({ host: config.host, port: port(config) });

@@ -1,12 +1,25 @@
 import { z } from 'zod';
 
+/** The three processes the product runs as; each validates and holds only what it uses. */
+export const ROLES = ['ingress', 'worker', 'relay'] as const;
+export type Role = (typeof ROLES)[number];
+
 /** Secrets that must never fall back to a default; see secrets.ts for how they are provided. */
 export const SECRET_VARIABLES = [
   'VAPI_WEBHOOK_SECRET',
   'RELAY_JWT_SECRET',
   'DATA_ENCRYPTION_KEY',
   'ADMIN_TOKEN',
+  'NOTIFY_WEBHOOK_SECRET',
 ] as const;
+export type SecretName = (typeof SECRET_VARIABLES)[number];
+
+/** Which secrets each role holds (least privilege: the worker never sees the webhook secret, and so on). */
+export const ROLE_SECRETS: Record<Role, readonly SecretName[]> = {
+  ingress: ['VAPI_WEBHOOK_SECRET', 'DATA_ENCRYPTION_KEY', 'ADMIN_TOKEN'],
+  worker: ['DATA_ENCRYPTION_KEY', 'ADMIN_TOKEN', 'NOTIFY_WEBHOOK_SECRET'],
+  relay: ['RELAY_JWT_SECRET', 'DATA_ENCRYPTION_KEY', 'ADMIN_TOKEN'],
+};
 
 const list = (value: string) =>
   value
@@ -15,6 +28,7 @@ const list = (value: string) =>
     .filter((item) => item.length > 0);
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+const count = (fallback: number, max: number) => z.coerce.number().int().min(0).max(max).default(fallback);
 
 /** Placeholders copied from examples; accepting one would make the deployment's secret public knowledge. */
 const WELL_KNOWN_SECRETS = new Set(['secret', 'changeme', 'change-me', 'password', 'admin', 'token', 'test', 'your-secret', 'example']);
@@ -44,12 +58,31 @@ const encryptionKeys = secretList('DATA_ENCRYPTION_KEY').transform((items, ctx) 
   }),
 );
 
+/** A Standard Webhooks signing key: `whsec_` and at least 24 random bytes in base64. */
+const webhookSigningKey = z
+  .string()
+  .default('')
+  .refine(
+    (value) => value === '' || (/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(value) && Buffer.from(value.slice(6), 'base64').length >= 24),
+    'NOTIFY_WEBHOOK_SECRET must be whsec_ followed by at least 24 bytes in base64',
+  );
+
+/** `TRUST_PROXY`: whose X-Forwarded-For to believe for the client IP (rate limits, audit). */
+const trustProxy = z
+  .string()
+  .default('false')
+  .transform((value): boolean | string[] => {
+    if (value === 'true') return true;
+    if (value === 'false' || value === '') return false;
+    return list(value); // proxy addresses or CIDRs
+  });
+
 /** Vapi's `payloadFormat`: as configured, else what Vapi signs with or without a timestamp. */
 const payloadFormatOf = (env: { VAPI_SIGNATURE_PAYLOAD: string; VAPI_TIMESTAMP_HEADER: string }) =>
   env.VAPI_SIGNATURE_PAYLOAD || (env.VAPI_TIMESTAMP_HEADER ? '{timestamp}.{body}' : '{body}');
 
-/** Every environment variable the services read, with defaults from CONTRACT.md. */
-export const configSchema = z
+/** What every role reads. */
+const commonSchema = z
   .object({
     NODE_ENV: z.string().default('development'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -57,11 +90,23 @@ export const configSchema = z
     DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/vapi_relay'),
     REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
     QUEUE_PREFIX: z.string().min(1).default('{vapi}'),
-    PORT: port(3000),
-    RELAY_PORT: port(3001),
-    WORKER_PORT: port(3002),
-    WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+    DATA_ENCRYPTION_KEY: encryptionKeys,
+    ADMIN_TOKEN: secret('ADMIN_TOKEN'),
+  })
+  .transform((env) => ({
+    nodeEnv: env.NODE_ENV,
+    logLevel: env.LOG_LEVEL,
+    host: env.HOST,
+    databaseUrl: env.DATABASE_URL,
+    redisUrl: env.REDIS_URL,
+    queuePrefix: env.QUEUE_PREFIX,
+    dataEncryptionKeys: env.DATA_ENCRYPTION_KEY,
+    adminToken: env.ADMIN_TOKEN,
+  }));
 
+const ingressSchema = z
+  .object({
+    PORT: port(3000),
     VAPI_WEBHOOK_SECRET: secretList('VAPI_WEBHOOK_SECRET'),
     VAPI_AUTH: z.enum(['hmac', 'bearer', 'secret']).default('hmac'),
     VAPI_SIGNATURE_HEADER: z.string().min(1).default('x-vapi-signature').transform((h) => h.toLowerCase()),
@@ -81,10 +126,10 @@ export const configSchema = z
     VAPI_WEBHOOK_URL: z.string().default(''),
     VAPI_ASSISTANT_ID: z.string().default(''),
     WEBHOOK_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(5 * 1024 * 1024),
-
-    RELAY_JWT_SECRET: secret('RELAY_JWT_SECRET'),
-    DATA_ENCRYPTION_KEY: encryptionKeys,
-    ADMIN_TOKEN: secret('ADMIN_TOKEN'),
+    TOOL_DEADLINE_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
+    RATE_LIMIT_UNVERIFIED_PER_MIN: count(50, 1_000_000),
+    RATE_LIMIT_VERIFIED_PER_MIN: count(0, 10_000_000),
+    TRUST_PROXY: trustProxy,
   })
   .superRefine((env, ctx) => {
     // Parts of the signed payload that would be unsigned, or empty, make a signature meaningless.
@@ -104,14 +149,7 @@ export const configSchema = z
     if (format.includes('{url}') && !env.VAPI_WEBHOOK_URL) problem('VAPI_WEBHOOK_URL', 'VAPI_SIGNATURE_PAYLOAD uses {url}: set VAPI_WEBHOOK_URL');
   })
   .transform((env) => ({
-    nodeEnv: env.NODE_ENV,
-    logLevel: env.LOG_LEVEL,
-    host: env.HOST,
-    databaseUrl: env.DATABASE_URL,
-    redisUrl: env.REDIS_URL,
-    queuePrefix: env.QUEUE_PREFIX,
-    ports: { ingress: env.PORT, relay: env.RELAY_PORT, worker: env.WORKER_PORT },
-    workerConcurrency: env.WORKER_CONCURRENCY,
+    ingressPort: env.PORT,
     vapi: {
       secrets: env.VAPI_WEBHOOK_SECRET,
       auth: env.VAPI_AUTH,
@@ -128,30 +166,77 @@ export const configSchema = z
       assistantId: env.VAPI_ASSISTANT_ID,
       bodyLimitBytes: env.WEBHOOK_BODY_LIMIT_BYTES,
     },
-    relayJwtSecret: env.RELAY_JWT_SECRET,
-    dataEncryptionKeys: env.DATA_ENCRYPTION_KEY,
-    adminToken: env.ADMIN_TOKEN,
+    toolDeadlineMs: env.TOOL_DEADLINE_MS,
+    rateLimit: { unverifiedPerMinute: env.RATE_LIMIT_UNVERIFIED_PER_MIN, verifiedPerMinute: env.RATE_LIMIT_VERIFIED_PER_MIN },
+    trustProxy: env.TRUST_PROXY,
   }));
 
-export type Config = z.output<typeof configSchema>;
-export type VapiAuthConfig = Config['vapi'];
+const workerSchema = z
+  .object({
+    WORKER_PORT: port(3002),
+    WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+    NOTIFY_WEBHOOK_URL: z
+      .string()
+      .default('')
+      .transform(list)
+      .pipe(z.array(z.url({ protocol: /^https?$/, error: 'NOTIFY_WEBHOOK_URL entries must be http(s) URLs' }))),
+    NOTIFY_WEBHOOK_SECRET: webhookSigningKey,
+  })
+  .superRefine((env, ctx) => {
+    if (env.NOTIFY_WEBHOOK_URL.length > 0 && !env.NOTIFY_WEBHOOK_SECRET) {
+      ctx.addIssue({ code: 'custom', path: ['NOTIFY_WEBHOOK_SECRET'], message: 'NOTIFY_WEBHOOK_SECRET is required when NOTIFY_WEBHOOK_URL is set' });
+    }
+  })
+  .transform((env) => ({
+    workerPort: env.WORKER_PORT,
+    workerConcurrency: env.WORKER_CONCURRENCY,
+    notify: { urls: env.NOTIFY_WEBHOOK_URL, secret: env.NOTIFY_WEBHOOK_SECRET },
+  }));
+
+const relaySchema = z
+  .object({
+    RELAY_PORT: port(3001),
+    RELAY_JWT_SECRET: secret('RELAY_JWT_SECRET'),
+  })
+  .transform((env) => ({ relayPort: env.RELAY_PORT, relayJwtSecret: env.RELAY_JWT_SECRET }));
+
+const ROLE_SCHEMAS = { ingress: ingressSchema, worker: workerSchema, relay: relaySchema };
+
+export type CommonConfig = z.output<typeof commonSchema>;
+type Sections = { [R in Role]: z.output<(typeof ROLE_SCHEMAS)[R]> };
+type Intersect<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+
+/** The configuration of a process running `R` (one role, or several in one process). */
+export type ConfigFor<R extends Role> = Readonly<CommonConfig & Intersect<Sections[R]>>;
+export type IngressConfig = ConfigFor<'ingress'>;
+export type WorkerConfig = ConfigFor<'worker'>;
+export type RelayConfig = ConfigFor<'relay'>;
+/** Every role in one process: `npm start` and the tests. */
+export type Config = ConfigFor<Role>;
+export type VapiAuthConfig = IngressConfig['vapi'];
 
 /** Thrown when the environment does not describe a runnable service; the message names each bad variable. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Validates an environment (process.env by default) into a typed, frozen config. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const result = configSchema.safeParse(env);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `  ${issue.path.join('.') || '(env)'}: ${issue.message}`);
-    throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
-  }
-  return Object.freeze(result.data);
+/**
+ * Validates an environment (process.env by default) into a typed, frozen config holding only what
+ * `roles` use: a variable of another role is neither read nor required.
+ */
+export function loadConfig<R extends Role = Role>(env: NodeJS.ProcessEnv = process.env, roles: readonly R[] = ROLES as unknown as R[]): ConfigFor<R> {
+  const schemas = [commonSchema, ...roles.map((role) => ROLE_SCHEMAS[role])];
+  const problems: string[] = [];
+  const sections = schemas.map((schema) => {
+    const result = schema.safeParse(env);
+    if (!result.success) problems.push(...result.error.issues.map((issue) => `  ${issue.path.join('.') || '(env)'}: ${issue.message}`));
+    return result.data;
+  });
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${[...new Set(problems)].join('\n')}`);
+  return Object.freeze(Object.assign({}, ...sections)) as ConfigFor<R>;
 }
 
-/** Just the database URL, for tools (migrations) that must run before any secret exists. */
+/** Just the database URL, for tools (migrations, seed) that must run before any secret exists. */
 export function loadDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
-  return configSchema.in.shape.DATABASE_URL.parse(env.DATABASE_URL);
+  return commonSchema.in.shape.DATABASE_URL.parse(env.DATABASE_URL);
 }

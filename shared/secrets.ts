@@ -1,15 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { ConfigError, SECRET_VARIABLES } from './config';
-
-type SecretName = (typeof SECRET_VARIABLES)[number];
+import { ConfigError, ROLE_SECRETS, ROLES, SECRET_VARIABLES, type Role, type SecretName } from './config';
 
 const generators: Record<SecretName, () => string> = {
   VAPI_WEBHOOK_SECRET: () => randomBytes(32).toString('hex'),
   RELAY_JWT_SECRET: () => randomBytes(48).toString('base64url'),
   DATA_ENCRYPTION_KEY: () => randomBytes(32).toString('base64'),
   ADMIN_TOKEN: () => randomBytes(32).toString('base64url'),
+  NOTIFY_WEBHOOK_SECRET: () => `whsec_${randomBytes(32).toString('base64')}`,
 };
+
+/** The secrets `roles` hold; the notification key is needed only where notifications are sent. */
+function secretsOf(roles: readonly Role[], env: NodeJS.ProcessEnv, production: boolean): SecretName[] {
+  const used = new Set(roles.flatMap((role) => ROLE_SECRETS[role]));
+  if (production && !env.NOTIFY_WEBHOOK_URL) used.delete('NOTIFY_WEBHOOK_SECRET');
+  return SECRET_VARIABLES.filter((name) => used.has(name));
+}
 
 /** Parses KEY=VALUE lines; blank lines and `#` comments are skipped, surrounding quotes removed. */
 export function parseEnvFile(text: string): Record<string, string> {
@@ -67,14 +73,15 @@ function withFileLock<T>(path: string, work: () => T): T {
 
 /**
  * Merges `.env` under the process environment (the environment always wins) and makes sure every
- * secret exists: in production a missing one is fatal, elsewhere it is generated once and kept in
- * `.env` (mode 600) so later starts and other processes on this checkout share it.
+ * secret `roles` use exists: in production a missing one is fatal, elsewhere it is generated once
+ * and kept in `.env` (mode 600) so later starts and other processes on this checkout share it.
  */
-export function resolveEnvironment(env: NodeJS.ProcessEnv, envPath: string): ResolvedEnvironment {
-  const missingIn = (merged: NodeJS.ProcessEnv) => SECRET_VARIABLES.filter((name) => !merged[name]);
+export function resolveEnvironment(env: NodeJS.ProcessEnv, envPath: string, roles: readonly Role[] = ROLES): ResolvedEnvironment {
   const first = readEnvironment(env, envPath);
+  const production = first.NODE_ENV === 'production';
+  const missingIn = (merged: NodeJS.ProcessEnv) => secretsOf(roles, merged, production).filter((name) => !merged[name]);
   if (missingIn(first).length === 0) return { env: first, generated: [] };
-  if (first.NODE_ENV === 'production') {
+  if (production) {
     throw new ConfigError(`Missing required secret(s) in production: ${missingIn(first).join(', ')}. Set them in the environment.`);
   }
   return withFileLock(envPath, () => {

@@ -17,11 +17,20 @@ const secrets = {
 const tempEnvPath = () => join(mkdtempSync(join(tmpdir(), 'vapi-relay-')), '.env');
 
 describe('loadConfig', () => {
+  it('validates only what the roles asked for use', () => {
+    const worker = loadConfig({ DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY, ADMIN_TOKEN: secrets.ADMIN_TOKEN }, ['worker']);
+    expect(worker).toMatchObject({ workerPort: 3002, workerConcurrency: 16, notify: { urls: [] } });
+    expect(worker).not.toHaveProperty('vapi');
+    expect(worker).not.toHaveProperty('relayJwtSecret');
+    expect(() => loadConfig({ ADMIN_TOKEN: secrets.ADMIN_TOKEN, DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY }, ['relay'])).toThrow(/RELAY_JWT_SECRET/);
+  });
+
   it('applies the contract defaults', () => {
     const config = loadConfig(secrets);
     expect(config.databaseUrl).toBe('postgres://postgres@127.0.0.1:5432/vapi_relay');
     expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
-    expect(config.ports).toEqual({ ingress: 3000, relay: 3001, worker: 3002 });
+    expect(config).toMatchObject({ ingressPort: 3000, relayPort: 3001, workerPort: 3002, toolDeadlineMs: 15_000 });
+    expect(config.rateLimit).toEqual({ unverifiedPerMinute: 50, verifiedPerMinute: 0 });
     expect(config.vapi).toMatchObject({
       auth: 'hmac',
       signatureHeader: 'x-vapi-signature',
@@ -68,7 +77,7 @@ describe('resolveEnvironment', () => {
   it('generates missing secrets once into a private .env, and reuses them on the next start', () => {
     const envPath = tempEnvPath();
     const first = resolveEnvironment({}, envPath);
-    expect(first.generated).toEqual(['VAPI_WEBHOOK_SECRET', 'RELAY_JWT_SECRET', 'DATA_ENCRYPTION_KEY', 'ADMIN_TOKEN']);
+    expect(first.generated).toEqual(['VAPI_WEBHOOK_SECRET', 'RELAY_JWT_SECRET', 'DATA_ENCRYPTION_KEY', 'ADMIN_TOKEN', 'NOTIFY_WEBHOOK_SECRET']);
     expect(statSync(envPath).mode & 0o777).toBe(0o600);
     expect(() => loadConfig(first.env)).not.toThrow();
 
@@ -89,9 +98,21 @@ describe('resolveEnvironment', () => {
   it('stops in production, naming each missing secret, and writes nothing', () => {
     const envPath = tempEnvPath();
     expect(() => resolveEnvironment({ NODE_ENV: 'production', ADMIN_TOKEN: 'x-admin-123' }, envPath)).toThrow(
-      /VAPI_WEBHOOK_SECRET, RELAY_JWT_SECRET, DATA_ENCRYPTION_KEY/,
+      /VAPI_WEBHOOK_SECRET, RELAY_JWT_SECRET, DATA_ENCRYPTION_KEY\. /,
     );
     expect(() => statSync(envPath)).toThrow();
+  });
+
+  it('asks each role only for the secrets it holds', () => {
+    const envPath = tempEnvPath();
+    const production = { NODE_ENV: 'production', ADMIN_TOKEN: 'x-admin-123', DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY };
+    // The worker never holds the webhook secret or the relay's JWT key, and needs the notification key only to notify.
+    expect(resolveEnvironment(production, envPath, ['worker']).generated).toEqual([]);
+    expect(() => resolveEnvironment({ ...production, NOTIFY_WEBHOOK_URL: 'https://hooks.example/x' }, envPath, ['worker'])).toThrow(
+      /: NOTIFY_WEBHOOK_SECRET\./,
+    );
+    expect(() => resolveEnvironment(production, envPath, ['relay'])).toThrow(/: RELAY_JWT_SECRET\./);
+    expect(() => resolveEnvironment(production, envPath, ['ingress'])).toThrow(/: VAPI_WEBHOOK_SECRET\./);
   });
 });
 
