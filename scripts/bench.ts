@@ -18,12 +18,16 @@ import { FieldCipher } from '#shared/crypto';
 import { createDatabase } from '#shared/db/client';
 import { migrateDatabase } from '#shared/db/migrate';
 import { createLogger } from '#shared/logger';
-import { Worker, type Queue } from 'bullmq';
-import { createEventsQueue, QUEUE_NAMES, type EventJob } from '#shared/queues';
+import { Worker } from 'bullmq';
+import type { JobData } from '#shared/queues/definition';
+import { eventsQueue, type EventMeta } from '#shared/queues/events-queue';
+import { JobCodec } from '#shared/queues/codec';
+import { Queue } from 'bullmq';
 import { createRedis, deleteKeysWithPrefix } from '#shared/redis';
 import { readEnvelope } from '#shared/vapi/envelope';
 import { buildIngressApp } from '../services/ingress/app';
-import { deriveEventId } from '../services/ingress/lib/event-id';
+import { toEventJob } from '../services/ingress/lib/event-job';
+import type { Redis } from 'ioredis';
 import { WEBHOOK_PATH } from '../services/ingress/routes/webhook';
 import { buildWorkerApp } from '../services/worker/app';
 
@@ -130,24 +134,22 @@ async function benchIngress() {
 }
 
 /** Adds `EVENTS` event jobs (distinct transcripts over 50 calls) to a fresh queue. */
-async function fillQueue(queue: Queue<EventJob>) {
-  const receivedAt = new Date().toISOString();
+async function fillQueue(queue: Queue<JobData<EventMeta>>) {
+  const codec = new JobCodec(cipher);
   await queue.addBulk(
     Array.from({ length: EVENTS }, (_, i) => {
       const body = transcriptBody(`bench-call-${i % 50}`, i);
-      const event = readEnvelope(JSON.parse(body))!;
-      const eventId = deriveEventId(event, Buffer.from(body));
-      return {
-        name: event.type,
-        data: { eventId, type: event.type, callId: event.callId, source: event.source, receivedAt, requestId: 'bench', body: cipher.encrypt(body) },
-        opts: { jobId: eventId },
-      };
+      const data = toEventJob(codec, readEnvelope(JSON.parse(body))!, Buffer.from(body), { requestId: 'bench' });
+      return { name: data.type, data, opts: { jobId: data.eventId } };
     }),
   );
 }
 
+const openEventsQueue = (redis: Redis, prefix: string) =>
+  new Queue<JobData<EventMeta>>(eventsQueue.name, { connection: redis, prefix, defaultJobOptions: eventsQueue.options });
+
 /** Jobs per second from the moment `start` is called until the queue has finished every job. */
-async function drain(queue: Queue<EventJob>, start: () => Promise<() => Promise<void>>): Promise<number> {
+async function drain(queue: Queue<JobData<EventMeta>>, start: () => Promise<() => Promise<void>>): Promise<number> {
   const started = performance.now();
   const stop = await start();
   for (;;) {
@@ -167,15 +169,15 @@ async function benchWorker() {
   const redis = createRedis(config.redisUrl, 'worker', logger);
 
   // Reference: the same jobs through a BullMQ worker that does nothing with them.
-  const idle = createEventsQueue(redis, `${config.queuePrefix}-idle`);
+  const idle = openEventsQueue(redis, `${config.queuePrefix}-idle`);
   await fillQueue(idle);
   const base = await drain(idle, async () => {
-    const worker = new Worker(QUEUE_NAMES.events, async () => 'ok', { connection: redis.duplicate(), prefix: `${config.queuePrefix}-idle`, concurrency: config.workerConcurrency });
+    const worker = new Worker(eventsQueue.name, async () => 'ok', { connection: redis.duplicate(), prefix: `${config.queuePrefix}-idle`, concurrency: config.workerConcurrency });
     return () => worker.close();
   });
   await idle.close();
 
-  const queue = createEventsQueue(redis, config.queuePrefix);
+  const queue = openEventsQueue(redis, config.queuePrefix);
   await fillQueue(queue);
   const ours = await drain(queue, async () => {
     const worker = await buildWorkerApp({ config, logger });

@@ -1,7 +1,7 @@
 /** Event types the relay forwards to the patient's app (CONTRACT.md, relay protocol). */
 export type RelayEventType = 'session_status' | 'transcript' | 'speech' | 'function_call' | 'session_end' | 'session_error';
 
-/** One event as the mobile app receives it. `seq` is absent on live-only events (partial transcripts). */
+/** One event as the mobile app receives it. `seq` is absent on live-only events (partial transcripts, speech). */
 export interface RelayEvent {
   type: RelayEventType;
   sessionId: string;
@@ -11,8 +11,20 @@ export interface RelayEvent {
   data: Record<string, unknown>;
 }
 
+/** A live-only event: never stored, never numbered. */
+export type LiveRelayEvent = Omit<RelayEvent, 'seq'>;
+
 /**
  * Pub/sub channel carrying one patient's relay events, so a relay only receives what its clients
  * may see. Each message is a RelayEvent as JSON, encrypted with FieldCipher.
  */
 export const patientChannel = (prefix: string, patientId: string) => `${prefix}:relay:patient:${patientId}`;
+
+/**
+ * Redis key holding the patient a call is bound to, written by the durable lane's dispatcher
+ * (from the session row) and read by the live lane, which never asks Postgres. No key, no relay.
+ */
+export const callBindingKey = (prefix: string, callId: string) => `${prefix}:binding:${callId}`;
+
+/** How long a binding outlives the last durable event of its call. */
+export const CALL_BINDING_TTL_S = 6 * 3600;

@@ -1,20 +1,25 @@
 import type { FastifyInstance } from 'fastify';
-import type { Config } from '#shared/config';
-import { FieldCipher } from '#shared/crypto';
+import type { IngressConfig } from '#shared/config';
 import { createServiceApp } from '#shared/http/service-app';
 import type { Logger } from '#shared/logger';
-import { eventsQueuePlugin } from './plugins/events-queue';
+import { cipherPlugin } from '#shared/plugins/cipher';
+import { queuesPlugin } from '#shared/plugins/queues';
+import { redisPlugin } from '#shared/plugins/redis';
+import { intakePlugin } from './plugins/intake';
 import { webhookRoutes } from './routes/webhook';
 
 export interface IngressOptions {
-  config: Config;
+  config: IngressConfig;
   logger: Logger;
 }
 
 /** Builds the ingress (never listens): Vapi's webhook endpoint plus health and metrics. */
 export async function buildIngressApp({ config, logger }: IngressOptions): Promise<FastifyInstance> {
-  const app = await createServiceApp('ingress', logger, { requestIdHeader: 'x-request-id' });
-  await app.register(eventsQueuePlugin, { config });
-  await app.register(webhookRoutes, { config, cipher: new FieldCipher(config.dataEncryptionKeys) });
+  const app = await createServiceApp('ingress', logger, { requestIdHeader: 'x-request-id', trustProxy: config.trustProxy });
+  await app.register(redisPlugin, { url: config.redisUrl });
+  await app.register(cipherPlugin, { keys: config.dataEncryptionKeys });
+  await app.register(queuesPlugin, { prefix: config.queuePrefix });
+  await app.register(intakePlugin);
+  await app.register(webhookRoutes, { config });
   return app;
 }

@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
-import type { Config } from '#shared/config';
+import type { RelayConfig } from '#shared/config';
 import { databasePlugin } from '#shared/db/plugin';
 import { createServiceApp } from '#shared/http/service-app';
 import type { Logger } from '#shared/logger';
 
 export interface RelayOptions {
-  config: Config;
+  config: RelayConfig;
   logger: Logger;
 }
 

@@ -1,19 +1,29 @@
 import type { FastifyInstance } from 'fastify';
-import type { Config } from '#shared/config';
+import type { WorkerConfig } from '#shared/config';
 import { databasePlugin } from '#shared/db/plugin';
 import { createServiceApp } from '#shared/http/service-app';
 import type { Logger } from '#shared/logger';
+import { cipherPlugin } from '#shared/plugins/cipher';
+import { queuesPlugin } from '#shared/plugins/queues';
+import { redisPlugin } from '#shared/plugins/redis';
 import { eventsWorkerPlugin } from './plugins/events-worker';
+import { liveWorkerPlugin } from './plugins/live-worker';
+import { outboxPlugin } from './plugins/outbox';
 
 export interface WorkerOptions {
-  config: Config;
+  config: WorkerConfig;
   logger: Logger;
 }
 
-/** Builds the worker (never listens): the event consumer plus health and metrics over HTTP. */
+/** Builds the worker (never listens): the queue consumers and the outbox dispatcher, plus health and metrics over HTTP. */
 export async function buildWorkerApp({ config, logger }: WorkerOptions): Promise<FastifyInstance> {
   const app = await createServiceApp('worker', logger);
-  await app.register(databasePlugin, { url: config.databaseUrl, max: config.workerConcurrency + 2 });
+  await app.register(redisPlugin, { url: config.redisUrl });
+  await app.register(databasePlugin, { url: config.databaseUrl, max: config.workerConcurrency + 4 });
+  await app.register(cipherPlugin, { keys: config.dataEncryptionKeys });
+  await app.register(queuesPlugin, { prefix: config.queuePrefix });
+  await app.register(outboxPlugin, { config });
   await app.register(eventsWorkerPlugin, { config });
+  await app.register(liveWorkerPlugin, { config });
   return app;
 }

@@ -10,6 +10,8 @@ export interface IncomingEvent {
   type: string;
   /** Vapi's `call.id` (the story's `sessionId`/`callId`); null for events not tied to a call. */
   callId: string | null;
+  /** Vapi's `chat.id`, for messages from a chat rather than a call (its tool calls, say). */
+  chatId: string | null;
   /** When Vapi says it happened; null when the event carries no readable timestamp. */
   timestamp: Date | null;
   /** Vapi's `message` object or the story's `data` object. */
@@ -49,8 +51,9 @@ const short = (value: unknown) => {
 
 function envelope(source: IncomingEvent['source'], type: unknown, callId: unknown, message: JsonObject): IncomingEvent | null {
   const name = short(type);
-  if (!name || (callId !== undefined && !short(callId))) return null;
-  return { source, type: name, callId: short(callId) ?? null, timestamp: parseTimestamp(message.timestamp), message };
+  const chatId = obj(message.chat).id;
+  if (!name || (callId !== undefined && !short(callId)) || (chatId !== undefined && !short(chatId))) return null;
+  return { source, type: name, callId: short(callId) ?? null, chatId: short(chatId) ?? null, timestamp: parseTimestamp(message.timestamp), message };
 }
 
 /**
@@ -74,8 +77,12 @@ const CALL_BOUND_TYPES = {
   vapi: new Set(['status-update', 'transcript', 'speech-update', 'conversation-update', 'end-of-call-report', 'tool-calls']),
 };
 
-/** True when the event's type needs a call id (`call.id`, `data.sessionId`) and it has none. */
+/** True when the event's type needs a call id (`call.id`, `data.sessionId`) and it has none; a chat's tool calls have the chat's. */
 export function lacksCallId(event: IncomingEvent): boolean {
   const type = event.type.startsWith('transcript') ? 'transcript' : event.type;
+  if (type === 'tool-calls' && event.chatId !== null) return false;
   return event.callId === null && CALL_BOUND_TYPES[event.source].has(type);
 }
+
+/** The session an event belongs to: its call, else its chat. */
+export const sessionIdOf = (event: IncomingEvent): string | null => event.callId ?? event.chatId;

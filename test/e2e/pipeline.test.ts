@@ -10,7 +10,7 @@ import { patientChannel, type RelayEvent } from '#shared/relay';
 import { buildIngressApp } from '../../services/ingress/app';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook';
 import { buildWorkerApp } from '../../services/worker/app';
-import { realisticCall } from '../fixtures/vapi-call';
+import { isLiveOnlyBody, realisticCall } from '../fixtures/vapi-call';
 import { silentLogger, testConfig } from '../helpers/config';
 import { openTestDatabase, truncateAll } from '../helpers/database';
 import { deleteKeys, openTestRedis } from '../helpers/redis';
@@ -30,6 +30,7 @@ async function post(body: unknown) {
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
+const cipher = () => new FieldCipher(config.dataEncryptionKeys);
 const sessionRow = async (id: string) => (await handle.db.select().from(vapiSessions).where(eq(vapiSessions.id, id)))[0];
 
 beforeAll(() => truncateAll(handle));
@@ -80,7 +81,7 @@ describe('ingress → queue → worker → Postgres, over real HTTP', () => {
     await waitFor(async () => (await sessionRow(sessionId)) !== undefined);
     const again = await post(body);
     expect(again.body).toEqual({ received: true, duplicate: true });
-    await waitFor(async () => (await ingress.eventsQueue.getJobCounts('completed')).completed === 1);
+    await waitFor(async () => (await ingress.queues.events.getJobCounts('completed')).completed === 1);
     const rows = await handle.db.select().from(vapiMessages).where(eq(vapiMessages.sessionId, sessionId));
     expect(rows).toHaveLength(1);
   });
@@ -106,7 +107,8 @@ describe('ingress → queue → worker → Postgres, over real HTTP', () => {
     for (const body of call.events) expect((await post(body)).status).toBe(200);
 
     // Workers store events concurrently, in any order: wait until every one is done.
-    await waitFor(async () => (await ingress.eventsQueue.getJobCounts('completed')).completed === call.events.length);
+    const durable = call.events.filter((body) => !isLiveOnlyBody(body)).length;
+    await waitFor(async () => (await ingress.queues.events.getJobCounts('completed')).completed === durable);
     const row = await sessionRow(call.callId);
     expect(row!.status).toBe('completed');
     expect(row).toMatchObject({ patientId: 'pat-e2e', patientVerified: true, endedReason: 'customer-ended-call' });
@@ -115,8 +117,32 @@ describe('ingress → queue → worker → Postgres, over real HTTP', () => {
     await waitFor(() => received.some((event) => event.type === 'session_end'));
     const sequenced = received.filter((event) => event.seq !== undefined).map((event) => event.seq!);
     expect(new Set(sequenced).size).toBe(sequenced.length);
+    expect(sequenced).toEqual(sequenced.map((_, i) => i + 1));
     expect(received.every((event) => event.sessionId === call.callId)).toBe(true);
-    expect(received.some((event) => event.type === 'transcript' && event.data.final === false)).toBe(true);
+    subscriber.disconnect();
+  });
+
+  it("relays a bound call's partial transcripts live without storing them, and an unbound call's nowhere", async () => {
+    const subscriber = openTestRedis();
+    const received: RelayEvent[] = [];
+    subscriber.on('pmessage', (_pattern, _channel, text: string) => received.push(cipher().decryptJson<RelayEvent>(text)));
+    await subscriber.psubscribe(patientChannel(config.queuePrefix, '*'));
+
+    const bound = realisticCall({ patientId: 'pat-live' });
+    const unbound = realisticCall();
+    // The durable lane binds each call to its patient (or to nobody) first.
+    for (const call of [bound, unbound]) for (const body of call.events.slice(0, 2)) expect((await post(body)).status).toBe(200);
+    await waitFor(() => received.some((event) => event.sessionId === bound.callId && event.type === 'session_status'));
+    await waitFor(async () => (await sessionRow(unbound.callId)) !== undefined);
+
+    const partial = (call: typeof bound) => call.events.find((body) => body.message.transcriptType === 'partial')!;
+    for (const call of [unbound, bound]) expect((await post(partial(call))).body).toEqual({ received: true });
+    const live = await waitFor(() => received.find((event) => event.type === 'transcript' && event.data.final === false));
+    expect(live).toMatchObject({ sessionId: bound.callId, data: { role: expect.any(String), final: false } });
+    expect(live.seq).toBeUndefined();
+    expect(received.some((event) => event.sessionId === unbound.callId)).toBe(false);
+    const stored = await handle.db.select().from(vapiMessages).where(eq(vapiMessages.sessionId, bound.callId));
+    expect(stored).toHaveLength(0);
     subscriber.disconnect();
   });
 });

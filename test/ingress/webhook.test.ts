@@ -40,7 +40,7 @@ afterAll(() => redis.quit());
 const post = (app: FastifyInstance, body: string, headers: Record<string, string> = hmacHeaders(body)) =>
   app.inject({ method: 'POST', url: WEBHOOK_PATH, payload: body, headers });
 
-const queuedJobs = (app: FastifyInstance) => app.eventsQueue.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed']);
+const queuedJobs = (app: FastifyInstance) => app.queues.events.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed']);
 
 const vapiBody = (message: Record<string, unknown> & { type: string }) =>
   JSON.stringify({ message: { timestamp: Date.now(), call: { id: randomUUID(), orgId: 'org-clinic' }, ...message } });
@@ -67,9 +67,9 @@ describe('accepted events', () => {
     expect((await post(app, body)).statusCode).toBe(200);
     const [job] = await queuedJobs(app);
     expect(job!.data.type).toBe('transcript');
-    expect(job!.data.body).not.toContain(String(final.message.transcript));
+    expect(job!.data.sealed).not.toContain(String(final.message.transcript));
     expect(JSON.stringify(job!.data)).not.toContain('Riverside');
-    expect(new FieldCipher(config.dataEncryptionKeys).decrypt(job!.data.body)).toBe(body);
+    expect(new FieldCipher(config.dataEncryptionKeys).decryptJson(job!.data.sealed)).toBe(body);
   });
 
   it('answers the same body again as a duplicate and still holds one job', async () => {
@@ -80,12 +80,12 @@ describe('accepted events', () => {
     const again = await post(app, body);
     expect(again.statusCode).toBe(200);
     expect(again.json()).toEqual({ received: true, duplicate: true });
-    expect(await app.eventsQueue.getJobCounts('waiting')).toEqual({ waiting: 1 });
+    expect(await app.queues.events.getJobCounts('waiting')).toEqual({ waiting: 1 });
   });
 
   it('still recognises a redelivery once the processed job is gone from the queue', async () => {
     const { app } = await startIngress();
-    const body = vapiBody({ type: 'speech-update', role: 'user', status: 'started' });
+    const body = vapiBody({ type: 'status-update', status: 'ringing' });
     expect((await post(app, body)).json()).toEqual({ received: true });
     const [job] = await queuedJobs(app);
     await job!.remove();

@@ -1,13 +1,16 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
 import { FieldCipher } from '#shared/crypto';
-import { createEventsQueue } from '#shared/queues';
+import { eventsQueue } from '#shared/queues/events-queue';
 import { buildWorkerApp } from '../../services/worker/app';
 import { silentLogger, testConfig } from '../helpers/config';
 import { TEST_DATABASE_URL } from '../helpers/environment';
 import { jobFor } from '../helpers/jobs';
+import { openQueue } from '../helpers/queues';
 import { deleteKeys, openTestRedis } from '../helpers/redis';
+import { tampered } from '../helpers/tamper';
 import { waitFor } from '../helpers/wait-for';
 
 const redis = openTestRedis();
@@ -23,7 +26,7 @@ async function startWorker(overrides: Record<string, string> = {}) {
   config = testConfig(overrides);
   worker = await buildWorkerApp({ config, logger: silentLogger() });
   await worker.ready();
-  return createEventsQueue(redis, config.queuePrefix);
+  return openQueue(eventsQueue, redis, config.queuePrefix);
 }
 
 const hang = { message: { type: 'hang', timestamp: 1795000000000, call: { id: 'call-dlq' } } };
@@ -32,10 +35,32 @@ describe('the events worker', () => {
   it('dead-letters a job it can never process after one attempt', async () => {
     const queue = await startWorker();
     const job = jobFor(hang, new FieldCipher(config.dataEncryptionKeys));
-    await queue.add(job.type, { ...job, body: new FieldCipher(config.dataEncryptionKeys).encrypt('not an event') }, { jobId: job.eventId });
+    await queue.add(job.type, { ...job, sealed: new FieldCipher(config.dataEncryptionKeys).encryptJson('not an event') }, { jobId: job.eventId });
     const failed = await waitFor(async () => (await queue.getFailed())[0]);
     expect(failed.attemptsMade).toBe(1);
     expect(failed.failedReason).toMatch(/cannot be read/);
+    await queue.close();
+  });
+
+  it('dead-letters a job whose sealed payload was tampered with, after one attempt', async () => {
+    const queue = await startWorker();
+    const job = jobFor(hang, new FieldCipher(config.dataEncryptionKeys));
+    await queue.add(job.type, { ...job, sealed: tampered(job.sealed) }, { jobId: job.eventId });
+    const failed = await waitFor(async () => (await queue.getFailed())[0]);
+    expect(failed.attemptsMade).toBe(1);
+    expect(failed.failedReason).toMatch(/cannot be read: DecryptionError/);
+    await queue.close();
+  });
+
+  it('retries, rather than dead-letters, a job sealed under a key this worker does not have yet', async () => {
+    const queue = await startWorker();
+    const job = jobFor(hang, new FieldCipher([randomBytes(32)]));
+    await queue.add(job.type, job, { jobId: job.eventId });
+    const retried = await waitFor(async () => {
+      const found = await queue.getJob(job.eventId);
+      return found && found.attemptsMade >= 1 && (await found.getState()) === 'delayed' && found;
+    });
+    expect(retried.failedReason).toMatch(/UnknownKeyError/);
     await queue.close();
   });
 
@@ -44,7 +69,7 @@ describe('the events worker', () => {
     await queue.add('hang', { eventId: 'x' } as never, { jobId: 'not-an-event' });
     const failed = await waitFor(async () => (await queue.getFailed())[0]);
     expect(failed.attemptsMade).toBe(1);
-    expect(failed.failedReason).toMatch(/does not hold an event job/);
+    expect(failed.failedReason).toMatch(/does not hold a vapi-events job/);
     await queue.close();
   });
 

@@ -1,12 +1,16 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { withDeadline } from '#shared/deadline';
-import type { EventJob } from '#shared/queues';
+import type { JobData } from '#shared/queues/definition';
+import type { EventMeta } from '#shared/queues/events-queue';
+import type { LiveMeta } from '#shared/queues/live-queue';
+
+type EventJob = JobData<EventMeta>;
 
 export type IntakeOutcome = 'queued' | 'duplicate';
 
 /** Longest the ingress waits for Redis to take an event before answering 503. */
-const ENQUEUE_DEADLINE_MS = 2_000;
+export const ENQUEUE_DEADLINE_MS = 2_000;
 
 /** How long a delivered event is remembered as seen: longer than Vapi's longest retry schedule (~3 h). */
 const DEDUP_WINDOW_S = 6 * 3600;
@@ -38,3 +42,16 @@ export function createEventIntake(queue: Queue<EventJob>, redis: Redis) {
 }
 
 export type EnqueueEvent = ReturnType<typeof createEventIntake>;
+
+/**
+ * Hands a live-only event to the live lane: no dedup (a repeated partial is harmless and a late one
+ * worthless), and the same bounded wait, so Redis trouble is a 503 rather than a hang.
+ */
+export function createLiveIntake(queue: Queue<JobData<LiveMeta>>, redis: Redis) {
+  return async function enqueueLive(name: string, data: JobData<LiveMeta>): Promise<void> {
+    if (redis.status !== 'ready') throw new Error(`Redis connection is ${redis.status}`);
+    await withDeadline(queue.add(name, data), ENQUEUE_DEADLINE_MS, 'enqueue live');
+  };
+}
+
+export type EnqueueLive = ReturnType<typeof createLiveIntake>;

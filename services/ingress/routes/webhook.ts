@@ -1,15 +1,20 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Counter, Histogram } from 'prom-client';
-import type { Config } from '#shared/config';
-import type { FieldCipher } from '#shared/crypto';
+import type { IngressConfig } from '#shared/config';
+import { liveQueue } from '#shared/queues/live-queue';
 import { lacksCallId, readEnvelope, type IncomingEvent } from '#shared/vapi/envelope';
+import { isLiveOnly, liveEventOf } from '#shared/vapi/live';
 import { IngressErrors } from '../errors';
-import { deriveEventId } from '../lib/event-id';
+import { toEventJob } from '../lib/event-job';
 import { parseJsonBody } from '../lib/json-body';
 import { createRequestVerifier, signsDeliveryId } from '../lib/request-verifier';
 import { syncReplyFor } from '../lib/sync-replies';
+import { toolsUnavailableReply } from '../lib/tool-replies';
 
 export const WEBHOOK_PATH = '/api/v1/sessions/vapi/webhook';
+
+/** The answer Vapi waits for, if it waits for one. */
+const replyTo = (event: IncomingEvent, assistantId: string) => toolsUnavailableReply(event) ?? syncReplyFor(event, assistantId);
 
 /** What the one log line per webhook says about it; filled in as the handler learns it. */
 interface WebhookLog {
@@ -32,7 +37,7 @@ declare module 'fastify' {
  * Nothing is parsed or logged before the request is authenticated, and nothing is answered 2xx
  * before Redis holds the event.
  */
-export async function webhookRoutes(app: FastifyInstance, { config, cipher }: { config: Config; cipher: FieldCipher }) {
+export async function webhookRoutes(app: FastifyInstance, { config }: { config: IngressConfig }) {
   const verify = createRequestVerifier(config.vapi);
   const requests = new Counter({
     name: 'vapi_relay_webhook_requests_total',
@@ -73,6 +78,30 @@ export async function webhookRoutes(app: FastifyInstance, { config, cipher }: { 
     return Array.isArray(value) ? value[0] : value;
   };
 
+  /** Runs a Redis hand-off; when Redis does not take it, the answer is 503, never a 2xx. */
+  async function durably<T>(request: FastifyRequest, add: () => Promise<T>): Promise<T> {
+    try {
+      return await add();
+    } catch (error) {
+      request.log.error({ err: error }, 'event could not be queued');
+      request.webhook.outcome = 'unavailable';
+      throw IngressErrors.unavailable();
+    }
+  }
+
+  /** Partial transcripts and speech updates: to the live lane, never stored; unreadable ones are dropped. */
+  async function takeLive(request: FastifyRequest, event: IncomingEvent) {
+    const receivedAt = new Date();
+    const live = liveEventOf(event, receivedAt);
+    if (!live) {
+      request.webhook.outcome = 'ignored';
+      return;
+    }
+    const data = app.jobCodec.seal(liveQueue, { callId: live.sessionId, type: event.type, receivedAt: receivedAt.toISOString() }, live);
+    await durably(request, () => app.enqueueLive(event.type, data));
+    request.webhook.outcome = 'live';
+  }
+
   app.post(WEBHOOK_PATH, async (request, reply) => {
     const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const verification = verify({ method: request.method, headers: request.headers, rawBody });
@@ -86,29 +115,18 @@ export async function webhookRoutes(app: FastifyInstance, { config, cipher }: { 
       throw IngressErrors.invalidPayload(`A ${event.type} event names its call: ${event.source === 'vapi' ? 'message.call.id' : 'data.sessionId'} is missing`);
     }
 
-    const eventId = deriveEventId(event, rawBody, signedDeliveryIdOf(request));
-    Object.assign(request.webhook, { callId: event.callId, type: event.type, eventId });
-
-    let outcome;
-    try {
-      outcome = await app.enqueueEvent({
-        eventId,
-        type: event.type,
-        callId: event.callId,
-        source: event.source,
-        receivedAt: new Date().toISOString(),
-        requestId: request.id,
-        body: cipher.encrypt(rawBody.toString('utf8')),
-      });
-    } catch (error) {
-      request.log.error({ err: error, eventId }, 'event could not be queued');
-      request.webhook.outcome = 'unavailable';
-      throw IngressErrors.unavailable();
+    Object.assign(request.webhook, { callId: event.callId ?? event.chatId, type: event.type });
+    if (isLiveOnly(event)) {
+      await takeLive(request, event);
+      return reply.send({ received: true });
     }
-    request.webhook.outcome = outcome;
 
-    const answer = syncReplyFor(event, config.vapi.assistantId);
+    const job = toEventJob(app.jobCodec, event, rawBody, { requestId: request.id, signedDeliveryId: signedDeliveryIdOf(request) });
+    request.webhook.eventId = job.eventId;
+    request.webhook.outcome = await durably(request, () => app.enqueueEvent(job));
+
+    const answer = replyTo(event, config.vapi.assistantId);
     if (answer) return reply.send(answer);
-    return reply.send(outcome === 'duplicate' ? { received: true, duplicate: true } : { received: true });
+    return reply.send(request.webhook.outcome === 'duplicate' ? { received: true, duplicate: true } : { received: true });
   });
 }

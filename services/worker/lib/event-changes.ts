@@ -1,8 +1,8 @@
 import type { RelayEventType } from '#shared/relay';
 import { toSessionStatus, type SessionStatus } from '#shared/session-status';
-import { arr, num, obj, str, type IncomingEvent, type JsonObject } from '#shared/vapi/envelope';
+import { num, obj, str, type IncomingEvent, type JsonObject } from '#shared/vapi/envelope';
+import { conversationOf, isFinalTranscript, readConversation, toRole, utteranceText, type Role, type Turns } from '#shared/vapi/read';
 import { parseTimestamp } from '#shared/vapi/timestamp';
-import { readArtifactConversation, toRole, type Role, type Turns } from './session-summary';
 
 export interface NewMessage {
   role: Role;
@@ -42,8 +42,8 @@ export interface EventChange {
   messages: NewMessage[];
   /** Stored in the outbox with a `seq`, then published. */
   relay: PendingRelayEvent[];
-  /** Published only (partial transcripts): no `seq`, not replayed. */
-  live: PendingRelayEvent[];
+  /** A terminal error to notify other systems of (the story's `error` event). */
+  error?: JsonObject;
   completion?: Completion;
 }
 
@@ -62,18 +62,14 @@ const codeLike = (value: unknown) => {
   return text && /^[\w.-]{1,128}$/.test(text) ? text : undefined;
 };
 
-const change = (partial: Partial<EventChange> = {}): EventChange => ({ messages: [], relay: [], live: [], ...partial });
+const change = (partial: Partial<EventChange> = {}): EventChange => ({ messages: [], relay: [], ...partial });
 
-/** The text of an utterance, whichever field the sender used. */
-const utteranceText = (m: JsonObject) => str(m.transcript) ?? str(m.content) ?? str(m.message) ?? str(m.text);
-
+/** A final utterance: stored, and relayed with a `seq`. Partials never get here (they take the live lane). */
 function transcriptChange(m: JsonObject, type: string, at: Date): EventChange {
   const role = toRole(m.role);
   const transcript = utteranceText(m);
-  if (!role || !transcript) return change();
-  const final = m.transcriptType === 'final' || type.includes('final');
-  const data = { role, transcript, timestamp: at.toISOString(), final };
-  if (!final) return change({ live: [{ type: 'transcript', at, data }] });
+  if (!role || !transcript || !isFinalTranscript(type, m)) return change();
+  const data = { role, transcript, timestamp: at.toISOString(), final: true };
   const metadata = { transcriptType: 'final', ...(m.isFiltered === true ? { isFiltered: true } : {}) };
   return change({ messages: [{ role, transcript, timestamp: at, metadata }], relay: [{ type: 'transcript', at, data }] });
 }
@@ -91,10 +87,9 @@ function statusChange(m: JsonObject, at: Date): EventChange {
   });
 }
 
-/** The artifact's conversation; its `system` item is the assistant's prompt, not something said. */
-function backfillFrom(artifact: JsonObject): NewMessage[] {
-  return arr(artifact.messages).flatMap((item) => {
-    const m = obj(item);
+/** The report's conversation; its `system` item is the assistant's prompt, not something said. */
+function backfillFrom(conversation: JsonObject[]): NewMessage[] {
+  return conversation.flatMap((m) => {
     const role = toRole(m.role);
     if (role === 'system') return [];
     const transcript = str(m.message);
@@ -109,6 +104,7 @@ function backfillFrom(artifact: JsonObject): NewMessage[] {
 function endOfCallChange(m: JsonObject): EventChange {
   const call = obj(m.call);
   const artifact = { ...m, ...obj(m.artifact) };
+  const conversation = conversationOf(m);
   const analysis = obj(m.analysis);
   const recording = obj(artifact.recording);
   return change({
@@ -125,8 +121,8 @@ function endOfCallChange(m: JsonObject): EventChange {
       recordingUrl:
         str(recording.stereoUrl) ?? str(obj(recording.mono).combinedUrl) ?? str(artifact.recordingUrl) ?? str(artifact.stereoRecordingUrl) ?? null,
       reportedDurationSeconds: num(m.durationSeconds),
-      conversation: readArtifactConversation(artifact),
-      backfill: backfillFrom(artifact),
+      conversation: readConversation(conversation),
+      backfill: backfillFrom(conversation),
     },
   });
 }
@@ -168,10 +164,10 @@ export function changeFor(event: IncomingEvent, receivedAt: Date): EventChange {
       }
       case 'call-end':
         return storyCallEndChange(m, at);
-      case 'error':
-        return change({
-          relay: [{ type: 'session_error', at, data: { code: str(m.code) ?? 'ERROR', message: str(m.message) ?? str(m.error) ?? 'Error' } }],
-        });
+      case 'error': {
+        const data = { code: codeLike(m.code) ?? 'ERROR', message: str(m.message) ?? str(m.error) ?? 'Error' };
+        return change({ relay: [{ type: 'session_error', at, data }], error: data });
+      }
       default:
         return change();
     }
@@ -180,12 +176,6 @@ export function changeFor(event: IncomingEvent, receivedAt: Date): EventChange {
   switch (event.type) {
     case 'status-update':
       return statusChange(m, at);
-    case 'speech-update': {
-      const role = toRole(m.role);
-      const status = str(m.status);
-      if (!role || !status) return change();
-      return change({ relay: [{ type: 'speech', at, data: { role, status, ...(num(m.turn) !== undefined ? { turn: num(m.turn) } : {}) } }] });
-    }
     case 'end-of-call-report':
       return endOfCallChange(m);
     default:

@@ -1,13 +1,14 @@
 import { UnrecoverableError } from 'bullmq';
-import { UnknownKeyError, type FieldCipher } from '#shared/crypto';
+import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
 import type { SessionRow } from '#shared/db/schema';
-import type { EventJob } from '#shared/queues';
-import type { RelayEvent } from '#shared/relay';
+import type { EventMeta } from '#shared/queues/events-queue';
 import { advanceStatus, toSessionStatus, type SessionStatus } from '#shared/session-status';
-import { readEnvelope, type IncomingEvent } from '#shared/vapi/envelope';
+import { readEnvelope, sessionIdOf, type IncomingEvent } from '#shared/vapi/envelope';
+import { isLiveOnly } from '#shared/vapi/live';
 import { changeFor, type Completion, type EventChange, type PendingRelayEvent } from './event-changes';
 import {
+  appendNotification,
   appendToOutbox,
   countStoredTurns,
   insertMessages,
@@ -18,27 +19,22 @@ import {
 } from './session-repository';
 import { generateSessionSummary } from './session-summary';
 
-/**
- * Delivers relay events after commit. It must not throw: the events are committed, and a lost
- * publish costs latency only (relays refill gaps from the outbox).
- */
-export type RelayPublish = (patientId: string, events: RelayEvent[]) => Promise<void>;
-
 export type ProcessOutcome = 'processed' | 'duplicate' | 'live-only';
+
+/** One event job, opened: its clear fields, the raw webhook body, and that body as sealed in the job. */
+export interface EventToStore {
+  meta: EventMeta;
+  body: string;
+  /** Stored as is in `vapi_events.payload`: already encrypted, no need to encrypt again. */
+  sealedBody: string;
+}
 
 interface Deps {
   db: Database;
   cipher: FieldCipher;
-  publish: RelayPublish;
+  /** Called after each commit that wrote outbox rows: the dispatcher publishes them. */
+  onOutbox: () => void;
 }
-
-const toRelayEvent = (sessionId: string, event: PendingRelayEvent & { seq?: number }): RelayEvent => ({
-  type: event.type,
-  sessionId,
-  ...(event.seq !== undefined ? { seq: event.seq } : {}),
-  at: event.at.toISOString(),
-  data: event.data,
-});
 
 /** Marks a session whose transcript was taken from the end-of-call report's artifact. */
 const BACKFILLED = 'end-of-call-report';
@@ -46,29 +42,26 @@ const BACKFILLED = 'end-of-call-report';
 const earliest = (a: Date | null, b: Date | null | undefined) => (a && b ? (a < b ? a : b) : (a ?? b ?? null));
 const latest = (a: Date | null, b: Date | null | undefined) => (a && b ? (a > b ? a : b) : (a ?? b ?? null));
 
-/**
- * Reads a job back into the event it carries. A job under a key this worker lacks is retried (the
- * key may be on its way in a rotation); one that cannot be read at all never will be.
- */
-function openJob(job: EventJob, cipher: FieldCipher): IncomingEvent {
+/** Reads a job's body back into the event it carries; one that is not an event never will be. */
+function readEvent(job: EventToStore): IncomingEvent {
   let event: IncomingEvent | null = null;
   try {
-    event = readEnvelope(JSON.parse(cipher.decrypt(job.body)));
+    event = readEnvelope(JSON.parse(job.body));
   } catch (error) {
-    if (error instanceof UnknownKeyError) throw error;
-    throw new UnrecoverableError(`Event ${job.eventId} cannot be read: ${(error as Error).name}`);
+    throw new UnrecoverableError(`Event ${job.meta.eventId} cannot be read: ${(error as Error).name}`);
   }
-  if (!event) throw new UnrecoverableError(`Event ${job.eventId} is not an event`);
+  if (!event) throw new UnrecoverableError(`Event ${job.meta.eventId} is not an event`);
   return event;
 }
 
 /**
  * Stores one event: in a single transaction it records the event under its id (a redelivery stops
  * there), creates or locks the session, applies what the event changes, and appends relay events
- * to the outbox with the next `seq`; after commit it publishes them. Status only moves forward, and
- * times are kept as the earliest start and latest end reported, so order of arrival does not matter.
+ * (with the next `seq`) and notification intents to the outbox, which the dispatcher publishes
+ * after commit. Status only moves forward, and times are kept as the earliest start and latest
+ * end reported, so order of arrival does not matter.
  */
-export function createEventProcessor({ db, cipher, publish }: Deps) {
+export function createEventProcessor({ db, cipher, onOutbox }: Deps) {
   async function complete(tx: Transaction, session: SessionRow, values: Partial<SessionRow>, completion: Completion) {
     if (completion.backfill.length > 0 && Object.values(await countStoredTurns(tx, session.id)).every((n) => n === 0)) {
       await insertMessages(tx, cipher, session.id, `backfill.${session.id}`, completion.backfill);
@@ -84,7 +77,7 @@ export function createEventProcessor({ db, cipher, publish }: Deps) {
       vapiSummary: completion.vapiSummary,
     });
     Object.assign(values, {
-      summary: cipher.encrypt(summary.text),
+      transcriptSummary: cipher.encrypt(summary.text),
       keyInsights: {
         durationSeconds: summary.durationSeconds,
         turns: summary.turns,
@@ -122,40 +115,42 @@ export function createEventProcessor({ db, cipher, publish }: Deps) {
     // A repeated end report (a second `call-end`, say) must not summarise or announce the end twice.
     if (change.completion && current !== 'completed') relay.push({ at, ...(await complete(tx, session, values, change.completion)) });
 
+    const notifications = [];
+    const ended = relay.find((event) => event.type === 'session_end');
+    if (ended) notifications.push({ type: 'session.ended', at, data: ended.data });
+    if (change.error) notifications.push({ type: 'session.error', at, data: change.error });
+    for (const notification of notifications) await appendNotification(tx, cipher, session, notification);
+
     const numbered = await appendToOutbox(tx, cipher, session, relay);
     values.lastSeq = session.lastSeq + numbered.length;
     await updateSession(tx, session.id, values);
-    return numbered;
+    return numbered.length > 0 || notifications.length > 0;
   }
 
-  return async function processEvent(job: EventJob): Promise<ProcessOutcome> {
-    const event = openJob(job, cipher);
-    const receivedAt = new Date(job.receivedAt);
+  return async function processEvent(job: EventToStore): Promise<ProcessOutcome> {
+    const event = readEvent(job);
+    // The ingress sends these down the live lane; one queued before that (an upgrade) is not stored either.
+    if (isLiveOnly(event)) return 'live-only';
+    const receivedAt = new Date(job.meta.receivedAt);
     const change = changeFor(event, receivedAt);
     const at = event.timestamp ?? receivedAt;
+    const sessionId = sessionIdOf(event);
 
     const result = await db.transaction(async (tx) => {
-      const session = event.callId ? await lockOrCreateSession(tx, cipher, event.callId, event) : null;
-      // Partial transcripts are relayed, not stored: nothing to record, nothing to dedup.
-      if (session && change.live.length > 0) return { session, outcome: 'live-only' as const, events: change.live };
-
+      const session = sessionId ? await lockOrCreateSession(tx, cipher, sessionId, event) : null;
       const fresh = await recordEvent(tx, {
-        id: job.eventId,
-        sessionId: event.callId,
+        id: job.meta.eventId,
+        sessionId,
         type: event.type,
         occurredAt: event.timestamp,
         receivedAt,
-        payload: job.body,
+        payload: job.sealedBody,
       });
-      if (!fresh) return { session, outcome: 'duplicate' as const, events: [] };
-      const events = session ? await apply(tx, session, change, job.eventId, at) : [];
-      return { session, outcome: 'processed' as const, events };
+      if (!fresh) return { outcome: 'duplicate' as const, wroteOutbox: false };
+      const wroteOutbox = session ? await apply(tx, session, change, job.meta.eventId, at) : false;
+      return { outcome: 'processed' as const, wroteOutbox };
     });
-
-    const patientId = result.session?.patientId;
-    if (patientId && result.events.length > 0) {
-      await publish(patientId, result.events.map((event) => toRelayEvent(result.session!.id, event)));
-    }
+    if (result.wroteOutbox) onOutbox();
     return result.outcome;
   };
 }

@@ -1,10 +1,10 @@
 import { count, eq, inArray, sql } from 'drizzle-orm';
 import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
-import { patients, sessionEvents, vapiEvents, vapiMessages, vapiSessions, type SessionRow } from '#shared/db/schema';
-import { obj, str, type IncomingEvent } from '#shared/vapi/envelope';
+import { notificationOutbox, patients, sessionEvents, vapiEvents, vapiMessages, vapiSessions, type SessionRow } from '#shared/db/schema';
+import { obj, str, type IncomingEvent, type JsonObject } from '#shared/vapi/envelope';
+import { callerIdentity, type Turns } from '#shared/vapi/read';
 import type { NewMessage, PendingRelayEvent } from './event-changes';
-import type { Turns } from './session-summary';
 
 export type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0];
 
@@ -23,25 +23,15 @@ interface PatientBinding {
   callerHash: string | null;
 }
 
-/** What an event says about who is calling: our app's patient id, and the caller's number. */
-function identityOf(event: IncomingEvent) {
-  const call = obj(event.message.call);
-  const claimedId = str(obj(call.metadata).patientId) ?? str(event.message.patientId);
-  return {
-    claimedId: claimedId && claimedId.length <= 128 ? claimedId : undefined,
-    callerNumber: str(obj(call.customer).number) ?? str(obj(event.message.customer).number),
-  };
-}
-
 /**
  * Who the call is about: `call.metadata.patientId`, which our own app sets for a logged-in patient
  * (so it verifies), else the patient whose phone matches the caller (binds without verifying),
  * else nobody. Unknown callers still get a session.
  */
 async function bindPatient(tx: Transaction, cipher: FieldCipher, event: IncomingEvent): Promise<PatientBinding> {
-  const { claimedId, callerNumber } = identityOf(event);
+  const { claimedPatientId, callerNumber } = callerIdentity(event.message);
   const callerHash = callerNumber ? cipher.lookupHash(callerNumber) : null;
-  if (claimedId) return { patientId: claimedId, patientVerified: true, callerHash };
+  if (claimedPatientId) return { patientId: claimedPatientId, patientVerified: true, callerHash };
   if (callerNumber) {
     const matches = await tx
       .select({ id: patients.id })
@@ -57,8 +47,8 @@ async function bindPatient(tx: Transaction, cipher: FieldCipher, event: Incoming
 /** True when a session without a patient gets identity it has not tried yet. */
 function bringsNewIdentity(session: SessionRow, event: IncomingEvent): boolean {
   if (session.patientId) return false;
-  const { claimedId, callerNumber } = identityOf(event);
-  return claimedId !== undefined || (callerNumber !== undefined && session.callerHash === null);
+  const { claimedPatientId, callerNumber } = callerIdentity(event.message);
+  return claimedPatientId !== undefined || (callerNumber !== undefined && session.callerHash === null);
 }
 
 /**
@@ -94,7 +84,7 @@ export async function lockOrCreateSession(
       callType: str(call.type) ?? null,
       assistantId: str(call.assistantId) ?? null,
       phoneNumberId: str(call.phoneNumberId) ?? null,
-      metadata: { source: event.source },
+      metadata: { source: event.callId ? event.source : 'chat' },
     })
     .onConflictDoNothing();
   // Re-read under lock: a concurrent first event of the same call may have inserted it first.
@@ -163,4 +153,20 @@ export async function updateSession(tx: Transaction, sessionId: string, values: 
     .update(vapiSessions)
     .set({ ...values, updatedAt: sql`now()` })
     .where(eq(vapiSessions.id, sessionId));
+}
+
+/** Records a notification intent (session ended, terminal error) for the dispatcher to deliver. */
+export async function appendNotification(
+  tx: Transaction,
+  cipher: FieldCipher,
+  session: SessionRow,
+  notification: { type: string; at: Date; data: JsonObject },
+): Promise<void> {
+  await tx.insert(notificationOutbox).values({
+    sessionId: session.id,
+    patientId: session.patientId,
+    type: notification.type,
+    occurredAt: notification.at,
+    data: cipher.encryptJson(notification.data),
+  });
 }

@@ -1,7 +1,5 @@
-import { arr, num, obj, str, type JsonObject } from '#shared/vapi/envelope';
-
-export type Role = 'user' | 'assistant' | 'system';
-export type Turns = Record<Role, number>;
+import { num } from '#shared/vapi/envelope';
+import type { Turns } from '#shared/vapi/read';
 
 /** The story's `generateSessionSummary`: what an operator or the patient wants to know about a call. */
 export interface SessionSummary {
@@ -13,40 +11,6 @@ export interface SessionSummary {
   vapiSummary: string | null;
   /** All of the above as sentences (stored encrypted, shown to the patient). */
   text: string;
-}
-
-/** Vapi's roles (`bot`, `user`, `system`, plus the story's spellings) mapped onto ours; tool items give null. */
-export function toRole(value: unknown): Role | null {
-  switch (value) {
-    case 'user':
-    case 'customer':
-      return 'user';
-    case 'assistant':
-    case 'bot':
-      return 'assistant';
-    case 'system':
-      return 'system';
-    default:
-      return null;
-  }
-}
-
-/** Counts turns and tools from an end-of-call artifact's `messages`; null when it has none. */
-export function readArtifactConversation(artifact: JsonObject): { turns: Turns; toolsUsed: string[] } | null {
-  const messages = arr(artifact.messages).map(obj);
-  if (messages.length === 0) return null;
-  const turns: Turns = { user: 0, assistant: 0, system: 0 };
-  const tools = new Set<string>();
-  for (const message of messages) {
-    const role = toRole(message.role);
-    // The artifact's `system` item is the assistant's prompt, not a turn of the conversation.
-    if (role && role !== 'system') turns[role] += 1;
-    for (const call of arr(message.toolCalls)) {
-      const name = str(obj(obj(call).function).name);
-      if (name) tools.add(name);
-    }
-  }
-  return { turns, toolsUsed: [...tools] };
 }
 
 const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;

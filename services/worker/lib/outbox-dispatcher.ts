@@ -1,0 +1,179 @@
+import { and, asc, eq, inArray, isNull } from 'drizzle-orm';
+import type { Queue } from 'bullmq';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Redis } from 'ioredis';
+import { createHash } from 'node:crypto';
+import type { FieldCipher } from '#shared/crypto';
+import type { Database } from '#shared/db/client';
+import { notificationOutbox, sessionEvents, vapiSessions } from '#shared/db/schema';
+import type { JobCodec } from '#shared/queues/codec';
+import type { JobData } from '#shared/queues/definition';
+import { notificationsQueue, type NotificationBody, type NotificationMeta } from '#shared/queues/notifications-queue';
+import { CALL_BINDING_TTL_S, callBindingKey, patientChannel, type RelayEvent, type RelayEventType } from '#shared/relay';
+
+/** Rows claimed per transaction; a full batch means there may be more, so the loop goes on at once. */
+const BATCH = 500;
+
+export interface DispatcherDeps {
+  db: Database;
+  /** Fail-fast connection: a Redis outage fails the batch (rows stay undispatched) instead of hanging. */
+  redis: Redis;
+  cipher: FieldCipher;
+  codec: JobCodec;
+  notifications: Queue<JobData<NotificationMeta>>;
+  /** NOTIFY_WEBHOOK_URL entries. */
+  endpoints: readonly string[];
+  prefix: string;
+  logger: FastifyBaseLogger;
+}
+
+/** The delivery job id of one notification to one endpoint: the same whoever dispatches it, however often. */
+export const notificationJobId = (notificationId: number, endpoint: string) =>
+  `n${notificationId}-${createHash('sha256').update(endpoint).digest('hex').slice(0, 16)}`;
+
+/**
+ * Moves committed outbox rows out of Postgres (DESIGN 5): relay events to the patient's pub/sub
+ * channel (refreshing the call → patient binding the live lane reads), notification intents to one
+ * delivery job per endpoint. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so any number of
+ * dispatchers work side by side, and marked only after Redis took them: a crash in between
+ * publishes a row twice (relays drop a `seq` they have seen), never zero times.
+ */
+export function createOutboxDispatcher(deps: DispatcherDeps) {
+  const { db, redis, cipher, codec, prefix } = deps;
+
+  async function dispatchRelayEvents(): Promise<number> {
+    return db.transaction(async (tx) => {
+      const rows = await tx
+        .select({
+          id: sessionEvents.id,
+          sessionId: sessionEvents.sessionId,
+          seq: sessionEvents.seq,
+          type: sessionEvents.type,
+          at: sessionEvents.at,
+          data: sessionEvents.data,
+          patientId: vapiSessions.patientId,
+        })
+        .from(sessionEvents)
+        .innerJoin(vapiSessions, eq(vapiSessions.id, sessionEvents.sessionId))
+        .where(isNull(sessionEvents.dispatchedAt))
+        .orderBy(asc(sessionEvents.id))
+        .limit(BATCH)
+        .for('update', { of: sessionEvents, skipLocked: true });
+      if (rows.length === 0) return 0;
+
+      const pipeline = redis.pipeline();
+      const bound = new Set<string>();
+      for (const row of rows) {
+        if (!row.patientId) continue; // nobody to show it to yet; a later subscriber replays it from Postgres
+        const event: RelayEvent = {
+          type: row.type as RelayEventType,
+          sessionId: row.sessionId,
+          seq: row.seq,
+          at: row.at.toISOString(),
+          data: cipher.decryptJson(row.data),
+        };
+        if (!bound.has(row.sessionId)) {
+          bound.add(row.sessionId);
+          pipeline.set(callBindingKey(prefix, row.sessionId), row.patientId, 'EX', CALL_BINDING_TTL_S);
+        }
+        pipeline.publish(patientChannel(prefix, row.patientId), cipher.encryptJson(event));
+      }
+      if (pipeline.length > 0) {
+        const results = await pipeline.exec();
+        const failed = results?.find(([error]) => error);
+        if (!results || failed) throw failed?.[0] ?? new Error('Redis did not run the publish pipeline');
+      }
+      await tx
+        .update(sessionEvents)
+        .set({ dispatchedAt: new Date() })
+        .where(inArray(sessionEvents.id, rows.map((row) => row.id)));
+      return rows.length;
+    });
+  }
+
+  async function dispatchNotifications(): Promise<number> {
+    return db.transaction(async (tx) => {
+      const rows = await tx
+        .select()
+        .from(notificationOutbox)
+        .where(isNull(notificationOutbox.dispatchedAt))
+        .orderBy(asc(notificationOutbox.id))
+        .limit(BATCH)
+        .for('update', { skipLocked: true });
+      if (rows.length === 0) return 0;
+      const jobs = rows.flatMap((row) => {
+        const body: NotificationBody = {
+          type: row.type,
+          sessionId: row.sessionId,
+          patientId: row.patientId,
+          timestamp: row.occurredAt.toISOString(),
+          data: cipher.decryptJson(row.data),
+        };
+        return deps.endpoints.map((endpoint) => ({
+          name: row.type,
+          data: codec.seal(notificationsQueue, { notificationId: row.id, type: row.type, sessionId: row.sessionId, endpoint }, body),
+          opts: { ...notificationsQueue.options, jobId: notificationJobId(row.id, endpoint) },
+        }));
+      });
+      if (jobs.length > 0) await deps.notifications.addBulk(jobs);
+      await tx
+        .update(notificationOutbox)
+        .set({ dispatchedAt: new Date() })
+        .where(and(inArray(notificationOutbox.id, rows.map((row) => row.id)), isNull(notificationOutbox.dispatchedAt)));
+      return rows.length;
+    });
+  }
+
+  /** One pass over both outboxes; returns how many rows it moved. */
+  async function dispatchOnce(): Promise<number> {
+    const [relayed, notified] = await Promise.all([dispatchRelayEvents(), dispatchNotifications()]);
+    return relayed + notified;
+  }
+
+  let running = false;
+  let again = false;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let idle: Promise<void> = Promise.resolve();
+
+  async function loop() {
+    do {
+      again = false;
+      try {
+        if ((await dispatchOnce()) >= BATCH) again = true;
+      } catch (error) {
+        deps.logger.warn({ err: error }, 'outbox dispatch failed; the rows stay for the next sweep');
+      }
+    } while (again && !stopped);
+    running = false;
+  }
+
+  /** Dispatches now (after a commit); calls during a pass make one more pass, never a pile of them. */
+  function kick(): void {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    idle = loop();
+  }
+
+  return {
+    kick,
+    dispatchOnce,
+    /** Sweeps on a timer too, so rows left by a crash or an outage go out without a new event. */
+    start(sweepMs: number) {
+      timer = setInterval(kick, sweepMs);
+      timer.unref();
+      kick();
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await idle;
+    },
+  };
+}
+
+export type OutboxDispatcher = ReturnType<typeof createOutboxDispatcher>;

@@ -1,0 +1,119 @@
+import { UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
+import type { FastifyInstance } from 'fastify';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { DecryptionError, UnknownKeyError } from '#shared/crypto';
+import { jobDataSchema, type JobData, type QueueDefinition } from '#shared/queues/definition';
+import { toJobError } from './job-error';
+
+/** What a handler reports: an outcome for the log line and metrics, and the job's return value. */
+export interface Handled<Result> {
+  outcome: string;
+  result?: Result;
+}
+
+export interface QueueWorkerSpec<Meta extends Record<string, unknown>, Payload, Result> {
+  queue: QueueDefinition<Meta, Payload, Result>;
+  concurrency: number;
+  handle(payload: Payload, meta: Meta, job: Job<JobData<Meta>>): Promise<Handled<Result>>;
+  /** BullMQ worker settings beyond the defaults (a custom backoff strategy, say). */
+  settings?: WorkerOptions['settings'];
+  /** Log each completed job at `info` (default) or `debug` (high-volume queues). */
+  logLevel?: 'info' | 'debug';
+}
+
+interface JobMetrics {
+  processed: Counter<'queue' | 'name' | 'outcome'>;
+  duration: Histogram<'queue'>;
+}
+
+const metricsByRegistry = new WeakMap<Registry, JobMetrics>();
+
+/** The job metric families, declared once per registry whatever the number of queues. */
+function jobMetrics(registry: Registry): JobMetrics {
+  let metrics = metricsByRegistry.get(registry);
+  if (!metrics) {
+    metrics = {
+      processed: new Counter({
+        name: 'vapi_relay_jobs_processed_total',
+        help: 'Jobs finished by queue, job name and outcome (failed = an attempt failed)',
+        labelNames: ['queue', 'name', 'outcome'],
+        registers: [registry],
+      }),
+      duration: new Histogram({
+        name: 'vapi_relay_job_duration_seconds',
+        help: 'Time to process one job, by queue',
+        labelNames: ['queue'],
+        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30],
+        registers: [registry],
+      }),
+    };
+    metricsByRegistry.set(registry, metrics);
+  }
+  return metrics;
+}
+
+/**
+ * Consumes one queue of the catalog: validates `job.data` against the catalog's schema, opens the
+ * sealed payload, runs the handler, seals its result, and gives every queue the same metrics, log
+ * line, error mapping (no health data in `failedReason`) and graceful close. A new queue is a handler.
+ */
+export function registerQueueWorker<Meta extends Record<string, unknown>, Payload, Result>(
+  app: FastifyInstance,
+  spec: QueueWorkerSpec<Meta, Payload, Result>,
+  prefix: string,
+): Worker<JobData<Meta>> {
+  const { queue } = spec;
+  const schema = jobDataSchema(queue);
+  const metrics = jobMetrics(app.metrics);
+  const logLevel = spec.logLevel ?? 'info';
+
+  const open = (job: Job<JobData<Meta>>) => {
+    const parsed = schema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`Job ${job.id} does not hold a ${queue.name} job`);
+    const data = parsed.data as JobData<Meta>;
+    try {
+      return { data, payload: app.jobCodec.open(queue, data) };
+    } catch (error) {
+      // A key on its way in a rotation heals; a tampered or foreign payload never will.
+      if (error instanceof UnknownKeyError) throw error;
+      if (error instanceof DecryptionError || error instanceof SyntaxError) {
+        throw new UnrecoverableError(`Job ${job.id} cannot be read: ${error.name}`);
+      }
+      throw error;
+    }
+  };
+
+  async function run(job: Job<JobData<Meta>>) {
+    const stop = metrics.duration.startTimer({ queue: queue.name });
+    const { data, payload } = open(job);
+    const { sealed, ...meta } = data as Record<string, unknown>;
+    const handled = await spec.handle(payload, data, job);
+    const seconds = stop();
+    metrics.processed.inc({ queue: queue.name, name: job.name, outcome: handled.outcome });
+    app.log[logLevel](
+      { queue: queue.name, jobId: job.id, ...meta, outcome: handled.outcome, attempt: job.attemptsMade + 1, ms: Math.round(seconds * 1e4) / 10 },
+      'job',
+    );
+    return handled.result === undefined ? undefined : app.jobCodec.sealResult(queue, handled.result);
+  }
+
+  const worker = new Worker<JobData<Meta>>(
+    queue.name,
+    // Whatever fails is recorded through toJobError: BullMQ keeps the reason in Redis, where health data must not go.
+    (job) => run(job).catch((error: unknown) => {
+      throw toJobError(error);
+    }),
+    { connection: app.redis.worker, prefix, concurrency: spec.concurrency, ...(spec.settings ? { settings: spec.settings } : {}) },
+  );
+
+  worker.on('error', (error) => app.log.error({ err: error, queue: queue.name }, 'worker error'));
+  worker.on('failed', (job, error) => {
+    metrics.processed.inc({ queue: queue.name, name: job?.name ?? 'unknown', outcome: 'failed' });
+    const { sealed, ...meta } = (job?.data ?? {}) as Record<string, unknown>;
+    app.log.error({ err: error, queue: queue.name, jobId: job?.id, ...meta, attempt: job?.attemptsMade }, 'job failed');
+  });
+  app.addHook('onClose', async () => {
+    await worker.close();
+  });
+  return worker;
+}

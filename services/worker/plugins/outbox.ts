@@ -1,0 +1,34 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { WorkerConfig } from '#shared/config';
+import { createOutboxDispatcher, type OutboxDispatcher } from '../lib/outbox-dispatcher';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Publishes committed relay events and enqueues notification deliveries; `kick()` after a commit. */
+    outbox: OutboxDispatcher;
+  }
+}
+
+/** How often the dispatcher looks for rows nobody kicked it for (a crash between commit and dispatch). */
+const SWEEP_MS = 1_000;
+
+/** Owns the worker's outbox dispatcher: started when the app is ready, stopped (and awaited) on close. */
+export const outboxPlugin = fp(
+  async (app: FastifyInstance, { config }: { config: WorkerConfig }) => {
+    const dispatcher = createOutboxDispatcher({
+      db: app.db,
+      redis: app.redis.producer,
+      cipher: app.cipher,
+      codec: app.jobCodec,
+      notifications: app.queues.notifications,
+      endpoints: config.notify.urls,
+      prefix: config.queuePrefix,
+      logger: app.log,
+    });
+    app.decorate('outbox', dispatcher);
+    app.addHook('onReady', async () => dispatcher.start(SWEEP_MS));
+    app.addHook('onClose', async () => dispatcher.stop());
+  },
+  { name: 'outbox', dependencies: ['database', 'redis', 'cipher', 'queues'] },
+);

@@ -1,0 +1,58 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Redis } from 'ioredis';
+import { createRedis, waitUntilReady, type RedisRole } from '../redis';
+
+/** A process's Redis connections, one per role, opened on first use and closed with the app. */
+export interface RedisConnections {
+  /** Fail-fast: producers (queue adds, publishes, markers) answer in bounded time or throw. */
+  readonly producer: Redis;
+  /** Blocking-safe (retries forever): BullMQ workers and queue-event listeners. */
+  readonly worker: Redis;
+  /** Dedicated to pub/sub subscriptions. */
+  readonly subscriber: Redis;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    redis: RedisConnections;
+  }
+}
+
+/**
+ * Opens Redis once per process, by role, instead of once per feature. The producer connection is
+ * the readiness check; a service starts without Redis (and says so) rather than not at all.
+ */
+export const redisPlugin = fp(
+  async (app: FastifyInstance, { url }: { url: string }) => {
+    const opened = new Map<RedisRole, Redis>();
+    const connection = (role: RedisRole) => {
+      let redis = opened.get(role);
+      if (!redis) {
+        redis = createRedis(url, role, app.log);
+        opened.set(role, redis);
+      }
+      return redis;
+    };
+    app.decorate('redis', {
+      get producer() {
+        return connection('producer');
+      },
+      get worker() {
+        return connection('worker');
+      },
+      get subscriber() {
+        return connection('subscriber');
+      },
+    });
+    app.addReadinessCheck('redis', () => app.redis.producer.ping());
+    app.addHook('onReady', async () => {
+      if (!(await waitUntilReady(app.redis.producer))) app.log.warn('Redis is not reachable yet; this service waits for it');
+    });
+    // Registered first, so it runs after every plugin that uses the connections has closed.
+    app.addHook('onClose', async () => {
+      for (const redis of opened.values()) redis.disconnect();
+    });
+  },
+  { name: 'redis', dependencies: ['health'] },
+);

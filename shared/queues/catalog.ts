@@ -1,0 +1,16 @@
+import { eventsQueue } from './events-queue';
+import { liveQueue } from './live-queue';
+import { notificationsQueue } from './notifications-queue';
+import { toolsQueue } from './tools-queue';
+
+/**
+ * Every queue of the product, declared once. Producers, workers, the dashboard and the dead-letter
+ * tooling all read this catalog; keys live under the configured `{hash-tag}` prefix, so each queue
+ * stays on one Redis Cluster slot.
+ */
+export const QUEUES = { events: eventsQueue, live: liveQueue, tools: toolsQueue, notifications: notificationsQueue } as const;
+
+export type QueueKey = keyof typeof QUEUES;
+export const QUEUE_KEYS = Object.keys(QUEUES) as QueueKey[];
+
+export { eventsQueue, liveQueue, notificationsQueue, toolsQueue };

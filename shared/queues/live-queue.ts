@@ -1,0 +1,21 @@
+import { z } from 'zod';
+import type { LiveRelayEvent } from '../relay';
+import { defineQueue } from './definition';
+
+/**
+ * `vapi-live`: what is only worth showing live (partial transcripts, speech starts and stops),
+ * from the ingress to a worker that publishes it to the call's patient. One attempt and no
+ * retention: a late partial is worse than none, and nothing of it is ever stored.
+ */
+export const liveQueue = defineQueue<LiveMeta, LiveRelayEvent>({
+  name: 'vapi-live',
+  description: 'Live-only events to relay (partial transcripts, speech)',
+  meta: z.object({ callId: z.string().min(1), type: z.string().min(1), receivedAt: z.iso.datetime() }),
+  options: { attempts: 1, removeOnComplete: true, removeOnFail: true },
+});
+
+export interface LiveMeta extends Record<string, unknown> {
+  callId: string;
+  type: string;
+  receivedAt: string;
+}

@@ -1,0 +1,33 @@
+import type { LiveRelayEvent } from '../relay';
+import { num, str, type IncomingEvent } from './envelope';
+import { isFinalTranscript, toRole, utteranceText } from './read';
+
+/**
+ * Whether an event takes the live lane: partial transcripts (a final one replaces them) and speech
+ * starts and stops. They are relayed as they come, never stored, never numbered (DESIGN 11).
+ */
+export function isLiveOnly(event: IncomingEvent): boolean {
+  if (event.source !== 'vapi') return false;
+  return event.type === 'speech-update' || (event.type.startsWith('transcript') && !isFinalTranscript(event.type, event.message));
+}
+
+/** The relay event a live-only event becomes; null when it says nothing showable (no role or text). */
+export function liveEventOf(event: IncomingEvent, receivedAt: Date): LiveRelayEvent | null {
+  if (!isLiveOnly(event) || !event.callId) return null;
+  const m = event.message;
+  const at = (event.timestamp ?? receivedAt).toISOString();
+  if (event.type.startsWith('transcript') && !isFinalTranscript(event.type, m)) {
+    const role = toRole(m.role);
+    const transcript = utteranceText(m);
+    if (!role || !transcript) return null;
+    return { type: 'transcript', sessionId: event.callId, at, data: { role, transcript, timestamp: at, final: false } };
+  }
+  if (event.type === 'speech-update') {
+    const role = toRole(m.role);
+    const status = str(m.status);
+    if (!role || !status) return null;
+    const turn = num(m.turn);
+    return { type: 'speech', sessionId: event.callId, at, data: { role, status, ...(turn !== undefined ? { turn } : {}) } };
+  }
+  return null;
+}
