@@ -25,11 +25,11 @@ import { JobCodec } from '#shared/queues/codec';
 import { Queue } from 'bullmq';
 import { createRedis, deleteKeysWithPrefix } from '#shared/redis';
 import { readEnvelope } from '#shared/vapi/envelope';
-import { buildIngressApp } from '../services/ingress/app';
-import { toEventJob } from '../services/ingress/lib/event-job';
+import { buildIngressApp } from '../../services/ingress/app';
+import { toEventJob } from '../../services/ingress/lib/event-job';
 import type { Redis } from 'ioredis';
-import { WEBHOOK_PATH } from '../services/ingress/routes/webhook';
-import { buildWorkerApp } from '../services/worker/app';
+import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook';
+import { buildWorkerApp } from '../../services/worker/app';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 4_000);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 4_000);
