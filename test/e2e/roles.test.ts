@@ -1,0 +1,56 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/environment';
+import { uniquePrefix } from '../helpers/config';
+
+const MAIN = resolve(import.meta.dirname, '../../services/main.ts');
+const TSX = resolve(import.meta.dirname, '../../node_modules/.bin/tsx');
+
+/** Runs `services/main.ts <role>` in an empty directory (no .env) until it logs `ready` or exits. */
+function start(role: string, env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  return new Promise((done) => {
+    const child = spawn(TSX, [MAIN, role], {
+      cwd: mkdtempSync(join(tmpdir(), 'vapi-relay-role-')),
+      env: { PATH: process.env.PATH, NODE_ENV: 'production', LOG_LEVEL: 'info', HOST: '127.0.0.1', DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: uniquePrefix(), PORT: '0', WORKER_PORT: '0', RELAY_PORT: '0', ...env },
+    });
+    let output = '';
+    const collect = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (/ready on http/.test(output)) child.kill('SIGTERM');
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    child.on('exit', (code) => done({ code, output }));
+  });
+}
+
+const common = { DATA_ENCRYPTION_KEY: randomBytes(32).toString('base64'), ADMIN_TOKEN: randomBytes(16).toString('hex') };
+
+describe('each role starts with only its own variables', () => {
+  it('starts a production worker without the webhook secret or the relay key', async () => {
+    const { output } = await start('worker', common);
+    expect(output).toMatch(/worker ready on http/);
+    expect(output).not.toMatch(/VAPI_WEBHOOK_SECRET|RELAY_JWT_SECRET/);
+  });
+
+  it('starts a production ingress without the relay key', async () => {
+    const { output } = await start('ingress', { ...common, VAPI_WEBHOOK_SECRET: randomBytes(16).toString('hex') });
+    expect(output).toMatch(/ingress ready on http/);
+  });
+
+  it('stops a production relay without its JWT key, naming it and nothing else', async () => {
+    const { code, output } = await start('relay', common);
+    expect(code).toBe(1);
+    expect(output).toMatch(/Missing required secret\(s\) in production: RELAY_JWT_SECRET\./);
+  });
+
+  it('stops a production worker that would notify without a signing key', async () => {
+    const { code, output } = await start('worker', { ...common, NOTIFY_WEBHOOK_URL: 'https://hooks.example/calls' });
+    expect(code).toBe(1);
+    expect(output).toMatch(/NOTIFY_WEBHOOK_SECRET/);
+  });
+});
