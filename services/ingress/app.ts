@@ -6,6 +6,7 @@ import { cipherPlugin } from '#shared/plugins/cipher';
 import { queuesPlugin } from '#shared/plugins/queues';
 import { redisPlugin } from '#shared/plugins/redis';
 import { intakePlugin } from './plugins/intake';
+import { toolCallsPlugin } from './plugins/tool-calls';
 import { webhookRoutes } from './routes/webhook';
 
 export interface IngressOptions {
@@ -20,6 +21,7 @@ export async function buildIngressApp({ config, logger }: IngressOptions): Promi
   await app.register(cipherPlugin, { keys: config.dataEncryptionKeys });
   await app.register(queuesPlugin, { prefix: config.queuePrefix });
   await app.register(intakePlugin);
+  await app.register(toolCallsPlugin, { config });
   await app.register(webhookRoutes, { config });
   return app;
 }

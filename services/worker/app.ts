@@ -9,14 +9,18 @@ import { redisPlugin } from '#shared/plugins/redis';
 import { eventsWorkerPlugin } from './plugins/events-worker';
 import { liveWorkerPlugin } from './plugins/live-worker';
 import { outboxPlugin } from './plugins/outbox';
+import { toolsWorkerPlugin } from './plugins/tools-worker';
+import type { ToolDefinition } from './tools/define-tool';
 
 export interface WorkerOptions {
   config: WorkerConfig;
   logger: Logger;
+  /** The tools the assistant may call; the clinic's registry unless a test brings its own. */
+  tools?: ReadonlyMap<string, ToolDefinition>;
 }
 
 /** Builds the worker (never listens): the queue consumers and the outbox dispatcher, plus health and metrics over HTTP. */
-export async function buildWorkerApp({ config, logger }: WorkerOptions): Promise<FastifyInstance> {
+export async function buildWorkerApp({ config, logger, tools }: WorkerOptions): Promise<FastifyInstance> {
   const app = await createServiceApp('worker', logger);
   await app.register(redisPlugin, { url: config.redisUrl });
   await app.register(databasePlugin, { url: config.databaseUrl, max: config.workerConcurrency + 4 });
@@ -25,5 +29,6 @@ export async function buildWorkerApp({ config, logger }: WorkerOptions): Promise
   await app.register(outboxPlugin, { config });
   await app.register(eventsWorkerPlugin, { config });
   await app.register(liveWorkerPlugin, { config });
+  await app.register(toolsWorkerPlugin, tools ? { config, tools } : { config });
   return app;
 }

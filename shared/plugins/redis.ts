@@ -11,6 +11,8 @@ export interface RedisConnections {
   readonly worker: Redis;
   /** Dedicated to pub/sub subscriptions. */
   readonly subscriber: Redis;
+  /** A new blocking-safe connection for a reader that blocks it (BullMQ queue events); closed with the app. */
+  dedicated(): Redis;
 }
 
 declare module 'fastify' {
@@ -26,6 +28,7 @@ declare module 'fastify' {
 export const redisPlugin = fp(
   async (app: FastifyInstance, { url }: { url: string }) => {
     const opened = new Map<RedisRole, Redis>();
+    const extra: Redis[] = [];
     const connection = (role: RedisRole) => {
       let redis = opened.get(role);
       if (!redis) {
@@ -44,6 +47,11 @@ export const redisPlugin = fp(
       get subscriber() {
         return connection('subscriber');
       },
+      dedicated() {
+        const redis = createRedis(url, 'worker', app.log);
+        extra.push(redis);
+        return redis;
+      },
     });
     app.addReadinessCheck('redis', () => app.redis.producer.ping());
     app.addHook('onReady', async () => {
@@ -51,7 +59,7 @@ export const redisPlugin = fp(
     });
     // Registered first, so it runs after every plugin that uses the connections has closed.
     app.addHook('onClose', async () => {
-      for (const redis of opened.values()) redis.disconnect();
+      for (const redis of [...opened.values(), ...extra]) redis.disconnect();
     });
   },
   { name: 'redis', dependencies: ['health'] },

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { arr, obj, str, type IncomingEvent, type JsonObject } from './envelope';
 
 /** Who spoke, in our terms. */
@@ -55,8 +56,14 @@ export function readConversation(messages: JsonObject[]): { turns: Turns; toolsU
 /** Longer patient ids are not our app's. */
 const MAX_PATIENT_ID_LENGTH = 128;
 
-/** What an event says about who is calling: our app's patient id, and the caller's number. */
-export function callerIdentity(message: JsonObject): { claimedPatientId?: string; callerNumber?: string } {
+/** Who is calling: our app's patient id (set for a logged-in patient), and the caller's number. */
+export interface CallerIdentity {
+  claimedPatientId?: string | undefined;
+  callerNumber?: string | undefined;
+}
+
+/** What an event says about who is calling. */
+export function callerIdentity(message: JsonObject): CallerIdentity {
   const call = obj(message.call);
   const claimed = str(obj(call.metadata).patientId) ?? str(obj(obj(message.chat).metadata).patientId) ?? str(message.patientId);
   const callerNumber = str(obj(call.customer).number) ?? str(obj(message.customer).number);
@@ -79,17 +86,18 @@ export interface ToolCallRequest {
  * `{id, name, arguments}` of older docs).
  */
 export function toolCallsOf(message: JsonObject): ToolCallRequest[] {
+  const unnamed = fallbackIds(message);
   const listed =
     arr(message.toolCallList).length > 0
       ? arr(message.toolCallList)
       : arr(message.toolCalls).length > 0
         ? arr(message.toolCalls)
         : arr(message.toolWithToolCallList).map((tool) => obj(tool).toolCall);
-  return listed.map((item) => {
+  return listed.map((item, index) => {
     const call = obj(item);
     const fn = obj(call.function);
     return {
-      id: str(call.id) ?? '',
+      id: str(call.id) ?? unnamed(index),
       name: str(fn.name) ?? str(call.name) ?? '',
       arguments: fn.arguments ?? fn.parameters ?? call.arguments ?? call.parameters ?? {},
     };
@@ -101,8 +109,17 @@ export function functionCallOf(event: IncomingEvent): ToolCallRequest {
   const m = event.message;
   const call = { ...m, ...obj(m.functionCall) };
   return {
-    id: str(call.id) ?? str(call.toolCallId) ?? 'function-call',
+    id: str(call.id) ?? str(call.toolCallId) ?? fallbackIds(m)(0),
     name: str(call.name) ?? '',
     arguments: call.parameters ?? call.arguments ?? {},
   };
+}
+
+/**
+ * Ids for tool calls that came without one: the same for a redelivery of the message, different
+ * for another message, so neither two calls nor two deliveries are mistaken for each other.
+ */
+function fallbackIds(message: JsonObject): (index: number) => string {
+  const digest = createHash('sha256').update(JSON.stringify(message)).digest('hex').slice(0, 16);
+  return (index) => `unnamed-${digest}-${index}`;
 }

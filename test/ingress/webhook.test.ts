@@ -168,8 +168,8 @@ describe('accepted events', () => {
 });
 
 describe('events Vapi waits on', () => {
-  it('answers tool-calls with one result per call, whether arguments are an object or a JSON string', async () => {
-    const { app } = await startIngress();
+  it('answers tool-calls in time with one error per call, in order, when no worker answers', async () => {
+    const { app } = await startIngress({ TOOL_DEADLINE_MS: '300' });
     const toolCallList = [
       { id: 'call_obj', type: 'function', function: { name: 'check_availability', arguments: { date: '2026-11-21' } } },
       {
@@ -193,7 +193,7 @@ describe('events Vapi waits on', () => {
   });
 
   it('answers a legacy Vapi function-call and a story function-call with {result: string}', async () => {
-    const { app } = await startIngress();
+    const { app } = await startIngress({ TOOL_DEADLINE_MS: '300' });
     const legacy = vapiBody({ type: 'function-call', functionCall: { name: 'check_availability', parameters: { date: '2026-11-21' } } });
     const story = JSON.stringify({ type: 'function-call', data: { sessionId: randomUUID(), name: 'check_availability', arguments: {} } });
 

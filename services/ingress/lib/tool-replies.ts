@@ -1,22 +1,46 @@
 import type { Vapi } from '@vapi-ai/server-sdk';
-import type { IncomingEvent } from '#shared/vapi/envelope';
-import { toolCallsOf } from '#shared/vapi/read';
-
-const TOOLS_UNAVAILABLE = 'This action is not available right now.';
+import type { ToolCallContext, ToolJobResult } from '#shared/queues/tools-queue';
+import { sessionIdOf, type IncomingEvent } from '#shared/vapi/envelope';
+import { callerIdentity, functionCallOf, toolCallsOf, type ToolCallRequest } from '#shared/vapi/read';
 
 /** The legacy `function-call` answer (Vapi's old functions, and the story's envelope). */
 export interface FunctionCallReply {
   result: string;
 }
 
-/**
- * Answers for tool calls while tools are not wired: one error entry per call, in order, with the
- * call's id and name, so the assistant says something rather than "No result returned".
- */
-export function toolsUnavailableReply(event: IncomingEvent): Vapi.ServerMessageResponseToolCalls | FunctionCallReply | null {
-  if (event.type === 'tool-calls') {
-    return { results: toolCallsOf(event.message).map(({ id, name }) => ({ toolCallId: id, name, error: TOOLS_UNAVAILABLE })) };
-  }
-  if (event.type === 'function-call') return { result: TOOLS_UNAVAILABLE };
+export type ToolReply = Vapi.ServerMessageResponseToolCalls | FunctionCallReply;
+
+/** The tool calls an event asks for, or null for events that ask for none. */
+export function toolCallsIn(event: IncomingEvent): ToolCallRequest[] | null {
+  if (event.type === 'tool-calls') return toolCallsOf(event.message);
+  if (event.type === 'function-call') return [functionCallOf(event)];
   return null;
+}
+
+/** Who the tools act for: the call (or chat) and what it says about the caller. */
+export function toolContextOf(event: IncomingEvent): ToolCallContext {
+  const identity = callerIdentity(event.message);
+  return {
+    sessionId: sessionIdOf(event)!,
+    kind: event.callId ? 'call' : 'chat',
+    claimedPatientId: identity.claimedPatientId ?? null,
+    callerNumber: identity.callerNumber ?? null,
+  };
+}
+
+/**
+ * The answer Vapi reads: for `tool-calls`, one entry per call in order with its id and name and a
+ * single-line `result` or `error`; for a legacy `function-call`, `{ result }` with whichever it got.
+ */
+export function toolReply(event: IncomingEvent, calls: ToolCallRequest[], answers: ToolJobResult[]): ToolReply {
+  if (event.type === 'function-call') {
+    const [answer] = answers;
+    return { result: answer && 'result' in answer ? answer.result : (answer?.error ?? '') };
+  }
+  return {
+    results: calls.map((call, i) => {
+      const answer = answers[i]!;
+      return { toolCallId: call.id, name: call.name, ...('result' in answer ? { result: answer.result } : { error: answer.error }) };
+    }),
+  };
 }

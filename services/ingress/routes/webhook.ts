@@ -9,12 +9,9 @@ import { toEventJob } from '../lib/event-job';
 import { parseJsonBody } from '../lib/json-body';
 import { createRequestVerifier, signsDeliveryId } from '../lib/request-verifier';
 import { syncReplyFor } from '../lib/sync-replies';
-import { toolsUnavailableReply } from '../lib/tool-replies';
+import { toolCallsIn, toolContextOf, toolReply } from '../lib/tool-replies';
 
 export const WEBHOOK_PATH = '/api/v1/sessions/vapi/webhook';
-
-/** The answer Vapi waits for, if it waits for one. */
-const replyTo = (event: IncomingEvent, assistantId: string) => toolsUnavailableReply(event) ?? syncReplyFor(event, assistantId);
 
 /** What the one log line per webhook says about it; filled in as the handler learns it. */
 interface WebhookLog {
@@ -125,7 +122,9 @@ export async function webhookRoutes(app: FastifyInstance, { config }: { config: 
     request.webhook.eventId = job.eventId;
     request.webhook.outcome = await durably(request, () => app.enqueueEvent(job));
 
-    const answer = replyTo(event, config.vapi.assistantId);
+    const calls = toolCallsIn(event);
+    if (calls) return reply.send(toolReply(event, calls, await app.runTools(calls, toolContextOf(event), request.id)));
+    const answer = syncReplyFor(event, config.vapi.assistantId);
     if (answer) return reply.send(answer);
     return reply.send(request.webhook.outcome === 'duplicate' ? { received: true, duplicate: true } : { received: true });
   });

@@ -14,10 +14,12 @@ import {
   insertMessages,
   lockOrCreateSession,
   recordEvent,
+  sessionOriginOf,
   updateSession,
   type Transaction,
 } from './session-repository';
 import { generateSessionSummary } from './session-summary';
+import { toolsUsedIn } from './tool-call-repository';
 
 export type ProcessOutcome = 'processed' | 'duplicate' | 'live-only';
 
@@ -72,7 +74,7 @@ export function createEventProcessor({ db, cipher, onOutbox }: Deps) {
       endedAt: values.endedAt ?? session.endedAt,
       reportedDurationSeconds: completion.reportedDurationSeconds,
       turns: completion.conversation?.turns ?? (await countStoredTurns(tx, session.id)),
-      toolsUsed: completion.conversation?.toolsUsed ?? [],
+      toolsUsed: await toolsUsedIn(tx, session.id).then((recorded) => (recorded.length > 0 ? recorded : (completion.conversation?.toolsUsed ?? []))),
       endedReason: values.endedReason ?? session.endedReason,
       vapiSummary: completion.vapiSummary,
     });
@@ -137,7 +139,7 @@ export function createEventProcessor({ db, cipher, onOutbox }: Deps) {
     const sessionId = sessionIdOf(event);
 
     const result = await db.transaction(async (tx) => {
-      const session = sessionId ? await lockOrCreateSession(tx, cipher, sessionId, event) : null;
+      const session = sessionId ? await lockOrCreateSession(tx, cipher, sessionId, sessionOriginOf(event)) : null;
       const fresh = await recordEvent(tx, {
         id: job.meta.eventId,
         sessionId,

@@ -3,7 +3,7 @@ import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
 import { notificationOutbox, patients, sessionEvents, vapiEvents, vapiMessages, vapiSessions, type SessionRow } from '#shared/db/schema';
 import { obj, str, type IncomingEvent, type JsonObject } from '#shared/vapi/envelope';
-import { callerIdentity, type Turns } from '#shared/vapi/read';
+import { callerIdentity, type CallerIdentity, type Turns } from '#shared/vapi/read';
 import type { NewMessage, PendingRelayEvent } from './event-changes';
 
 export type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0];
@@ -28,8 +28,7 @@ interface PatientBinding {
  * (so it verifies), else the patient whose phone matches the caller (binds without verifying),
  * else nobody. Unknown callers still get a session.
  */
-async function bindPatient(tx: Transaction, cipher: FieldCipher, event: IncomingEvent): Promise<PatientBinding> {
-  const { claimedPatientId, callerNumber } = callerIdentity(event.message);
+async function bindPatient(tx: Transaction, cipher: FieldCipher, { claimedPatientId, callerNumber }: CallerIdentity): Promise<PatientBinding> {
   const callerHash = callerNumber ? cipher.lookupHash(callerNumber) : null;
   if (claimedPatientId) return { patientId: claimedPatientId, patientVerified: true, callerHash };
   if (callerNumber) {
@@ -44,10 +43,31 @@ async function bindPatient(tx: Transaction, cipher: FieldCipher, event: Incoming
   return { patientId: null, patientVerified: false, callerHash };
 }
 
+/** What starts a session: who is calling, and what Vapi says about the call. */
+export interface SessionOrigin {
+  identity: CallerIdentity;
+  callType?: string | undefined;
+  assistantId?: string | undefined;
+  phoneNumberId?: string | undefined;
+  /** `vapi`, `story` or `chat`, kept in the session's metadata. */
+  source: string;
+}
+
+/** The origin an event gives its session. */
+export function sessionOriginOf(event: IncomingEvent): SessionOrigin {
+  const call = obj(event.message.call);
+  return {
+    identity: callerIdentity(event.message),
+    callType: str(call.type),
+    assistantId: str(call.assistantId),
+    phoneNumberId: str(call.phoneNumberId),
+    source: event.callId ? event.source : 'chat',
+  };
+}
+
 /** True when a session without a patient gets identity it has not tried yet. */
-function bringsNewIdentity(session: SessionRow, event: IncomingEvent): boolean {
+function bringsNewIdentity(session: SessionRow, { claimedPatientId, callerNumber }: CallerIdentity): boolean {
   if (session.patientId) return false;
-  const { claimedPatientId, callerNumber } = callerIdentity(event.message);
   return claimedPatientId !== undefined || (callerNumber !== undefined && session.callerHash === null);
 }
 
@@ -61,12 +81,12 @@ export async function lockOrCreateSession(
   tx: Transaction,
   cipher: FieldCipher,
   sessionId: string,
-  event: IncomingEvent,
+  origin: SessionOrigin,
 ): Promise<SessionRow> {
   const [existing] = await tx.select().from(vapiSessions).where(eq(vapiSessions.id, sessionId)).for('update');
   if (existing) {
-    if (!bringsNewIdentity(existing, event)) return existing;
-    const binding = await bindPatient(tx, cipher, event);
+    if (!bringsNewIdentity(existing, origin.identity)) return existing;
+    const binding = await bindPatient(tx, cipher, origin.identity);
     const [rebound] = await tx
       .update(vapiSessions)
       .set({ ...binding, callerHash: existing.callerHash ?? binding.callerHash })
@@ -75,16 +95,15 @@ export async function lockOrCreateSession(
     return rebound!;
   }
 
-  const call = obj(event.message.call);
   await tx
     .insert(vapiSessions)
     .values({
       id: sessionId,
-      ...(await bindPatient(tx, cipher, event)),
-      callType: str(call.type) ?? null,
-      assistantId: str(call.assistantId) ?? null,
-      phoneNumberId: str(call.phoneNumberId) ?? null,
-      metadata: { source: event.callId ? event.source : 'chat' },
+      ...(await bindPatient(tx, cipher, origin.identity)),
+      callType: origin.callType ?? null,
+      assistantId: origin.assistantId ?? null,
+      phoneNumberId: origin.phoneNumberId ?? null,
+      metadata: { source: origin.source },
     })
     .onConflictDoNothing();
   // Re-read under lock: a concurrent first event of the same call may have inserted it first.
@@ -169,4 +188,10 @@ export async function appendNotification(
     occurredAt: notification.at,
     data: cipher.encryptJson(notification.data),
   });
+}
+
+/** Appends relay events and moves the session's `last_seq` past them: for writers that change nothing else. */
+export async function appendSessionEvents(tx: Transaction, cipher: FieldCipher, session: SessionRow, events: PendingRelayEvent[]): Promise<void> {
+  const numbered = await appendToOutbox(tx, cipher, session, events);
+  await updateSession(tx, session.id, { lastSeq: session.lastSeq + numbered.length });
 }

@@ -1,0 +1,228 @@
+import { randomUUID } from 'node:crypto';
+import { and, asc, eq } from 'drizzle-orm';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Config } from '#shared/config';
+import { FieldCipher } from '#shared/crypto';
+import { createLogger } from '#shared/logger';
+import { appointments, appointmentSlots, sessionEvents, toolCalls, vapiSessions } from '#shared/db/schema';
+import { buildIngressApp } from '../../services/ingress/app';
+import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook';
+import { buildWorkerApp } from '../../services/worker/app';
+import { SEED_PATIENTS } from '../../scripts/seed/clinic-data';
+import { seedClinic } from '../../scripts/seed/seed-clinic';
+import { testConfig } from '../helpers/config';
+import { openTestDatabase, truncateAll } from '../helpers/database';
+import { deleteKeys, openTestRedis } from '../helpers/redis';
+import { hmacHeaders } from '../helpers/signing';
+import { waitFor } from '../helpers/wait-for';
+
+const handle = openTestDatabase();
+const redis = openTestRedis();
+const [ada, ben] = SEED_PATIENTS as [(typeof SEED_PATIENTS)[0], (typeof SEED_PATIENTS)[0]];
+let config: Config;
+let cipher: FieldCipher;
+let ingress: FastifyInstance;
+let worker: FastifyInstance;
+let logLines: string[];
+
+type ToolResult = { toolCallId: string; name: string; result?: string; error?: string };
+
+async function start(overrides: Record<string, string> = {}) {
+  config = testConfig(overrides);
+  cipher = new FieldCipher(config.dataEncryptionKeys);
+  logLines = [];
+  const logger = createLogger({ level: 'debug', service: 'test', pretty: false, destination: { write: (line: string) => void logLines.push(line) } });
+  ingress = await buildIngressApp({ config, logger });
+  worker = await buildWorkerApp({ config, logger });
+  await Promise.all([ingress.ready(), worker.ready()]);
+  await seedClinic(handle.db, cipher);
+}
+
+const callOf = (patientId?: string) => ({
+  id: `call-${randomUUID()}`,
+  orgId: 'org-clinic',
+  customer: { number: '+15550199999' },
+  ...(patientId ? { metadata: { patientId } } : {}),
+});
+
+let nextToolCall = 0;
+const toolCall = (name: string, args: unknown) => ({ id: `tc-${++nextToolCall}`, type: 'function', function: { name, arguments: args } });
+
+async function send(body: unknown) {
+  const raw = JSON.stringify(body);
+  const response = await ingress.inject({ method: 'POST', url: WEBHOOK_PATH, payload: raw, headers: hmacHeaders(raw) });
+  expect(response.statusCode).toBe(200);
+  return response.json() as Record<string, unknown>;
+}
+
+async function callTools(call: Record<string, unknown>, ...calls: ReturnType<typeof toolCall>[]): Promise<ToolResult[]> {
+  const answer = await send({ message: { type: 'tool-calls', timestamp: Date.now(), call, toolCallList: calls, toolWithToolCallList: calls.map((c) => ({ type: 'function', toolCall: c })) } });
+  return answer.results as ToolResult[];
+}
+
+const parsed = (result: ToolResult) => JSON.parse(result.result!) as Record<string, unknown>;
+
+const tomorrowSlot = async () => {
+  const [slot] = await handle.db.select().from(appointmentSlots).orderBy(asc(appointmentSlots.startsAt)).limit(1);
+  return slot!;
+};
+
+beforeEach(() => start());
+afterEach(async () => {
+  await ingress.close();
+  await worker.close();
+  await deleteKeys(redis, config.queuePrefix);
+  await truncateAll(handle);
+});
+afterAll(async () => {
+  redis.disconnect();
+  await handle.close();
+});
+
+describe('tool calls through ingress, queue and worker', () => {
+  it('answers a message with two calls in one response: ids, names, one-line JSON results, in order', async () => {
+    const slot = await tomorrowSlot();
+    const date = slot.startsAt.toISOString().slice(0, 10);
+    const results = await callTools(
+      callOf(),
+      toolCall('check_availability', { date }),
+      toolCall('lookup_patient_info', JSON.stringify({ dateOfBirth: ada.dateOfBirth, phoneNumber: ada.phoneNumber })),
+    );
+    expect(results.map((r) => r.name)).toEqual(['check_availability', 'lookup_patient_info']);
+    expect(results.map((r) => r.toolCallId)).toEqual([`tc-${nextToolCall - 1}`, `tc-${nextToolCall}`]);
+    for (const r of results) expect(r.result).not.toMatch(/[\r\n]/);
+    expect((parsed(results[0]!).slots as unknown[]).length).toBeGreaterThan(0);
+    expect(parsed(results[1]!)).toMatchObject({ found: true, patientId: ada.id, firstName: ada.firstName, upcomingAppointments: [] });
+  });
+
+  it('verifies the session after a successful lookup, then reads that patient\'s records and orders only', async () => {
+    const call = callOf();
+    const [before] = await callTools(call, toolCall('get_health_records', { category: 'medications' }));
+    expect(before!.error).toMatch(/confirm who you are/);
+
+    await callTools(call, toolCall('lookup_patient_info', { dateOfBirth: ada.dateOfBirth, fullName: `${ada.firstName} ${ada.lastName}` }));
+    expect(await handle.db.select().from(vapiSessions).where(eq(vapiSessions.id, call.id))).toMatchObject([{ patientId: ada.id, patientVerified: true }]);
+
+    const [records, orders, otherOrder] = await callTools(
+      call,
+      toolCall('get_health_records', { category: 'medications' }),
+      toolCall('lookup_order', { kind: 'prescription' }),
+      toolCall('lookup_order', { orderId: ben.orders[0]!.id }),
+    );
+    expect(parsed(records!)).toEqual({ medications: ada.medications });
+    expect(parsed(orders!).orders).toEqual([expect.objectContaining({ orderId: ada.orders[0]!.id, kind: 'prescription', status: ada.orders[0]!.status })]);
+    expect(otherOrder!.error).toMatch(/cannot find that order/);
+    expect(JSON.stringify([records, orders, otherOrder])).not.toContain(ben.orders[0]!.description);
+
+    const refused = await handle.db.select().from(toolCalls).where(and(eq(toolCalls.sessionId, call.id), eq(toolCalls.status, 'refused')));
+    expect(refused.map((row) => row.name).sort()).toEqual(['get_health_records', 'lookup_order']);
+  });
+
+  it("never switches a verified call to another patient, whatever the arguments say", async () => {
+    const call = callOf(ada.id);
+    const [switched] = await callTools(call, toolCall('lookup_patient_info', { dateOfBirth: ben.dateOfBirth, phoneNumber: ben.phoneNumber }));
+    expect(switched!.error).toMatch(/already confirmed for another patient/);
+    const [records] = await callTools(call, toolCall('get_health_records', { category: 'allergies' }));
+    expect(parsed(records!)).toEqual({ allergies: ada.allergies });
+  });
+
+  it('books a slot for exactly one of twenty callers racing for it; the others hear a sentence', async () => {
+    const slot = await tomorrowSlot();
+    const patients = Array.from({ length: 20 }, (_, i) => SEED_PATIENTS[i % SEED_PATIENTS.length]!.id);
+    const answers = await Promise.all(patients.map((patientId) => callTools(callOf(patientId), toolCall('schedule_appointment', { slotId: slot.id }))));
+    const booked = answers.filter(([r]) => r!.result !== undefined);
+    expect(booked).toHaveLength(1);
+    expect(parsed(booked[0]![0]!)).toMatchObject({ booked: true, startsAt: slot.startsAt.toISOString() });
+    for (const [r] of answers.filter(([a]) => a!.error !== undefined)) expect(r!.error).toMatch(/just taken/);
+    expect(await handle.db.select().from(appointments).where(eq(appointments.slotId, slot.id))).toHaveLength(1);
+  });
+
+  it('answers in time when a booking outlasts the deadline, and the late booking never commits', async () => {
+    await ingress.close();
+    await worker.close();
+    await start({ TOOL_DEADLINE_MS: '700' });
+    const slot = await tomorrowSlot();
+    // Another transaction holds the slot: the booking waits past the deadline.
+    let release!: () => void;
+    const held = handle.db.transaction(async (tx) => {
+      await tx.select().from(appointmentSlots).where(eq(appointmentSlots.id, slot.id)).for('update');
+      await new Promise<void>((resolve) => (release = resolve));
+    });
+    const call = callOf(ada.id);
+    const startedAt = Date.now();
+    const [answer] = await callTools(call, toolCall('schedule_appointment', { slotId: slot.id }));
+    expect(Date.now() - startedAt).toBeLessThan(5_000);
+    expect(answer!.error).toEqual(expect.any(String));
+    release();
+    await held;
+    await waitFor(async () => (await handle.db.select().from(toolCalls).where(eq(toolCalls.sessionId, call.id)))[0]?.status === 'expired');
+    expect(await handle.db.select().from(appointments)).toHaveLength(0);
+  });
+
+  it('answers bad arguments and unknown tools with an error entry each, and records them', async () => {
+    const call = callOf();
+    const results = await callTools(
+      call,
+      toolCall('check_availability', '{"date": "2026-11-2'),
+      toolCall('check_availability', { date: 'next tuesday' }),
+      toolCall('order_pizza', {}),
+    );
+    expect(results.map((r) => r.error)).toEqual([expect.stringMatching(/could not read the details/), expect.stringMatching(/date must be YYYY-MM-DD/), 'I cannot do that here.']);
+    const rows = await handle.db.select().from(toolCalls).where(eq(toolCalls.sessionId, call.id));
+    expect(rows.map((row) => row.status).sort()).toEqual(['invalid', 'invalid', 'unknown_tool']);
+  });
+
+  it('tells the app what the assistant is doing: function_call started and completed, in seq', async () => {
+    const call = callOf(ada.id);
+    await callTools(call, toolCall('lookup_order', {}));
+    await waitFor(async () => (await handle.db.select().from(sessionEvents).where(eq(sessionEvents.sessionId, call.id))).length >= 2);
+    const events = await handle.db.select().from(sessionEvents).where(eq(sessionEvents.sessionId, call.id)).orderBy(asc(sessionEvents.seq));
+    const calls = events.filter((e) => e.type === 'function_call').map((e) => cipher.decryptJson<{ name: string; status: string }>(e.data));
+    expect(calls).toEqual([expect.objectContaining({ name: 'lookup_order', status: 'started' }), expect.objectContaining({ name: 'lookup_order', status: 'completed' })]);
+  });
+
+  it("answers the story's function-call envelope and a chat's tool calls", async () => {
+    const slot = await tomorrowSlot();
+    const date = slot.startsAt.toISOString().slice(0, 10);
+    const story = await send({ type: 'function-call', data: { sessionId: `story-${randomUUID()}`, name: 'check_availability', parameters: { date } } });
+    expect(JSON.parse(story.result as string).slots.length).toBeGreaterThan(0);
+
+    const chat = { id: `chat-${randomUUID()}`, orgId: 'org-clinic', createdAt: new Date().toISOString(), updatedAt: new Date().toISOString() };
+    const c = toolCall('check_availability', { date });
+    const answer = await send({ message: { type: 'tool-calls', chat, toolCallList: [c], toolWithToolCallList: [{ type: 'function', toolCall: c }] } });
+    expect((answer.results as ToolResult[])[0]).toMatchObject({ toolCallId: c.id, name: 'check_availability', result: expect.any(String) });
+    expect(await handle.db.select().from(toolCalls).where(eq(toolCalls.sessionId, chat.id))).toHaveLength(1);
+  });
+
+  it('keeps tool arguments and results out of Redis, the database and the logs in clear', async () => {
+    const call = callOf();
+    await callTools(call, toolCall('lookup_patient_info', { dateOfBirth: ada.dateOfBirth, phoneNumber: ada.phoneNumber }));
+    await callTools(call, toolCall('get_health_records', {}));
+    const secrets = [ada.dateOfBirth, ada.phoneNumber, ada.medications[0]!.name, ada.allergies[0]!.substance];
+
+    const keys = await redis.keys(`${config.queuePrefix}*`);
+    const dump: string[] = [];
+    for (const key of keys) {
+      const type = await redis.type(key);
+      if (type === 'hash') dump.push(JSON.stringify(await redis.hgetall(key)));
+      else if (type === 'string') dump.push((await redis.get(key)) ?? '');
+      else if (type === 'stream') dump.push(JSON.stringify(await redis.xrange(key, '-', '+')));
+    }
+    const rows = await handle.sql`select * from tool_calls`;
+    for (const secret of secrets) {
+      expect(dump.join('\n')).not.toContain(secret);
+      expect(JSON.stringify(rows)).not.toContain(secret);
+      expect(logLines.join('\n')).not.toContain(secret);
+    }
+    expect(cipher.decryptJson(rows[0]!.arguments as string)).toEqual({ dateOfBirth: ada.dateOfBirth, phoneNumber: ada.phoneNumber });
+  });
+
+  it('counts the recorded tool calls in the session summary', async () => {
+    const call = callOf(ada.id);
+    await callTools(call, toolCall('lookup_order', {}), toolCall('get_health_records', {}));
+    await send({ message: { type: 'end-of-call-report', timestamp: Date.now(), call, endedReason: 'customer-ended-call', artifact: { messages: [] }, analysis: {} } });
+    const row = await waitFor(async () => (await handle.db.select().from(vapiSessions).where(eq(vapiSessions.id, call.id)))[0]?.keyInsights ?? undefined);
+    expect(row).toMatchObject({ toolsUsed: ['lookup_order', 'get_health_records'] });
+  });
+});
