@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq } from 'drizzle-orm';
+import { and, asc, eq, gt } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
@@ -64,7 +64,7 @@ async function callTools(call: Record<string, unknown>, ...calls: ReturnType<typ
 const parsed = (result: ToolResult) => JSON.parse(result.result!) as Record<string, unknown>;
 
 const tomorrowSlot = async () => {
-  const [slot] = await handle.db.select().from(appointmentSlots).orderBy(asc(appointmentSlots.startsAt)).limit(1);
+  const [slot] = await handle.db.select().from(appointmentSlots).where(gt(appointmentSlots.startsAt, new Date())).orderBy(asc(appointmentSlots.startsAt)).limit(1);
   return slot!;
 };
 
