@@ -181,6 +181,7 @@ const workerSchema = z
       .transform(list)
       .pipe(z.array(z.url({ protocol: /^https?$/, error: 'NOTIFY_WEBHOOK_URL entries must be http(s) URLs' }))),
     NOTIFY_WEBHOOK_SECRET: webhookSigningKey,
+    NOTIFY_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(5_000),
   })
   .superRefine((env, ctx) => {
     if (env.NOTIFY_WEBHOOK_URL.length > 0 && !env.NOTIFY_WEBHOOK_SECRET) {
@@ -190,7 +191,7 @@ const workerSchema = z
   .transform((env) => ({
     workerPort: env.WORKER_PORT,
     workerConcurrency: env.WORKER_CONCURRENCY,
-    notify: { urls: env.NOTIFY_WEBHOOK_URL, secret: env.NOTIFY_WEBHOOK_SECRET },
+    notify: { urls: env.NOTIFY_WEBHOOK_URL, secret: env.NOTIFY_WEBHOOK_SECRET, retryBaseMs: env.NOTIFY_RETRY_BASE_MS },
   }));
 
 const relaySchema = z

@@ -8,6 +8,7 @@ import { queuesPlugin } from '#shared/plugins/queues';
 import { redisPlugin } from '#shared/plugins/redis';
 import { eventsWorkerPlugin } from './plugins/events-worker';
 import { liveWorkerPlugin } from './plugins/live-worker';
+import { notificationsWorkerPlugin } from './plugins/notifications-worker';
 import { outboxPlugin } from './plugins/outbox';
 import { toolsWorkerPlugin } from './plugins/tools-worker';
 import type { ToolDefinition } from './tools/define-tool';
@@ -30,5 +31,6 @@ export async function buildWorkerApp({ config, logger, tools }: WorkerOptions): 
   await app.register(eventsWorkerPlugin, { config });
   await app.register(liveWorkerPlugin, { config });
   await app.register(toolsWorkerPlugin, tools ? { config, tools } : { config });
+  await app.register(notificationsWorkerPlugin, { config });
   return app;
 }

@@ -26,7 +26,8 @@ export const notificationsQueue = defineQueue<NotificationMeta, NotificationBody
     endpoint: z.url(),
   }),
   options: {
-    attempts: 18,
+    // About nine hours of expected waiting before the last attempt at the default 5 s base (see retry-policy.ts).
+    attempts: 15,
     backoff: { type: 'notification' },
     removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
     removeOnFail: { age: 14 * 24 * 3600 },

@@ -16,6 +16,11 @@ const postgresErrorOf = (error: unknown): PostgresErrorFields | undefined => {
   return undefined;
 };
 
+/** An error whose message was written to hold no health data: kept as it is, with its fields. */
+export class SafeJobError extends Error {
+  override name = 'SafeJobError';
+}
+
 /**
  * The error a failed job is recorded with (logs, and BullMQ's `failedReason` kept in Redis for the
  * dead-letter queue). Database errors name their SQLSTATE and schema objects only, because
@@ -24,7 +29,7 @@ const postgresErrorOf = (error: unknown): PostgresErrorFields | undefined => {
  * retries still stop.
  */
 export function toJobError(error: unknown): Error {
-  if (error instanceof UnrecoverableError) return error;
+  if (error instanceof UnrecoverableError || error instanceof SafeJobError) return error;
   const pg = postgresErrorOf(error);
   if (pg) {
     const where = [pg.table_name, pg.column_name, pg.constraint_name].filter(Boolean).join(' ');

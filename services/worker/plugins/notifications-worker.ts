@@ -1,0 +1,69 @@
+import { UnrecoverableError } from 'bullmq';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { Counter } from 'prom-client';
+import type { WorkerConfig } from '#shared/config';
+import { notificationsQueue } from '#shared/queues/notifications-queue';
+import { deliver } from '../lib/notify/deliver';
+import { disableEndpoint, disabledReason, recordAttempt, type AttemptOutcome } from '../lib/notify/delivery-repository';
+import { isRetryableStatus, notificationBackoff, parseRetryAfter, RetryableDeliveryError } from '../lib/notify/retry-policy';
+import { signDelivery } from '../lib/notify/standard-webhooks';
+import { registerQueueWorker } from '../lib/queue-worker';
+
+/** Deliveries wait on other servers, not on us: several at once per worker process. */
+const NOTIFY_CONCURRENCY = 8;
+
+const statusClass = (status: number | null) => (status === null ? 'network' : `${Math.floor(status / 100)}xx`);
+
+/**
+ * Consumes `vapi-notifications`: POSTs each notification to its endpoint, signed per Standard
+ * Webhooks with a `webhook-id` stable across attempts, and records every attempt. 2xx delivers;
+ * 410 disables the endpoint; other 4xx (but 408, 425, 429) fail for good; the rest retry with
+ * the notification backoff (exponential, full jitter, capped, Retry-After honoured). Exhausted and
+ * permanent failures stay in the failed set: the dead letters operators replay.
+ */
+export const notificationsWorkerPlugin = fp(
+  async (app: FastifyInstance, { config }: { config: WorkerConfig }) => {
+    const attempts = new Counter({
+      name: 'vapi_relay_notification_attempts_total',
+      help: 'Notification delivery attempts by outcome and HTTP status class',
+      labelNames: ['outcome', 'status_class'],
+      registers: [app.metrics],
+    });
+
+    registerQueueWorker(
+      app,
+      {
+        queue: notificationsQueue,
+        concurrency: NOTIFY_CONCURRENCY,
+        settings: { backoffStrategy: notificationBackoff(config.notify.retryBaseMs) },
+        handle: async (body, meta, job) => {
+          if (!config.notify.secret) throw new UnrecoverableError('NOTIFY_WEBHOOK_SECRET is not set: notifications cannot be signed');
+          const disabled = await disabledReason(app.db, meta.endpoint);
+          if (disabled) throw new UnrecoverableError(`Endpoint disabled (${disabled}): re-enable it, then replay`);
+
+          const payload = JSON.stringify(body);
+          const headers = signDelivery(config.notify.secret, `msg_${meta.notificationId}`, payload);
+          const started = Date.now();
+          const result = await deliver(meta.endpoint, payload, { ...headers });
+          const status = result.status;
+          const outcome: AttemptOutcome =
+            status !== null && status >= 200 && status < 300 ? 'delivered' : status === 410 ? 'disabled' : status !== null && !isRetryableStatus(status) ? 'permanent' : 'retry';
+          const error = status === null ? result.error : outcome === 'delivered' ? null : `HTTP ${status}`;
+          await recordAttempt(app.db, { notificationId: meta.notificationId, endpoint: meta.endpoint, attempt: job.attemptsMade + 1, statusCode: status, latencyMs: Date.now() - started, error, outcome });
+          attempts.inc({ outcome, status_class: statusClass(status) });
+
+          if (outcome === 'delivered') return { outcome };
+          if (outcome === 'disabled') {
+            await disableEndpoint(app.db, meta.endpoint, '410 Gone');
+            throw new UnrecoverableError('Endpoint answered 410 Gone: disabled until an operator re-enables it');
+          }
+          if (outcome === 'permanent') throw new UnrecoverableError(`Endpoint refused the notification: HTTP ${status}`);
+          throw new RetryableDeliveryError(`Delivery failed: ${error}`, 'retryAfter' in result ? parseRetryAfter(result.retryAfter) : null);
+        },
+      },
+      config.queuePrefix,
+    );
+  },
+  { name: 'notifications-worker', dependencies: ['database', 'cipher', 'metrics'] },
+);
