@@ -1,0 +1,152 @@
+/**
+ * Bench section: POST → the patient's relay channel, at a steady rate across many calls, half
+ * partial transcripts (live lane) and half final ones (durable lane: queue, transaction, outbox,
+ * dispatcher). One ingress process and one worker process, as deployed; the load generator in a
+ * process of its own. Reference in the same run: a bare route that publishes each body straight to
+ * a Redis channel (HTTP plus pub/sub, nothing else).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import Fastify from 'fastify';
+import { Queue } from 'bullmq';
+import { FieldCipher } from '#shared/crypto';
+import { migrateDatabase } from '#shared/db/migrate';
+import { eventsQueue } from '#shared/queues/events-queue';
+import { liveQueue } from '#shared/queues/live-queue';
+import { createRedis, deleteKeysWithPrefix } from '#shared/redis';
+import { patientChannel, type RelayEvent } from '#shared/relay';
+import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook';
+import { BENCH_DATABASE_URL, benchConfig, benchEnvironment, ms, signedHeaders, silentLogger, summarise, transcriptBody } from './bench-environment';
+import { generateLoad } from './load';
+import type { BenchRun } from './section';
+
+const RATE = Number(process.env.BENCH_E2E_RATE ?? 1_000);
+const SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 20);
+const CALLS = 100;
+const MAIN = fileURLToPath(new URL('../../services/main.ts', import.meta.url));
+
+const now = () => performance.timeOrigin + performance.now();
+const tagOf = (text: unknown) => /^\[([^\]]+)\]/.exec(String(text))?.[1];
+
+/** Starts one role as its own process and resolves with its URL once it says it is ready. */
+function startRole(role: string, env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, role], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let seen = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      const match = new RegExp(`${role} ready on (http://[^\\s"]+)`).exec(seen);
+      if (match) {
+        seen = '';
+        resolve({ child, url: match[1]! });
+        child.stdout!.removeAllListeners('data');
+        child.stdout!.resume();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
+  });
+}
+
+export const benchEndToEnd: BenchRun = async () => {
+  const env = { ...benchEnvironment(), LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: '0', WORKER_PORT: '0', RELAY_PORT: '0' };
+  const config = benchConfig(env);
+  const cipher = new FieldCipher(config.dataEncryptionKeys);
+  const secret = config.vapi.secrets[0]!;
+  await migrateDatabase(BENCH_DATABASE_URL);
+
+  const received = new Map<string, number>();
+  const subscriber = createRedis(config.redisUrl, 'subscriber', silentLogger);
+  subscriber.on('pmessage', (_pattern, _channel, message: string) => {
+    const at = now();
+    const event = message.startsWith('v1.') ? cipher.decryptJson<RelayEvent>(message) : (JSON.parse(message) as RelayEvent);
+    const tag = event.type === 'transcript' ? tagOf(event.data.transcript) : undefined;
+    if (tag && !received.has(tag)) received.set(tag, at);
+  });
+  await subscriber.psubscribe(patientChannel(config.queuePrefix, '*'));
+
+  const calls = Array.from({ length: CALLS }, (_, k) => ({ id: `bench-e2e-${config.queuePrefix}-${k}`, patientId: `bench-patient-${k}` }));
+  const requests = Array.from({ length: RATE * SECONDS }, (_, i) => {
+    const call = calls[i % CALLS]!;
+    const body = transcriptBody(call.id, `e${i}`, i % 2 === 0, call.patientId);
+    return { body, headers: signedHeaders(secret, body) };
+  });
+  const latencies = (tags: string[], sentAt: number[]) => {
+    const partial: number[] = [];
+    const final: number[] = [];
+    tags.forEach((tag, i) => {
+      const at = received.get(tag);
+      if (at !== undefined) (i % 2 === 0 ? final : partial).push(at - sentAt[i]!);
+    });
+    return { partial: summarise(partial), final: summarise(final) };
+  };
+  const settle = async (expected: number) => {
+    for (let quiet = 0, last = -1; quiet < 30 && received.size < expected; ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      quiet = received.size === last ? quiet + 1 : 0;
+      last = received.size;
+    }
+  };
+
+  // Reference: HTTP in, straight onto the channel.
+  const publisher = createRedis(config.redisUrl, 'worker', silentLogger);
+  const bare = Fastify();
+  bare.post(WEBHOOK_PATH, async (request) => {
+    const { message } = request.body as { message: { transcript: string } };
+    await publisher.publish(patientChannel(config.queuePrefix, 'reference'), JSON.stringify({ type: 'transcript', data: { transcript: message.transcript } }));
+    return { received: true };
+  });
+  const bareUrl = `${await bare.listen({ host: '127.0.0.1', port: 0 })}${WEBHOOK_PATH}`;
+  const referenceReport = await generateLoad({ url: bareUrl, requests, perSecond: RATE });
+  await settle(requests.length);
+  const reference = latencies(requests.map((_, i) => `e${i}`), referenceReport.sentAt);
+  await bare.close();
+  received.clear();
+
+  // Ours: one ingress process and one worker process.
+  const ingress = await startRole('ingress', env);
+  const worker = await startRole('worker', env);
+  const url = `${ingress.url.replace(/\/api\/v1\/sessions\/vapi\/webhook$/, '')}${WEBHOOK_PATH}`;
+  // Each call's first durable event binds it to its patient before the measured load.
+  const priming = calls.map((call) => {
+    const body = JSON.stringify({ message: { type: 'status-update', status: 'in-progress', timestamp: Date.now(), call: { id: call.id, orgId: 'org-bench', metadata: { patientId: call.patientId } } } });
+    return { body, headers: signedHeaders(secret, body) };
+  });
+  await generateLoad({ url, requests: priming, concurrency: 16 });
+  for (let bound = 0; bound < CALLS; ) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    bound = (await Promise.all(calls.map((call) => publisher.exists(`${config.queuePrefix}:binding:${call.id}`)))).reduce((a, b) => a + b, 0);
+  }
+  const queues = [eventsQueue, liveQueue].map((q) => new Queue(q.name, { connection: publisher, prefix: config.queuePrefix }));
+  const waiting = async () => (await Promise.all(queues.map((q) => q.getWaitingCount()))).reduce((a, b) => a + b, 0);
+  const backlogBefore = await waiting();
+  const report = await generateLoad({ url, requests, perSecond: RATE });
+  const backlogAfter = await waiting();
+  await settle(requests.length);
+  const ours = latencies(requests.map((_, i) => `e${i}`), report.sentAt);
+
+  for (const { child } of [ingress, worker]) child.kill('SIGTERM');
+  await Promise.all([ingress, worker].map(({ child }) => new Promise((resolve) => child.once('exit', resolve))));
+  await Promise.all(queues.map((q) => q.close()));
+  await deleteKeysWithPrefix(publisher, config.queuePrefix);
+  subscriber.disconnect();
+  publisher.disconnect();
+
+  const row = (kind: 'partial' | 'final', what: string) => ({
+    what: `${what} p50 / p99`,
+    figure: `${ms(ours[kind].p50)} / ${ms(ours[kind].p99)}`,
+    reference: `${ms(reference[kind].p50)} / ${ms(reference[kind].p99)}`,
+    ratio: `${(ours[kind].p99 / reference[kind].p99).toFixed(1)} × p99`,
+    target: 'p99 ≤ 25 ms',
+    met: ours[kind].p99 <= 25 && ours[kind].count === requests.length / 2,
+  });
+  return {
+    title: `POST → patient's relay channel, ${RATE} events/s for ${SECONDS} s over ${CALLS} calls (half partial, half final)`,
+    rows: [
+      row('partial', 'partial (live lane)'),
+      row('final', 'final (durable lane)'),
+      { what: 'delivered / backlog', figure: `${ours.partial.count + ours.final.count} of ${requests.length}; waiting ${backlogBefore} → ${backlogAfter}`, reference: `${reference.partial.count + reference.final.count} of ${requests.length}`, ratio: '', target: 'no backlog growth', met: backlogAfter <= backlogBefore + RATE / 10 },
+    ],
+    figures: { rate: RATE, seconds: SECONDS, calls: CALLS, ours, reference, failures: report.failures, backlogBefore, backlogAfter },
+  };
+};
