@@ -61,6 +61,16 @@ async function endACall(url: string) {
   return sessionId;
 }
 
+/** The first notification job in the failed set (the dead letters), once there is one. */
+async function firstDeadLetter() {
+  const queue = openQueue(notificationsQueue, redis, config.queuePrefix);
+  const [failed] = await waitFor(async () => {
+    const jobs = await queue.getFailed();
+    return jobs.length > 0 && jobs;
+  });
+  return { queue, failed: failed! };
+}
+
 const attemptsOf = () => handle.db.select().from(notificationAttempts).orderBy(asc(notificationAttempts.id));
 
 afterEach(async () => {
@@ -107,16 +117,12 @@ describe('outbound notifications', () => {
   it('disables an endpoint that answers 410 and sends it nothing more', async () => {
     const { url, received } = await receiver([{ status: 410 }]);
     await endACall(url);
-    const queue = openQueue(notificationsQueue, redis, config.queuePrefix);
-    const [failed] = await waitFor(async () => {
-      const jobs = await queue.getFailed();
-      return jobs.length > 0 && jobs;
-    });
-    expect(failed!.attemptsMade).toBe(1);
+    const { queue, failed } = await firstDeadLetter();
+    expect(failed.attemptsMade).toBe(1);
     expect(await handle.db.select().from(notificationEndpoints).where(eq(notificationEndpoints.url, url))).toMatchObject([{ disabledReason: '410 Gone' }]);
 
     // A replay while the endpoint is disabled sends nothing and stays a dead letter.
-    await failed!.retry('failed', { resetAttemptsMade: true });
+    await failed.retry('failed', { resetAttemptsMade: true });
     await waitFor(async () => (await queue.getFailed()).length === 1 && (await queue.getFailed())[0]!.failedReason.includes('disabled'));
     expect(received).toHaveLength(1);
     await queue.close();
@@ -125,13 +131,9 @@ describe('outbound notifications', () => {
   it('dead-letters at once what the receiver refuses for good', async () => {
     const { url, received } = await receiver([{ status: 400 }]);
     await endACall(url);
-    const queue = openQueue(notificationsQueue, redis, config.queuePrefix);
-    const [failed] = await waitFor(async () => {
-      const jobs = await queue.getFailed();
-      return jobs.length > 0 && jobs;
-    });
-    expect(failed!.attemptsMade).toBe(1);
-    expect(failed!.failedReason).toMatch(/HTTP 400/);
+    const { queue, failed } = await firstDeadLetter();
+    expect(failed.attemptsMade).toBe(1);
+    expect(failed.failedReason).toMatch(/HTTP 400/);
     expect(received).toHaveLength(1);
     expect((await attemptsOf()).map((a) => a.outcome)).toEqual(['permanent']);
     await queue.close();
