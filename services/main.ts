@@ -15,7 +15,7 @@ type Build = (options: { config: Config; logger: Logger }) => Promise<FastifyIns
 const STARTERS: Record<Role, { build: Build; port: (config: Config) => number; path: string }> = {
   ingress: { build: buildIngressApp, port: (c) => c.ingressPort, path: WEBHOOK_PATH },
   worker: { build: buildWorkerApp, port: (c) => c.workerPort, path: '/readyz' },
-  relay: { build: buildRelayApp, port: (c) => c.relayPort, path: '/readyz' },
+  relay: { build: buildRelayApp, port: (c) => c.relayPort, path: '/' },
 };
 
 const isRole = (name: string): name is Role => (ROLES as readonly string[]).includes(name);

@@ -3,18 +3,30 @@ import type { RelayConfig } from '#shared/config';
 import { databasePlugin } from '#shared/db/plugin';
 import { createServiceApp } from '#shared/http/service-app';
 import type { Logger } from '#shared/logger';
+import { cipherPlugin } from '#shared/plugins/cipher';
+import { redisPlugin } from '#shared/plugins/redis';
+import { streamPlugin, type StreamOptions } from './plugins/stream';
+import { pageRoutes } from './routes/page';
 
 export interface RelayOptions {
   config: RelayConfig;
   logger: Logger;
+  /** Tuning a test may shorten or shrink; the defaults are the contract's (pings every 30 s). */
+  stream?: Partial<Omit<StreamOptions, 'config'>>;
 }
 
+const STREAM_DEFAULTS = { pingIntervalMs: 30_000, maxBufferedBytes: 1024 * 1024, replayCacheMs: 2_000, subscribeGraceMs: 500 };
+
 /**
- * Builds the relay (never listens). So far its skeleton only: health and metrics. The WebSocket
- * stream (`/v1/stream`) that forwards the worker's per-patient events comes with the relay issue.
+ * Builds the relay (never listens): the WebSocket stream at `/v1/stream` that forwards each
+ * patient's events from Redis and replays them from Postgres, the watch page at `/`, health and metrics.
  */
-export async function buildRelayApp({ config, logger }: RelayOptions): Promise<FastifyInstance> {
+export async function buildRelayApp({ config, logger, stream }: RelayOptions): Promise<FastifyInstance> {
   const app = await createServiceApp('relay', logger);
+  await app.register(redisPlugin, { url: config.redisUrl });
   await app.register(databasePlugin, { url: config.databaseUrl, max: 5 });
+  await app.register(cipherPlugin, { keys: config.dataEncryptionKeys });
+  await app.register(streamPlugin, { config, ...STREAM_DEFAULTS, ...stream });
+  await app.register(pageRoutes);
   return app;
 }
