@@ -1,12 +1,27 @@
 import { z } from 'zod';
 import { defineQueue } from './definition';
 
+/** Longest wait between two attempts to store an event. */
+const EVENT_RETRY_CAP_MS = 10 * 60 * 1000;
+
+/**
+ * When to try storing an event again: 1 s doubling to a 10-minute cap, ±25 % jitter so a fleet of
+ * workers coming back does not retry in step. With the catalog's attempts that is over 24 hours.
+ */
+export function eventRetryDelay(attemptsMade: number, random: () => number = Math.random): number {
+  const base = Math.min(EVENT_RETRY_CAP_MS, 1_000 * 2 ** Math.max(0, attemptsMade - 1));
+  return Math.round(base * (0.75 + random() * 0.5));
+}
+
 /**
  * `vapi-events`: every event that must be kept (final transcripts, status, tool calls, reports),
  * from the ingress to a worker that stores it. The payload is the raw webhook body.
  *
- * Retries outlast a database that is down for a while; completed jobs are kept an hour (at most
- * 10 000) for operators; failed ones two weeks, as the dead-letter set operators replay from.
+ * An event answered 200 is retried until it is stored, for more than a day even with the shortest
+ * jitter (10 attempts reach the cap in 17 minutes, 200 more at about 10 minutes each: 25 to 42 h),
+ * unless its failure is one no retry heals
+ * (job-error.ts), which dead-letters it at once. Completed jobs are kept an hour (at most 10 000)
+ * for operators; failed ones two weeks, as the dead-letter set operators replay from.
  */
 export const eventsQueue = defineQueue<EventMeta, string>({
   name: 'vapi-events',
@@ -20,8 +35,8 @@ export const eventsQueue = defineQueue<EventMeta, string>({
     requestId: z.string(),
   }),
   options: {
-    attempts: 6,
-    backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
+    attempts: 210,
+    backoff: { type: 'events' },
     removeOnComplete: { age: 3600, count: 10_000 },
     removeOnFail: { age: 14 * 24 * 3600 },
   },

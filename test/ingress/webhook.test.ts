@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
+import { UnrecoverableError, Worker } from 'bullmq';
 import { FieldCipher } from '#shared/crypto';
+import { eventsQueue } from '#shared/queues/events-queue';
 import { withDeadline } from '#shared/deadline';
 import { readEnvelope } from '#shared/vapi/envelope';
 import { buildIngressApp } from '../../services/ingress/app';
@@ -90,6 +92,24 @@ describe('accepted events', () => {
     const [job] = await queuedJobs(app);
     await job!.remove();
     expect((await post(app, body)).json()).toEqual({ received: true, duplicate: true });
+  });
+
+  it('puts a dead-lettered event back with a fresh attempt budget when Vapi delivers it again', async () => {
+    const { app, config } = await startIngress();
+    const body = vapiBody({ type: 'status-update', status: 'ringing' });
+    expect((await post(app, body)).json()).toEqual({ received: true });
+    // A worker that can never store it: the job lands in the dead-letter (failed) set.
+    const failing = new Worker(eventsQueue.name, async () => { throw new UnrecoverableError('cannot store'); }, { connection: redis, prefix: config.queuePrefix });
+    const [job] = await waitFor(async () => {
+      const failed = await app.queues.events.getFailed();
+      return failed.length > 0 && failed;
+    });
+    await failing.close();
+
+    expect((await post(app, body)).json()).toEqual({ received: true });
+    const again = (await app.queues.events.getJob(job!.id!))!;
+    expect(await again.getState()).toBe('waiting');
+    expect(again.attemptsMade).toBe(0);
   });
 
   it('does not mistake two different events of one call for duplicates', async () => {

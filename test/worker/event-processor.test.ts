@@ -199,6 +199,33 @@ describe('a whole realistic call', () => {
   });
 });
 
+describe('input that cannot be stored as given', () => {
+  it('completes a call whose cost would round past what the column holds, keeping the cost in the raw payload only', async () => {
+    const call = realisticCall();
+    (call.report.message as Record<string, unknown>).cost = 99_999_999.99999;
+    expect(await processBody(call.report)).toBe('processed');
+    expect(await session(call.callId)).toMatchObject({ status: 'completed', cost: null });
+  });
+
+  it('stores an artifact of 12,000 messages in chunks, and completes the call', async () => {
+    const call = realisticCall();
+    const artifact = call.report.message.artifact as { messages: unknown[] };
+    artifact.messages = Array.from({ length: 12_000 }, (_, i) => ({ role: i % 2 ? 'user' : 'bot', message: `line ${i}`, time: call.startMs + i }));
+    expect(await processBody(call.report)).toBe('processed');
+    expect(await messages(call.callId)).toHaveLength(12_000);
+    expect((await session(call.callId))!.keyInsights).toMatchObject({ turns: { user: 6_000, assistant: 6_000 } });
+  });
+
+  it("takes an older report's conversation from its top-level messages when its artifact is empty", async () => {
+    const call = realisticCall();
+    const artifact = call.report.message.artifact as { messages: unknown[] };
+    call.report.message.messages = artifact.messages;
+    artifact.messages = [];
+    await processBody(call.report);
+    expect((await messages(call.callId)).map((m) => m.role)).toEqual(['assistant', 'user', 'assistant', 'user']);
+  });
+});
+
 describe('the end-of-call report alone', () => {
   it('backfills the transcript from its artifact when no transcript event arrived', async () => {
     const call = realisticCall();

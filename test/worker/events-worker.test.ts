@@ -3,8 +3,11 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
 import { FieldCipher } from '#shared/crypto';
-import { eventsQueue } from '#shared/queues/events-queue';
+import { UnrecoverableError } from 'bullmq';
+import { eventRetryDelay, eventsQueue } from '#shared/queues/events-queue';
 import { buildWorkerApp } from '../../services/worker/app';
+import { toJobError } from '../../services/worker/lib/job-error';
+import { openTestDatabase } from '../helpers/database';
 import { silentLogger, testConfig } from '../helpers/config';
 import { TEST_DATABASE_URL } from '../helpers/environment';
 import { jobFor } from '../helpers/jobs';
@@ -88,5 +91,24 @@ describe('the events worker', () => {
     // The reason kept in Redis names the failure, never a value from the event.
     expect(retried.failedReason).toMatch(/^Database error 42P01/);
     await queue.close();
+  });
+});
+
+describe('retries that outlast an outage', () => {
+  it('keeps trying an event for more than a day, even with the shortest jitter', () => {
+    const attempts = eventsQueue.options.attempts!;
+    const shortest = Array.from({ length: attempts - 1 }, (_, i) => eventRetryDelay(i + 1, () => 0)).reduce((a, b) => a + b, 0);
+    expect(shortest).toBeGreaterThan(24 * 3600 * 1000);
+    expect(eventRetryDelay(50, () => 1)).toBeLessThanOrEqual(15 * 60 * 1000);
+  });
+
+  it('dead-letters at once what the event itself makes impossible to store, and retries the rest', async () => {
+    const handle = openTestDatabase();
+    const overflow = await handle.sql`select ${'1e20'}::numeric(12,4)`.catch((error: unknown) => error);
+    const missing = await handle.sql`select * from no_such_table_yet`.catch((error: unknown) => error);
+    await handle.close();
+    expect(toJobError(overflow)).toBeInstanceOf(UnrecoverableError);
+    expect(toJobError(overflow).message).toMatch(/^Database error 22003/);
+    expect(toJobError(missing)).not.toBeInstanceOf(UnrecoverableError);
   });
 });

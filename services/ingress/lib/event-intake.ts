@@ -7,7 +7,7 @@ import type { LiveMeta } from '#shared/queues/live-queue';
 
 type EventJob = JobData<EventMeta>;
 
-export type IntakeOutcome = 'queued' | 'duplicate';
+export type IntakeOutcome = 'queued' | 'duplicate' | 'requeued';
 
 /** Longest the ingress waits for Redis to take an event before answering 503. */
 export const ENQUEUE_DEADLINE_MS = 2_000;
@@ -23,16 +23,20 @@ const DEDUP_WINDOW_S = 6 * 3600;
  * The job is added first (its id is the event id, so BullMQ keeps one job per event), then a small
  * "seen" marker is set if absent: an event whose marker already existed is a redelivery. In that
  * order a failure never leaves an event marked but not queued; the worker's event log applies an
- * event once whatever happens here.
+ * event once whatever happens here. A redelivery of an event whose job sits in the dead-letter set
+ * puts that job back with a fresh attempt budget: Vapi sending it again is a second chance.
  */
 export function createEventIntake(queue: Queue<EventJob>, redis: Redis) {
   // Beside the queue's own keys, under its prefix and hash tag.
   const seenKey = (eventId: string) => queue.toKey(`seen:${eventId}`);
 
   async function add(job: EventJob): Promise<IntakeOutcome> {
-    await queue.add(job.type, job, { jobId: job.eventId });
+    const queued = await queue.add(job.type, job, { jobId: job.eventId });
     const first = await redis.set(seenKey(job.eventId), '1', 'EX', DEDUP_WINDOW_S, 'NX');
-    return first === 'OK' ? 'queued' : 'duplicate';
+    if (first === 'OK') return 'queued';
+    if ((await queued.getState()) !== 'failed') return 'duplicate';
+    await queued.retry('failed', { resetAttemptsMade: true });
+    return 'requeued';
   }
 
   return function enqueue(job: EventJob): Promise<IntakeOutcome> {

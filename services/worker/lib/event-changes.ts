@@ -50,7 +50,8 @@ export interface EventChange {
 /** A cost Vapi could have charged for one call; anything else is not stored. */
 const usd = (value: unknown) => {
   const amount = num(value);
-  return amount !== undefined && amount >= 0 && amount < 1e8 ? amount : undefined;
+  // Compared after rounding to the column's scale: 99999999.99999 would round up past numeric(12,4).
+  return amount !== undefined && amount >= 0 && Number(amount.toFixed(4)) < 1e8 ? amount : undefined;
 };
 
 /**

@@ -16,6 +16,14 @@ const postgresErrorOf = (error: unknown): PostgresErrorFields | undefined => {
   return undefined;
 };
 
+/**
+ * SQLSTATE classes an event's own content causes, which no retry heals: data exceptions (a value
+ * out of range), integrity constraints, program limits (too many parameters). Everything else —
+ * connections, a server shutting down or read-only, locks, serialization, a table missing while a
+ * migration rolls out — is retried: an event answered 200 must outlast an outage.
+ */
+const DETERMINISTIC_SQLSTATE = /^(22|23|54)/;
+
 /** An error whose message was written to hold no health data: kept as it is, with its fields. */
 export class SafeJobError extends Error {
   override name = 'SafeJobError';
@@ -33,7 +41,8 @@ export function toJobError(error: unknown): Error {
   const pg = postgresErrorOf(error);
   if (pg) {
     const where = [pg.table_name, pg.column_name, pg.constraint_name].filter(Boolean).join(' ');
-    return new Error(`Database error ${pg.code}${where ? ` on ${where}` : ''}`);
+    const message = `Database error ${pg.code}${where ? ` on ${where}` : ''}`;
+    return DETERMINISTIC_SQLSTATE.test(pg.code ?? '') ? new UnrecoverableError(`${message}: the event itself cannot be stored`) : new Error(message);
   }
   const cause = error instanceof DrizzleQueryError ? error.cause : error;
   return cause instanceof Error ? new Error(`${cause.name}: ${cause.message}`) : new Error('Unknown failure while storing the event');

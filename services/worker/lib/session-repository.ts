@@ -118,22 +118,23 @@ export async function insertMessages(
   eventId: string,
   messages: NewMessage[],
 ): Promise<void> {
-  if (messages.length === 0) return;
-  await tx
-    .insert(vapiMessages)
-    .values(
-      messages.map((message, index) => ({
-        sessionId,
-        // One event normally makes one message; a backfill makes several, each with its own id.
-        eventId: messages.length === 1 ? eventId : `${eventId}.${index}`,
-        role: message.role,
-        transcript: cipher.encrypt(message.transcript),
-        timestamp: message.timestamp,
-        metadata: message.metadata,
-      })),
-    )
-    .onConflictDoNothing();
+  const rows = messages.map((message, index) => ({
+    sessionId,
+    // One event normally makes one message; a backfill makes several, each with its own id.
+    eventId: messages.length === 1 ? eventId : `${eventId}.${index}`,
+    role: message.role,
+    transcript: cipher.encrypt(message.transcript),
+    timestamp: message.timestamp,
+    metadata: message.metadata,
+  }));
+  // A long artifact goes in chunks: one statement may bind at most 65,535 parameters.
+  for (let start = 0; start < rows.length; start += MESSAGES_PER_INSERT) {
+    await tx.insert(vapiMessages).values(rows.slice(start, start + MESSAGES_PER_INSERT)).onConflictDoNothing();
+  }
 }
+
+/** Rows per insert of messages: 6 parameters each, well under Postgres's limit of 65,535. */
+const MESSAGES_PER_INSERT = 1_000;
 
 export async function countStoredTurns(tx: Transaction, sessionId: string): Promise<Turns> {
   const rows = await tx

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { WorkerConfig } from '#shared/config';
-import { eventsQueue } from '#shared/queues/events-queue';
+import { eventRetryDelay, eventsQueue } from '#shared/queues/events-queue';
 import { createEventProcessor } from '../lib/event-processor';
 import { registerQueueWorker } from '../lib/queue-worker';
 
@@ -14,6 +14,7 @@ export const eventsWorkerPlugin = fp(
       {
         queue: eventsQueue,
         concurrency: config.workerConcurrency,
+        settings: { backoffStrategy: (attemptsMade) => eventRetryDelay(attemptsMade) },
         handle: async (body, meta, job) => ({ outcome: await processEvent({ meta, body, sealedBody: job.data.sealed }) }),
       },
       config.queuePrefix,
