@@ -5,7 +5,10 @@ import type { Logger } from '#shared/logger';
 import { cipherPlugin } from '#shared/plugins/cipher';
 import { queuesPlugin } from '#shared/plugins/queues';
 import { redisPlugin } from '#shared/plugins/redis';
+import { databasePlugin } from '#shared/db/plugin';
 import { intakePlugin } from './plugins/intake';
+import { queueDashboard } from './plugins/queue-dashboard';
+import { adminRoutes } from './routes/admin';
 import { toolCallsPlugin } from './plugins/tool-calls';
 import { webhookRoutes } from './routes/webhook';
 
@@ -16,12 +19,16 @@ export interface IngressOptions {
 
 /** Builds the ingress (never listens): Vapi's webhook endpoint plus health and metrics. */
 export async function buildIngressApp({ config, logger }: IngressOptions): Promise<FastifyInstance> {
-  const app = await createServiceApp('ingress', logger, { requestIdHeader: 'x-request-id', trustProxy: config.trustProxy });
+  const app = await createServiceApp('ingress', logger, config.adminToken, { requestIdHeader: 'x-request-id', trustProxy: config.trustProxy });
   await app.register(redisPlugin, { url: config.redisUrl });
+  // Postgres serves the operators only (audit log, search): webhooks never wait for it.
+  await app.register(databasePlugin, { url: config.databaseUrl, max: 4 });
   await app.register(cipherPlugin, { keys: config.dataEncryptionKeys });
   await app.register(queuesPlugin, { prefix: config.queuePrefix });
   await app.register(intakePlugin);
   await app.register(toolCallsPlugin, { config });
   await app.register(webhookRoutes, { config });
+  await app.register(queueDashboard);
+  await app.register(adminRoutes);
   return app;
 }

@@ -22,7 +22,7 @@ const STREAM_DEFAULTS = { pingIntervalMs: 30_000, maxBufferedBytes: 1024 * 1024,
  * patient's events from Redis and replays them from Postgres, the watch page at `/`, health and metrics.
  */
 export async function buildRelayApp({ config, logger, stream }: RelayOptions): Promise<FastifyInstance> {
-  const app = await createServiceApp('relay', logger);
+  const app = await createServiceApp('relay', logger, config.adminToken);
   await app.register(redisPlugin, { url: config.redisUrl });
   await app.register(databasePlugin, { url: config.databaseUrl, max: 5 });
   await app.register(cipherPlugin, { keys: config.dataEncryptionKeys });

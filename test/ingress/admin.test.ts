@@ -1,0 +1,144 @@
+import { randomUUID } from 'node:crypto';
+import { UnrecoverableError, Worker } from 'bullmq';
+import { eq } from 'drizzle-orm';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Config } from '#shared/config';
+import { adminActions, vapiEvents } from '#shared/db/schema';
+import { eventsQueue } from '#shared/queues/events-queue';
+import { toolsQueue } from '#shared/queues/tools-queue';
+import { buildIngressApp } from '../../services/ingress/app';
+import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook';
+import { buildWorkerApp } from '../../services/worker/app';
+import { silentLogger, testConfig } from '../helpers/config';
+import { openTestDatabase, truncateAll } from '../helpers/database';
+import { deleteKeys, openTestRedis } from '../helpers/redis';
+import { hmacHeaders } from '../helpers/signing';
+import { waitFor } from '../helpers/wait-for';
+
+const handle = openTestDatabase();
+const redis = openTestRedis();
+let config: Config;
+let ingress: FastifyInstance;
+
+const bearer = () => ({ authorization: `Bearer ${config.adminToken}` });
+const basic = (password: string) => ({ authorization: `Basic ${Buffer.from(`ops:${password}`).toString('base64')}` });
+
+async function postEvent(message: Record<string, unknown>) {
+  const raw = JSON.stringify({ message: { timestamp: Date.now(), call: { id: `call-${randomUUID()}`, orgId: 'org' }, ...message } });
+  expect((await ingress.inject({ method: 'POST', url: WEBHOOK_PATH, payload: raw, headers: hmacHeaders(raw) })).statusCode).toBe(200);
+}
+
+/** Fails every job of the events queue for good, as a bug or a bad deploy would: they become dead letters. */
+async function deadLetterEvents(count: number) {
+  const failing = new Worker(eventsQueue.name, async () => {
+    throw new UnrecoverableError('Database error 22003 on vapi_sessions: the event itself cannot be stored');
+  }, { connection: redis, prefix: config.queuePrefix });
+  await waitFor(async () => (await ingress.queues.events.getFailed()).length === count);
+  await failing.close();
+}
+
+beforeEach(async () => {
+  config = testConfig();
+  ingress = await buildIngressApp({ config, logger: silentLogger() });
+  await ingress.ready();
+});
+afterEach(async () => {
+  await ingress.close();
+  await deleteKeys(redis, config.queuePrefix);
+  await truncateAll(handle);
+});
+afterAll(async () => {
+  redis.disconnect();
+  await handle.close();
+});
+
+describe('admin routes', () => {
+  it('refuse without the admin token, on every service, and open with Bearer or Basic', async () => {
+    for (const url of ['/admin/queues', '/admin/dlq', '/admin/log/events']) {
+      const refused = await ingress.inject({ url });
+      expect(refused.statusCode).toBe(401);
+      expect(refused.headers['www-authenticate']).toMatch(/^Basic/);
+      expect(refused.body).not.toContain('<html');
+      expect((await ingress.inject({ url, headers: basic('wrong') })).statusCode).toBe(401);
+    }
+    const dashboard = await ingress.inject({ url: '/admin/queues', headers: basic(config.adminToken) });
+    expect(dashboard.statusCode).toBe(200);
+    expect(dashboard.body).toContain('<html');
+    expect((await ingress.inject({ url: '/admin/dlq', headers: bearer() })).json()).toEqual({ deadLetters: [] });
+
+    const worker = await buildWorkerApp({ config, logger: silentLogger() });
+    expect((await worker.inject({ url: '/admin/anything' })).statusCode).toBe(401);
+    await worker.close();
+  });
+
+  it('list a dead letter, replay it with a fresh attempt budget once the fault is gone, and apply it once', async () => {
+    await postEvent({ type: 'status-update', status: 'ringing' });
+    await deadLetterEvents(1);
+    const { deadLetters } = (await ingress.inject({ url: '/admin/dlq', headers: bearer() })).json() as { deadLetters: Record<string, unknown>[] };
+    expect(deadLetters).toEqual([expect.objectContaining({ queue: 'events', name: 'status-update', attempts: 1, replayable: true, error: expect.stringMatching(/22003/) })]);
+
+    const worker = await buildWorkerApp({ config, logger: silentLogger() });
+    await worker.ready();
+    const replay = await ingress.inject({ method: 'POST', url: '/admin/dlq/replay', headers: bearer(), payload: { all: true } });
+    expect(replay.json()).toMatchObject({ replayed: 1, skipped: [] });
+    const job = (await ingress.queues.events.getJob(deadLetters[0]!.id as string))!;
+    await waitFor(async () => (await job.getState()) === 'completed');
+    expect((await ingress.queues.events.getJob(job.id!))!.attemptsMade).toBe(1);
+    expect(await handle.db.select().from(vapiEvents).where(eq(vapiEvents.id, job.id!))).toHaveLength(1);
+
+    // Replaying again finds nothing to do: the event took effect once.
+    expect((await ingress.inject({ method: 'POST', url: '/admin/dlq/replay', headers: bearer(), payload: { all: true } })).json()).toMatchObject({ replayed: 0 });
+    await worker.close();
+    const actions = await handle.db.select().from(adminActions);
+    expect(actions.map((a) => [a.action, a.affected])).toEqual([['replay', 1], ['replay', 0]]);
+    expect(actions[0]!.actorIp).toBeTruthy();
+  });
+
+  it('replay only what a filter names, and refuse a replay that names nothing', async () => {
+    await postEvent({ type: 'status-update', status: 'ringing' });
+    await postEvent({ type: 'hang' });
+    await deadLetterEvents(2);
+    expect((await ingress.inject({ method: 'POST', url: '/admin/dlq/replay', headers: bearer(), payload: {} })).statusCode).toBe(400);
+    const replay = await ingress.inject({ method: 'POST', url: '/admin/dlq/replay', headers: bearer(), payload: { queue: 'events', type: 'hang' } });
+    expect(replay.json()).toMatchObject({ replayed: 1 });
+    const failed = await ingress.queues.events.getFailed();
+    expect(failed.map((job) => job.name)).toEqual(['status-update']);
+  });
+
+  it('show a dead letter with its payload opened for the operator, and record the reading', async () => {
+    await postEvent({ type: 'transcript', transcriptType: 'final', role: 'user', transcript: 'My chest hurts when I climb stairs.' });
+    await deadLetterEvents(1);
+    const [letter] = ((await ingress.inject({ url: '/admin/dlq?queue=events&error=22003', headers: bearer() })).json() as { deadLetters: { id: string }[] }).deadLetters;
+    const shown = (await ingress.inject({ url: `/admin/dlq/events/${letter!.id}`, headers: bearer() })).json() as { payload: string };
+    expect(shown.payload).toContain('My chest hurts');
+    expect(await handle.db.select().from(adminActions)).toEqual([expect.objectContaining({ action: 'show', jobIds: [letter!.id] })]);
+    expect((await ingress.inject({ url: '/admin/dlq/events/no-such-job', headers: bearer() })).statusCode).toBe(404);
+    expect((await ingress.inject({ url: '/admin/dlq?since=yesterday', headers: bearer() })).statusCode).toBe(400);
+  });
+
+  it('will not replay a tool call whose caller hung up long ago, and says why', async () => {
+    const meta = { sessionId: 's', toolCallId: 'tc', name: 'lookup_order', deadline: Date.now() - 60_000, requestId: 'r' };
+    await ingress.queues.tools.add('lookup_order', ingress.jobCodec.seal(toolsQueue, meta, { arguments: {}, context: { sessionId: 's', kind: 'call', claimedPatientId: null, callerNumber: null } }));
+    const failing = new Worker(toolsQueue.name, async () => {
+      throw new UnrecoverableError('expired');
+    }, { connection: redis, prefix: config.queuePrefix });
+    await waitFor(async () => (await ingress.queues.tools.getFailed()).length === 1);
+    await failing.close();
+    const replay = (await ingress.inject({ method: 'POST', url: '/admin/dlq/replay', headers: bearer(), payload: { queue: 'tools', all: true } })).json();
+    expect(replay).toMatchObject({ replayed: 0, skipped: [{ reason: expect.stringMatching(/deadline/) }] });
+  });
+
+  it('search the event log by call and type', async () => {
+    const worker = await buildWorkerApp({ config, logger: silentLogger() });
+    await worker.ready();
+    await postEvent({ type: 'status-update', status: 'ringing' });
+    await postEvent({ type: 'hang' });
+    await waitFor(async () => (await handle.db.select().from(vapiEvents)).length === 2);
+    const { events } = (await ingress.inject({ url: '/admin/log/events?type=hang', headers: bearer() })).json() as { events: { type: string; payload?: string }[] };
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ type: 'hang' });
+    expect(events[0]).not.toHaveProperty('payload');
+    await worker.close();
+  });
+});
