@@ -21,8 +21,9 @@ export interface IngressOptions {
 export async function buildIngressApp({ config, logger }: IngressOptions): Promise<FastifyInstance> {
   const app = await createServiceApp('ingress', logger, config.adminToken, { requestIdHeader: 'x-request-id', trustProxy: config.trustProxy });
   await app.register(redisPlugin, { url: config.redisUrl });
-  // Postgres serves the operators only (audit log, search): webhooks never wait for it.
-  await app.register(databasePlugin, { url: config.databaseUrl, max: 4 });
+  // Postgres serves the operators only (audit log, search): webhooks never wait for it, and an
+  // ingress whose database is down stays in the load balancer.
+  await app.register(databasePlugin, { url: config.databaseUrl, max: 4, ready: false });
   await app.register(cipherPlugin, { keys: config.dataEncryptionKeys });
   await app.register(queuesPlugin, { prefix: config.queuePrefix });
   await app.register(intakePlugin);

@@ -8,12 +8,15 @@ declare module 'fastify' {
   }
 }
 
-/** Opens the Postgres pool for a service, decorates it, and closes it when the app closes. */
+/**
+ * Opens the Postgres pool for a service, decorates it, and closes it when the app closes. It is a
+ * readiness input unless the service's main work does not need it (`ready: false`).
+ */
 export const databasePlugin = fp(
-  async (app: FastifyInstance, { url, max }: { url: string; max?: number }) => {
+  async (app: FastifyInstance, { url, max, ready = true }: { url: string; max?: number; ready?: boolean }) => {
     const handle = createDatabase(url, max === undefined ? {} : { max });
     app.decorate('db', handle.db);
-    app.addReadinessCheck('postgres', () => handle.sql`select 1`);
+    if (ready) app.addReadinessCheck('postgres', () => handle.sql`select 1`);
     app.addHook('onClose', () => handle.close());
   },
   { name: 'database', dependencies: ['health'] },

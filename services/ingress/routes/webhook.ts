@@ -7,6 +7,7 @@ import { isLiveOnly, liveEventOf } from '#shared/vapi/live';
 import { IngressErrors } from '../errors';
 import { toEventJob } from '../lib/event-job';
 import { parseJsonBody } from '../lib/json-body';
+import { createRateLimiter } from '../lib/rate-limit';
 import { createRequestVerifier, signsDeliveryId } from '../lib/request-verifier';
 import { syncReplyFor } from '../lib/sync-replies';
 import { toolCallsIn, toolContextOf, toolReply } from '../lib/tool-replies';
@@ -56,8 +57,16 @@ export async function webhookRoutes(app: FastifyInstance, { config }: { config: 
     done(null, body),
   );
   app.decorateRequest('webhook', null as unknown as WebhookLog);
+  // Failed authentications count per client IP; an IP over its budget is refused before its body is read.
+  const unverified = createRateLimiter(app.redis.producer, config.queuePrefix, 'unverified', config.rateLimit.unverifiedPerMinute);
+  const verified = createRateLimiter(app.redis.producer, config.queuePrefix, 'verified', config.rateLimit.verifiedPerMinute);
   app.addHook('onRequest', async (request) => {
     request.webhook = { outcome: 'rejected' };
+    const wait = await unverified.exceeded(request.ip);
+    if (wait !== null) {
+      request.webhook.outcome = 'rate_limited';
+      throw IngressErrors.rateLimited(wait);
+    }
   });
   app.addHook('onResponse', async (request, reply) => {
     const { webhook } = request;
@@ -104,7 +113,15 @@ export async function webhookRoutes(app: FastifyInstance, { config }: { config: 
     const verification = verify({ method: request.method, headers: request.headers, rawBody });
     if (!verification.ok) {
       Object.assign(request.webhook, { outcome: 'unauthenticated', reason: verification.reason });
+      await unverified.count(request.ip);
       throw IngressErrors.invalidSignature(verification.reason);
+    }
+    if (verified.enabled) {
+      const wait = await verified.count(request.ip);
+      if (wait !== null) {
+        request.webhook.outcome = 'rate_limited';
+        throw IngressErrors.rateLimited(wait);
+      }
     }
     const event: IncomingEvent | null = readEnvelope(parseJsonBody(rawBody));
     if (!event) throw IngressErrors.invalidPayload('Body is not an event: expected {"message": {"type": …}} or {"type", "data"}');
