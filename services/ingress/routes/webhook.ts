@@ -4,6 +4,7 @@ import type { IngressConfig } from '#shared/config';
 import { liveQueue } from '#shared/queues/live-queue';
 import { lacksCallId, readEnvelope, type IncomingEvent } from '#shared/vapi/envelope';
 import { isLiveOnly, liveEventOf } from '#shared/vapi/live';
+import { metricType } from '#shared/vapi/message-types';
 import { IngressErrors } from '../errors';
 import { toEventJob } from '../lib/event-job';
 import { parseJsonBody } from '../lib/json-body';
@@ -50,6 +51,19 @@ export async function webhookRoutes(app: FastifyInstance, { config }: { config: 
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [app.metrics],
   });
+  const authFailures = new Counter({
+    name: 'vapi_relay_webhook_auth_failures_total',
+    help: 'Webhook requests that failed authentication, by reason',
+    labelNames: ['reason'],
+    registers: [app.metrics],
+  });
+  const enqueueTime = new Histogram({
+    name: 'vapi_relay_enqueue_duration_seconds',
+    help: 'Time to make an event durable in Redis, by lane',
+    labelNames: ['lane'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2],
+    registers: [app.metrics],
+  });
 
   // Signatures are over bytes: keep the body as a Buffer, whatever content type is claimed.
   app.removeAllContentTypeParsers();
@@ -71,7 +85,7 @@ export async function webhookRoutes(app: FastifyInstance, { config }: { config: 
   app.addHook('onResponse', async (request, reply) => {
     const { webhook } = request;
     const outcome = reply.statusCode >= 500 && webhook.outcome !== 'unavailable' ? 'error' : webhook.outcome;
-    requests.inc({ type: webhook.type ?? 'unknown', outcome });
+    requests.inc({ type: metricType(webhook.type), outcome });
     latency.observe({ outcome }, reply.elapsedTime / 1000);
     const line = { ...webhook, outcome, status: reply.statusCode, ms: Number(reply.elapsedTime.toFixed(2)) };
     if (reply.statusCode >= 400) request.log.warn(line, 'webhook');
@@ -104,7 +118,9 @@ export async function webhookRoutes(app: FastifyInstance, { config }: { config: 
       return;
     }
     const data = app.jobCodec.seal(liveQueue, { callId: live.sessionId, type: event.type, receivedAt: receivedAt.toISOString() }, live);
+    const stop = enqueueTime.startTimer({ lane: 'live' });
     await durably(request, () => app.enqueueLive(event.type, data));
+    stop();
     request.webhook.outcome = 'live';
   }
 
@@ -113,6 +129,7 @@ export async function webhookRoutes(app: FastifyInstance, { config }: { config: 
     const verification = verify({ method: request.method, headers: request.headers, rawBody });
     if (!verification.ok) {
       Object.assign(request.webhook, { outcome: 'unauthenticated', reason: verification.reason });
+      authFailures.inc({ reason: verification.reason });
       await unverified.count(request.ip);
       throw IngressErrors.invalidSignature(verification.reason);
     }
@@ -137,7 +154,9 @@ export async function webhookRoutes(app: FastifyInstance, { config }: { config: 
 
     const job = toEventJob(app.jobCodec, event, rawBody, { requestId: request.id, signedDeliveryId: signedDeliveryIdOf(request) });
     request.webhook.eventId = job.eventId;
+    const stop = enqueueTime.startTimer({ lane: 'durable' });
     request.webhook.outcome = await durably(request, () => app.enqueueEvent(job));
+    stop();
 
     const calls = toolCallsIn(event);
     if (calls) return reply.send(toolReply(event, calls, await app.runTools(calls, toolContextOf(event), request.id)));

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { DecryptionError, UnknownKeyError } from '#shared/crypto';
 import { jobDataSchema, type JobData, type QueueDefinition } from '#shared/queues/definition';
+import { metricType } from '#shared/vapi/message-types';
 import { toJobError } from './job-error';
 
 /** What a handler reports: an outcome for the log line and metrics, and the job's return value. */
@@ -19,11 +20,14 @@ export interface QueueWorkerSpec<Meta extends Record<string, unknown>, Payload, 
   settings?: WorkerOptions['settings'];
   /** Log each completed job at `info` (default) or `debug` (high-volume queues). */
   logLevel?: 'info' | 'debug';
+  /** Job names fit for a metric label beyond Vapi's event types (the tools' names); others count as `other`. */
+  knownNames?: ReadonlySet<string>;
 }
 
 interface JobMetrics {
   processed: Counter<'queue' | 'name' | 'outcome'>;
   duration: Histogram<'queue'>;
+  retries: Counter<'queue'>;
 }
 
 const metricsByRegistry = new WeakMap<Registry, JobMetrics>();
@@ -46,6 +50,12 @@ function jobMetrics(registry: Registry): JobMetrics {
         buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30],
         registers: [registry],
       }),
+      retries: new Counter({
+        name: 'vapi_relay_job_retries_total',
+        help: 'Failed attempts that will be retried, by queue',
+        labelNames: ['queue'],
+        registers: [registry],
+      }),
     };
     metricsByRegistry.set(registry, metrics);
   }
@@ -66,6 +76,7 @@ export function registerQueueWorker<Meta extends Record<string, unknown>, Payloa
   const schema = jobDataSchema(queue);
   const metrics = jobMetrics(app.metrics);
   const logLevel = spec.logLevel ?? 'info';
+  const nameLabel = (name: string | undefined) => (name !== undefined && spec.knownNames?.has(name) ? name : metricType(name));
 
   const open = (job: Job<JobData<Meta>>) => {
     const parsed = schema.safeParse(job.data);
@@ -89,7 +100,7 @@ export function registerQueueWorker<Meta extends Record<string, unknown>, Payloa
     const { sealed, ...meta } = data as Record<string, unknown>;
     const handled = await spec.handle(payload, data, job);
     const seconds = stop();
-    metrics.processed.inc({ queue: queue.name, name: job.name, outcome: handled.outcome });
+    metrics.processed.inc({ queue: queue.name, name: nameLabel(job.name), outcome: handled.outcome });
     app.log[logLevel](
       { queue: queue.name, jobId: job.id, ...meta, outcome: handled.outcome, attempt: job.attemptsMade + 1, ms: Math.round(seconds * 1e4) / 10 },
       'job',
@@ -108,7 +119,8 @@ export function registerQueueWorker<Meta extends Record<string, unknown>, Payloa
 
   worker.on('error', (error) => app.log.error({ err: error, queue: queue.name }, 'worker error'));
   worker.on('failed', (job, error) => {
-    metrics.processed.inc({ queue: queue.name, name: job?.name ?? 'unknown', outcome: 'failed' });
+    metrics.processed.inc({ queue: queue.name, name: nameLabel(job?.name), outcome: 'failed' });
+    if (job && job.attemptsMade < (job.opts.attempts ?? 1) && !(error instanceof UnrecoverableError)) metrics.retries.inc({ queue: queue.name });
     const { sealed, ...meta } = (job?.data ?? {}) as Record<string, unknown>;
     app.log.error({ err: error, queue: queue.name, jobId: job?.id, ...meta, attempt: job?.attemptsMade }, 'job failed');
   });

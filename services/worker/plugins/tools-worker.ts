@@ -14,7 +14,11 @@ const TOOLS_CONCURRENCY = 32;
 export const toolsWorkerPlugin = fp(
   async (app: FastifyInstance, { config, tools = TOOLS }: { config: WorkerConfig; tools?: ReadonlyMap<string, ToolDefinition> }) => {
     const runTool = createToolRunner({ db: app.db, cipher: app.cipher, tools, onOutbox: () => app.outbox.kick(), logger: app.log });
-    registerQueueWorker(app, { queue: toolsQueue, concurrency: TOOLS_CONCURRENCY, handle: (payload, meta) => runTool(meta, payload) }, config.queuePrefix);
+    registerQueueWorker(
+      app,
+      { queue: toolsQueue, concurrency: TOOLS_CONCURRENCY, knownNames: new Set(tools.keys()), handle: (payload, meta) => runTool(meta, payload) },
+      config.queuePrefix,
+    );
   },
   { name: 'tools-worker', dependencies: ['database', 'cipher', 'outbox', 'metrics'] },
 );
