@@ -46,7 +46,7 @@ const sameSecret = (given: string, expected: string) =>
  * Builds the bytes Vapi signed from its `payloadFormat`. The body is spliced in as raw bytes, so
  * non-ASCII content and odd spacing survive exactly.
  */
-function signedPayload(format: string, values: Record<string, string>, rawBody: Buffer): Buffer {
+export function signedPayload(format: string, values: Record<string, string>, rawBody: Buffer): Buffer {
   const parts = format.split('{body}').map((piece) =>
     Buffer.from(piece.replace(/\{(timestamp|method|url|svix-id)\}/g, (_, name: string) => values[name] ?? '')),
   );
