@@ -25,7 +25,7 @@ function resolveImport(from: string, specifier: string): string | null {
       ? resolve(dirname(from), specifier)
       : null;
   if (!base) return null;
-  return [`${base}.ts`, join(base, 'index.ts')].find((candidate) => existsSync(candidate)) ?? null;
+  return [base, `${base}.ts`, join(base, 'index.ts')].find((candidate) => candidate.endsWith('.ts') && existsSync(candidate)) ?? null;
 }
 
 const files = SOURCE_DIRS.flatMap((dir) => sourceFiles(join(ROOT, dir)));

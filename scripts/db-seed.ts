@@ -4,7 +4,7 @@ import { FieldCipher } from '#shared/crypto';
 import { createDatabase } from '#shared/db/client';
 import { migrateDatabase } from '#shared/db/migrate';
 import { resolveEnvironment } from '#shared/secrets';
-import { seedClinic } from './seed/seed-clinic';
+import { seedClinic } from './seed/seed-clinic.ts';
 
 /**
  * `npm run db:seed`: the fictional clinic, encrypted with this deployment's key (from the

@@ -8,7 +8,7 @@ import { QUEUE_KEYS, type QueueKey } from '#shared/queues/catalog';
 import { JobCodec } from '#shared/queues/codec';
 import { createRedis } from '#shared/redis';
 import { resolveEnvironment } from '#shared/secrets';
-import { createDeadLetters, type DeadLetterFilter } from '../services/ingress/lib/dead-letters';
+import { createDeadLetters, type DeadLetterFilter } from '../services/ingress/lib/dead-letters.ts';
 
 const USAGE = `npm run dlq -- list|show|replay|purge [--queue ${QUEUE_KEYS.join('|')}] [--id ID …] [--all] [--type T] [--error TEXT] [--since ISO] [--until ISO]`;
 

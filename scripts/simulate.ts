@@ -3,9 +3,9 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '#shared/config';
 import { resolveEnvironment } from '#shared/secrets';
-import { WEBHOOK_PATH } from '../services/ingress/routes/webhook';
-import { SCENARIOS, type Scenario } from './simulate/scenarios';
-import { vapiSigner } from './simulate/vapi-signer';
+import { WEBHOOK_PATH } from '../services/ingress/routes/webhook.ts';
+import { SCENARIOS, type Scenario } from './simulate/scenarios.ts';
+import { vapiSigner } from './simulate/vapi-signer.ts';
 
 /**
  * `npm run simulate -- [--url U] [--calls N]`: plays realistic Vapi calls against a running ingress,

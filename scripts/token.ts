@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '#shared/config';
 import { resolveEnvironment } from '#shared/secrets';
-import { signRelayToken } from '../services/relay/lib/relay-token';
+import { signRelayToken } from '../services/relay/lib/relay-token.ts';
 
 const DEFAULT_TTL_S = 3600;
 

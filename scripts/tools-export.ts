@@ -2,9 +2,9 @@ import { resolve } from 'node:path';
 import type { Vapi } from '@vapi-ai/server-sdk';
 import { z } from 'zod';
 import { readEnvironment } from '#shared/secrets';
-import { WEBHOOK_PATH } from '../services/ingress/routes/webhook';
-import type { ToolDefinition } from '../services/worker/tools/define-tool';
-import { TOOLS } from '../services/worker/tools/registry';
+import { WEBHOOK_PATH } from '../services/ingress/routes/webhook.ts';
+import type { ToolDefinition } from '../services/worker/tools/define-tool.ts';
+import { TOOLS } from '../services/worker/tools/registry.ts';
 
 /** The JSON-schema keywords Vapi's `JsonSchema` type carries, from zod's own export of a parameter. */
 function vapiSchema(schema: Record<string, unknown>): Vapi.JsonSchema {

@@ -4,10 +4,10 @@ import type { FastifyInstance } from 'fastify';
 import { ConfigError, loadConfig, ROLES, type Config, type Role } from '#shared/config';
 import { createLogger, type Logger } from '#shared/logger';
 import { resolveEnvironment } from '#shared/secrets';
-import { buildIngressApp } from './ingress/app';
-import { WEBHOOK_PATH } from './ingress/routes/webhook';
-import { buildRelayApp } from './relay/app';
-import { buildWorkerApp } from './worker/app';
+import { buildIngressApp } from './ingress/app.ts';
+import { WEBHOOK_PATH } from './ingress/routes/webhook.ts';
+import { buildRelayApp } from './relay/app.ts';
+import { buildWorkerApp } from './worker/app.ts';
 
 type Build = (options: { config: Config; logger: Logger }) => Promise<FastifyInstance>;
 

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { Redis, type RedisOptions } from 'ioredis';
-import { withDeadline } from './deadline';
+import { withDeadline } from './deadline.ts';
 
 /**
  * Why a connection exists decides how it behaves when Redis is slow or gone:

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { ConfigError, ROLE_SECRETS, ROLES, SECRET_VARIABLES, type Role, type SecretName } from './config';
+import { ConfigError, ROLE_SECRETS, ROLES, SECRET_VARIABLES, type Role, type SecretName } from './config.ts';
 
 const generators: Record<SecretName, () => string> = {
   VAPI_WEBHOOK_SECRET: () => randomBytes(32).toString('hex'),

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { migrateDatabase } from '#shared/db/migrate';
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from './helpers/environment';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from './helpers/environment.ts';
 
 const HOW_TO_START = {
   postgres:

@@ -16,10 +16,10 @@ import { eventsQueue } from '#shared/queues/events-queue';
 import { liveQueue } from '#shared/queues/live-queue';
 import { createRedis, deleteKeysWithPrefix } from '#shared/redis';
 import { patientChannel, type RelayEvent } from '#shared/relay';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook';
-import { BENCH_DATABASE_URL, benchConfig, benchEnvironment, ms, signedHeaders, silentLogger, summarise, transcriptBody } from './bench-environment';
-import { generateLoad } from './load';
-import type { BenchRun } from './section';
+import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { BENCH_DATABASE_URL, benchConfig, benchEnvironment, ms, signedHeaders, silentLogger, summarise, transcriptBody } from './bench-environment.ts';
+import { generateLoad } from './load.ts';
+import type { BenchRun } from './section.ts';
 
 const RATE = Number(process.env.BENCH_E2E_RATE ?? 1_000);
 const SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 20);

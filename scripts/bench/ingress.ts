@@ -11,11 +11,11 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { createLogger } from '#shared/logger';
 import { createRedis, deleteKeysWithPrefix } from '#shared/redis';
-import { buildIngressApp } from '../../services/ingress/app';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook';
-import { benchConfig, ratio, signedHeaders, silentLogger, transcriptBody } from './bench-environment';
-import { generateLoad } from './load';
-import type { BenchRun } from './section';
+import { buildIngressApp } from '../../services/ingress/app.ts';
+import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { benchConfig, ratio, signedHeaders, silentLogger, transcriptBody } from './bench-environment.ts';
+import { generateLoad } from './load.ts';
+import type { BenchRun } from './section.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 4_000);
 const CONCURRENCY = 32;

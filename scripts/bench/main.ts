@@ -6,16 +6,16 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { benchEndToEnd } from './end-to-end';
-import { benchIngress } from './ingress';
-import type { BenchRun, BenchSection } from './section';
-import { benchTools } from './tools';
-import { benchWorker } from './worker';
+import { benchEndToEnd } from './end-to-end.ts';
+import { benchIngress } from './ingress.ts';
+import type { BenchRun, BenchSection } from './section.ts';
+import { benchTools } from './tools.ts';
+import { benchWorker } from './worker.ts';
 
 const sections: Record<string, BenchRun> = { ingress: benchIngress, worker: benchWorker, 'end-to-end': benchEndToEnd, tools: benchTools };
 // The relay's section, when the relay service is there to measure.
 if (existsSync(fileURLToPath(new URL('./relay.ts', import.meta.url)))) {
-  const relay = (await import('./relay')) as { benchRelay?: BenchRun };
+  const relay = (await import('./relay.ts')) as { benchRelay?: BenchRun };
   if (relay.benchRelay) sections.relay = relay.benchRelay;
 }
 

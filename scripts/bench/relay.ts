@@ -20,11 +20,11 @@ import { FieldCipher } from '#shared/crypto';
 import { migrateDatabase } from '#shared/db/migrate';
 import { createRedis, deleteKeysWithPrefix } from '#shared/redis';
 import { patientChannel, type LiveRelayEvent } from '#shared/relay';
-import { buildRelayApp } from '../../services/relay/app';
-import { signRelayToken } from '../../services/relay/lib/relay-token';
-import { STREAM_PATH } from '../../services/relay/plugins/stream';
-import { BENCH_DATABASE_URL, benchEnvironment, ms, silentLogger, summarise } from './bench-environment';
-import type { BenchRun } from './section';
+import { buildRelayApp } from '../../services/relay/app.ts';
+import { signRelayToken } from '../../services/relay/lib/relay-token.ts';
+import { STREAM_PATH } from '../../services/relay/plugins/stream.ts';
+import { BENCH_DATABASE_URL, benchEnvironment, ms, silentLogger, summarise } from './bench-environment.ts';
+import type { BenchRun } from './section.ts';
 
 const CLIENTS = Number(process.env.BENCH_RELAY_CLIENTS ?? 10_000);
 const EVENTS_PER_S = 1_000;

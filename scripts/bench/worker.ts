@@ -15,10 +15,10 @@ import type { JobData } from '#shared/queues/definition';
 import { eventsQueue, type EventMeta } from '#shared/queues/events-queue';
 import { createRedis, deleteKeysWithPrefix } from '#shared/redis';
 import { readEnvelope } from '#shared/vapi/envelope';
-import { toEventJob } from '../../services/ingress/lib/event-job';
-import { buildWorkerApp } from '../../services/worker/app';
-import { BENCH_DATABASE_URL, benchConfig, ratio, silentLogger, transcriptBody } from './bench-environment';
-import type { BenchRun } from './section';
+import { toEventJob } from '../../services/ingress/lib/event-job.ts';
+import { buildWorkerApp } from '../../services/worker/app.ts';
+import { BENCH_DATABASE_URL, benchConfig, ratio, silentLogger, transcriptBody } from './bench-environment.ts';
+import type { BenchRun } from './section.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
 const CALLS = 50;

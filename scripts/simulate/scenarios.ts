@@ -1,4 +1,4 @@
-import { SEED_PATIENTS } from '../seed/clinic-data';
+import { SEED_PATIENTS } from '../seed/clinic-data.ts';
 
 /** One step of a simulated call: an event to send, or a turn of speech, or tool calls whose answers steer what comes next. */
 export type Step =

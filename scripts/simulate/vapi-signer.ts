@@ -1,6 +1,6 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import type { VapiAuthConfig } from '#shared/config';
-import { signedPayload } from '../../services/ingress/lib/request-verifier';
+import { signedPayload } from '../../services/ingress/lib/request-verifier.ts';
 
 /**
  * Signs a body the way a Vapi credential matching the server's configuration would: HMAC with its

@@ -6,11 +6,11 @@ import { cipherPlugin } from '#shared/plugins/cipher';
 import { queuesPlugin } from '#shared/plugins/queues';
 import { redisPlugin } from '#shared/plugins/redis';
 import { databasePlugin } from '#shared/db/plugin';
-import { intakePlugin } from './plugins/intake';
-import { queueDashboard } from './plugins/queue-dashboard';
-import { adminRoutes } from './routes/admin';
-import { toolCallsPlugin } from './plugins/tool-calls';
-import { webhookRoutes } from './routes/webhook';
+import { intakePlugin } from './plugins/intake.ts';
+import { queueDashboard } from './plugins/queue-dashboard.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { toolCallsPlugin } from './plugins/tool-calls.ts';
+import { webhookRoutes } from './routes/webhook.ts';
 
 export interface IngressOptions {
   config: IngressConfig;

@@ -5,8 +5,8 @@ import { createServiceApp } from '#shared/http/service-app';
 import type { Logger } from '#shared/logger';
 import { cipherPlugin } from '#shared/plugins/cipher';
 import { redisPlugin } from '#shared/plugins/redis';
-import { streamPlugin, type StreamOptions } from './plugins/stream';
-import { pageRoutes } from './routes/page';
+import { streamPlugin, type StreamOptions } from './plugins/stream.ts';
+import { pageRoutes } from './routes/page.ts';
 
 export interface RelayOptions {
   config: RelayConfig;

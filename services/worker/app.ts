@@ -6,12 +6,12 @@ import type { Logger } from '#shared/logger';
 import { cipherPlugin } from '#shared/plugins/cipher';
 import { queuesPlugin } from '#shared/plugins/queues';
 import { redisPlugin } from '#shared/plugins/redis';
-import { eventsWorkerPlugin } from './plugins/events-worker';
-import { liveWorkerPlugin } from './plugins/live-worker';
-import { notificationsWorkerPlugin } from './plugins/notifications-worker';
-import { outboxPlugin } from './plugins/outbox';
-import { toolsWorkerPlugin } from './plugins/tools-worker';
-import type { ToolDefinition } from './tools/define-tool';
+import { eventsWorkerPlugin } from './plugins/events-worker.ts';
+import { liveWorkerPlugin } from './plugins/live-worker.ts';
+import { notificationsWorkerPlugin } from './plugins/notifications-worker.ts';
+import { outboxPlugin } from './plugins/outbox.ts';
+import { toolsWorkerPlugin } from './plugins/tools-worker.ts';
+import type { ToolDefinition } from './tools/define-tool.ts';
 
 export interface WorkerOptions {
   config: WorkerConfig;

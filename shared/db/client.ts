@@ -1,6 +1,6 @@
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
-import { schema } from './schema';
+import { schema } from './schema.ts';
 
 export type Database = PostgresJsDatabase<typeof schema>;
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { createDatabase, type Database } from './client';
+import { createDatabase, type Database } from './client.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {

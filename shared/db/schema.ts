@@ -13,7 +13,7 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
-import { SESSION_STATUSES } from '../session-status';
+import { SESSION_STATUSES } from '../session-status.ts';
 
 // The story's table and column names are kept. Every column commented "encrypted" holds
 // FieldCipher output (`v1.<keyId>.<…>`), never plain text.

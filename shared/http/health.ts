@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { withDeadline } from '../deadline';
+import { withDeadline } from '../deadline.ts';
 
 /** A dependency the service cannot work without; resolves when it answers. */
 export type ReadinessCheck = () => Promise<unknown>;

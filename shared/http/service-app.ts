@@ -1,9 +1,9 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { Logger } from '../logger';
-import { adminAuthPlugin } from './admin-auth';
-import { errorHandlerPlugin } from './errors';
-import { healthPlugin } from './health';
-import { metricsPlugin } from './metrics';
+import type { Logger } from '../logger.ts';
+import { adminAuthPlugin } from './admin-auth.ts';
+import { errorHandlerPlugin } from './errors.ts';
+import { healthPlugin } from './health.ts';
+import { metricsPlugin } from './metrics.ts';
 
 /**
  * A Fastify instance with what every service has: its role in every log line, one error shape,

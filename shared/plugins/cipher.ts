@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { FieldCipher } from '../crypto';
-import { JobCodec } from '../queues/codec';
+import { FieldCipher } from '../crypto.ts';
+import { JobCodec } from '../queues/codec.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {

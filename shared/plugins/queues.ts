@@ -3,9 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import { Gauge } from 'prom-client';
-import { withDeadline } from '../deadline';
-import { QUEUES, type QueueKey } from '../queues/catalog';
-import type { JobData, MetaOf } from '../queues/definition';
+import { withDeadline } from '../deadline.ts';
+import { QUEUES, type QueueKey } from '../queues/catalog.ts';
+import type { JobData, MetaOf } from '../queues/definition.ts';
 
 export type CatalogQueues = { [K in QueueKey]: Queue<JobData<MetaOf<(typeof QUEUES)[K]>>> };
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
-import { createRedis, waitUntilReady, type RedisRole } from '../redis';
+import { createRedis, waitUntilReady, type RedisRole } from '../redis.ts';
 
 /** A process's Redis connections, one per role, opened on first use and closed with the app. */
 export interface RedisConnections {

@@ -1,7 +1,7 @@
-import { eventsQueue } from './events-queue';
-import { liveQueue } from './live-queue';
-import { notificationsQueue } from './notifications-queue';
-import { toolsQueue } from './tools-queue';
+import { eventsQueue } from './events-queue.ts';
+import { liveQueue } from './live-queue.ts';
+import { notificationsQueue } from './notifications-queue.ts';
+import { toolsQueue } from './tools-queue.ts';
 
 /**
  * Every queue of the product, declared once. Producers, workers, the dashboard and the dead-letter

@@ -1,5 +1,5 @@
-import type { FieldCipher } from '../crypto';
-import type { JobData, QueueDefinition } from './definition';
+import type { FieldCipher } from '../crypto.ts';
+import type { JobData, QueueDefinition } from './definition.ts';
 
 /**
  * Seals what a job carries and what it returns with the field cipher, so no health data sits in

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineQueue } from './definition';
+import { defineQueue } from './definition.ts';
 
 /** Longest wait between two attempts to store an event. */
 const EVENT_RETRY_CAP_MS = 10 * 60 * 1000;

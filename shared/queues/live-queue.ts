@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { LiveRelayEvent } from '../relay';
-import { defineQueue } from './definition';
+import type { LiveRelayEvent } from '../relay.ts';
+import { defineQueue } from './definition.ts';
 
 /**
  * `vapi-live`: what is only worth showing live (partial transcripts, speech starts and stops),

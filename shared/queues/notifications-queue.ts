@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineQueue } from './definition';
+import { defineQueue } from './definition.ts';
 
 /** The body POSTed to a notification endpoint (CONTRACT.md, "Outbound notifications"). */
 export interface NotificationBody {

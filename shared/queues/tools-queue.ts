@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineQueue } from './definition';
+import { defineQueue } from './definition.ts';
 
 /** Who is asking: the call (or chat) the tool call belongs to, and what it says about the caller. */
 export interface ToolCallContext {

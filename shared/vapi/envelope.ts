@@ -1,4 +1,4 @@
-import { parseTimestamp } from './timestamp';
+import { parseTimestamp } from './timestamp.ts';
 
 /** A JSON object as received: nothing about its fields is trusted until read through the helpers below. */
 export type JsonObject = Record<string, unknown>;

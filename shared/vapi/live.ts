@@ -1,6 +1,6 @@
-import type { LiveRelayEvent } from '../relay';
-import { num, str, type IncomingEvent } from './envelope';
-import { isFinalTranscript, toRole, utteranceText } from './read';
+import type { LiveRelayEvent } from '../relay.ts';
+import { num, str, type IncomingEvent } from './envelope.ts';
+import { isFinalTranscript, toRole, utteranceText } from './read.ts';
 
 /**
  * Whether an event takes the live lane: partial transcripts (a final one replaces them) and speech

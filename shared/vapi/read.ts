@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { arr, obj, str, type IncomingEvent, type JsonObject } from './envelope';
+import { arr, obj, str, type IncomingEvent, type JsonObject } from './envelope.ts';
 
 /** Who spoke, in our terms. */
 export type Role = 'user' | 'assistant' | 'system';

@@ -4,8 +4,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/environment';
-import { uniquePrefix } from '../helpers/config';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/environment.ts';
+import { uniquePrefix } from '../helpers/config.ts';
 
 const MAIN = resolve(import.meta.dirname, '../../services/main.ts');
 const TSX = resolve(import.meta.dirname, '../../node_modules/.bin/tsx');

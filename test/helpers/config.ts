@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { loadConfig, type Config } from '#shared/config';
 import { createLogger } from '#shared/logger';
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from './environment';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from './environment.ts';
 
 export const TEST_WEBHOOK_SECRET = 'test-webhook-secret-6f1c2a';
 /** Fixed for the whole run so rows written by one test can be read by another part of it. */

@@ -1,5 +1,5 @@
 import { createDatabase, type DatabaseHandle } from '#shared/db/client';
-import { TEST_DATABASE_URL } from './environment';
+import { TEST_DATABASE_URL } from './environment.ts';
 
 export const openTestDatabase = (): DatabaseHandle => createDatabase(TEST_DATABASE_URL, { max: 4 });
 

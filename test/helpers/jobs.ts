@@ -3,7 +3,7 @@ import type { FieldCipher } from '#shared/crypto';
 import type { JobData } from '#shared/queues/definition';
 import type { EventMeta } from '#shared/queues/events-queue';
 import { readEnvelope } from '#shared/vapi/envelope';
-import { toEventJob } from '../../services/ingress/lib/event-job';
+import { toEventJob } from '../../services/ingress/lib/event-job.ts';
 
 /** The job the ingress would enqueue for this body (same event id, same sealing). */
 export function jobFor(body: unknown, cipher: FieldCipher, receivedAt = new Date()): JobData<EventMeta> {

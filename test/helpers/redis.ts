@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { TEST_REDIS_URL } from './environment';
+import { TEST_REDIS_URL } from './environment.ts';
 
 export const openTestRedis = () => new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
 

@@ -2,12 +2,12 @@ import http from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, afterAll, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
-import { buildIngressApp } from '../../services/ingress/app';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook';
-import { silentLogger, testConfig } from '../helpers/config';
-import { deleteKeys, openTestRedis } from '../helpers/redis';
-import { hmacHeaders } from '../helpers/signing';
-import { realisticCall } from '../fixtures/vapi-call';
+import { buildIngressApp } from '../../services/ingress/app.ts';
+import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { silentLogger, testConfig } from '../helpers/config.ts';
+import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { hmacHeaders } from '../helpers/signing.ts';
+import { realisticCall } from '../fixtures/vapi-call.ts';
 
 const redis = openTestRedis();
 let app: FastifyInstance;

@@ -1,8 +1,8 @@
 import { createHmac } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { createRequestVerifier, type RequestToVerify } from '../../services/ingress/lib/request-verifier';
-import { TEST_WEBHOOK_SECRET, testConfig } from '../helpers/config';
+import { createRequestVerifier, type RequestToVerify } from '../../services/ingress/lib/request-verifier.ts';
+import { TEST_WEBHOOK_SECRET, testConfig } from '../helpers/config.ts';
 
 /** A fixed "now" for every verifier, so timestamp windows are tested without waiting. */
 const NOW_MS = Date.parse('2026-11-20T15:00:00.000Z');

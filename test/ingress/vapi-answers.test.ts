@@ -2,11 +2,11 @@ import type { Vapi } from '@vapi-ai/server-sdk';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
-import { buildIngressApp } from '../../services/ingress/app';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook';
-import { silentLogger, testConfig } from '../helpers/config';
-import { deleteKeys, openTestRedis } from '../helpers/redis';
-import { hmacHeaders } from '../helpers/signing';
+import { buildIngressApp } from '../../services/ingress/app.ts';
+import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { silentLogger, testConfig } from '../helpers/config.ts';
+import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { hmacHeaders } from '../helpers/signing.ts';
 
 const stamp = '2026-11-20T15:00:00.000Z';
 const call: Vapi.Call = { id: 'call-answers', orgId: 'org-clinic', createdAt: stamp, updatedAt: stamp };

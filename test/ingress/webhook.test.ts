@@ -7,14 +7,14 @@ import { FieldCipher } from '#shared/crypto';
 import { eventsQueue } from '#shared/queues/events-queue';
 import { withDeadline } from '#shared/deadline';
 import { readEnvelope } from '#shared/vapi/envelope';
-import { buildIngressApp } from '../../services/ingress/app';
-import { deriveEventId } from '../../services/ingress/lib/event-id';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook';
-import { silentLogger, testConfig } from '../helpers/config';
-import { deleteKeys, openTestRedis } from '../helpers/redis';
-import { hmacHeaders } from '../helpers/signing';
-import { waitFor } from '../helpers/wait-for';
-import { realisticCall, type VapiBody } from '../fixtures/vapi-call';
+import { buildIngressApp } from '../../services/ingress/app.ts';
+import { deriveEventId } from '../../services/ingress/lib/event-id.ts';
+import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { silentLogger, testConfig } from '../helpers/config.ts';
+import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { hmacHeaders } from '../helpers/signing.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+import { realisticCall, type VapiBody } from '../fixtures/vapi-call.ts';
 
 /** A port where no Redis listens, to see how the ingress behaves when Redis is gone. */
 const DEAD_REDIS_URL = 'redis://127.0.0.1:6390';

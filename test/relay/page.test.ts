@@ -4,16 +4,16 @@ import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
-import { buildIngressApp } from '../../services/ingress/app';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook';
-import { buildRelayApp } from '../../services/relay/app';
-import { buildWorkerApp } from '../../services/worker/app';
-import { realisticCall } from '../fixtures/vapi-call';
-import { silentLogger, testConfig } from '../helpers/config';
-import { openTestDatabase, truncateAll } from '../helpers/database';
-import { deleteKeys, openTestRedis } from '../helpers/redis';
-import { hmacHeaders } from '../helpers/signing';
-import { tokenFor } from './relay-harness';
+import { buildIngressApp } from '../../services/ingress/app.ts';
+import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { buildRelayApp } from '../../services/relay/app.ts';
+import { buildWorkerApp } from '../../services/worker/app.ts';
+import { realisticCall } from '../fixtures/vapi-call.ts';
+import { silentLogger, testConfig } from '../helpers/config.ts';
+import { openTestDatabase, truncateAll } from '../helpers/database.ts';
+import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { hmacHeaders } from '../helpers/signing.ts';
+import { tokenFor } from './relay-harness.ts';
 
 /** Debian's Chromium, installed by `.ci/run`. */
 const CHROMIUM = '/usr/bin/chromium';

@@ -7,8 +7,8 @@ import { FieldCipher } from '#shared/crypto';
 import type { DatabaseHandle } from '#shared/db/client';
 import { sessionEvents, vapiSessions } from '#shared/db/schema';
 import { patientChannel, type RelayEvent } from '#shared/relay';
-import { signRelayToken } from '../../services/relay/lib/relay-token';
-import { STREAM_PATH } from '../../services/relay/plugins/stream';
+import { signRelayToken } from '../../services/relay/lib/relay-token.ts';
+import { STREAM_PATH } from '../../services/relay/plugins/stream.ts';
 
 /** A token for the test config's relay secret, valid for an hour unless told otherwise. */
 export const tokenFor = (config: Config, patientId: string, options: { sessionId?: string; ttlS?: number } = {}) =>

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { signRelayToken, TokenError, verifyRelayToken } from '../../services/relay/lib/relay-token';
+import { signRelayToken, TokenError, verifyRelayToken } from '../../services/relay/lib/relay-token.ts';
 
 const SECRET = 'relay-token-test-secret-3c9a';
 const now = Date.parse('2026-11-24T12:00:00Z');

@@ -1,9 +1,9 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FieldCipher } from '#shared/crypto';
-import { SEED_PATIENTS } from '../../scripts/seed/clinic-data';
-import { seedClinic } from '../../scripts/seed/seed-clinic';
-import { testConfig } from '../helpers/config';
-import { openTestDatabase, truncateAll } from '../helpers/database';
+import { SEED_PATIENTS } from '../../scripts/seed/clinic-data.ts';
+import { seedClinic } from '../../scripts/seed/seed-clinic.ts';
+import { testConfig } from '../helpers/config.ts';
+import { openTestDatabase, truncateAll } from '../helpers/database.ts';
 
 const handle = openTestDatabase();
 const cipher = new FieldCipher(testConfig().dataEncryptionKeys);

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, SECRET_VARIABLES } from '#shared/config';
 import { resolveEnvironment } from '#shared/secrets';
-import { waitFor } from '../helpers/wait-for';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const secrets = {
   VAPI_WEBHOOK_SECRET: 'a3f9c1d2e4b5',

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { DecryptionError, FieldCipher, UnknownKeyError } from '#shared/crypto';
-import { tampered } from '../helpers/tamper';
+import { tampered } from '../helpers/tamper.ts';
 
 const oldKey = randomBytes(32);
 const newKey = randomBytes(32);

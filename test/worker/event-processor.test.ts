@@ -4,11 +4,11 @@ import { asc, eq } from 'drizzle-orm';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { FieldCipher } from '#shared/crypto';
 import { notificationOutbox, patients, sessionEvents, vapiEvents, vapiMessages, vapiSessions } from '#shared/db/schema';
-import { createEventProcessor } from '../../services/worker/lib/event-processor';
-import { testConfig } from '../helpers/config';
-import { openTestDatabase, truncateAll } from '../helpers/database';
-import { storeFor } from '../helpers/jobs';
-import { realisticCall, type VapiBody } from '../fixtures/vapi-call';
+import { createEventProcessor } from '../../services/worker/lib/event-processor.ts';
+import { testConfig } from '../helpers/config.ts';
+import { openTestDatabase, truncateAll } from '../helpers/database.ts';
+import { storeFor } from '../helpers/jobs.ts';
+import { realisticCall, type VapiBody } from '../fixtures/vapi-call.ts';
 
 const handle = openTestDatabase();
 const { db } = handle;

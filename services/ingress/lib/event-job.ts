@@ -2,7 +2,7 @@ import type { JobCodec } from '#shared/queues/codec';
 import type { JobData } from '#shared/queues/definition';
 import { eventsQueue, type EventMeta } from '#shared/queues/events-queue';
 import type { IncomingEvent } from '#shared/vapi/envelope';
-import { deriveEventId } from './event-id';
+import { deriveEventId } from './event-id.ts';
 
 /**
  * The one way an event job is built, shared by the webhook, the tests and the bench: its dedup id,

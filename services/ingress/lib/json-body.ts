@@ -1,4 +1,4 @@
-import { IngressErrors } from '../errors';
+import { IngressErrors } from '../errors.ts';
 
 /** Deeper than any Vapi payload (about 10 levels); deeper input would only make recursion throw later. */
 const MAX_JSON_DEPTH = 64;

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { createEventIntake, createLiveIntake, type EnqueueEvent, type EnqueueLive } from '../lib/event-intake';
+import { createEventIntake, createLiveIntake, type EnqueueEvent, type EnqueueLive } from '../lib/event-intake.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {

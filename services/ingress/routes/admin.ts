@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { adminActions, notificationAttempts, notificationEndpoints, toolCalls, vapiEvents } from '#shared/db/schema';
 import { HttpError } from '#shared/http/errors';
 import { QUEUE_KEYS } from '#shared/queues/catalog';
-import { createDeadLetters } from '../lib/dead-letters';
+import { createDeadLetters } from '../lib/dead-letters.ts';
 
 const isoDate = z.iso.datetime({ offset: true }).transform((value) => new Date(value));
 const idList = z.union([z.array(z.string().min(1).max(200)), z.string().transform((value) => value.split(',').filter(Boolean))]);

@@ -5,13 +5,13 @@ import { liveQueue } from '#shared/queues/live-queue';
 import { lacksCallId, readEnvelope, type IncomingEvent } from '#shared/vapi/envelope';
 import { isLiveOnly, liveEventOf } from '#shared/vapi/live';
 import { metricType } from '#shared/vapi/message-types';
-import { IngressErrors } from '../errors';
-import { toEventJob } from '../lib/event-job';
-import { parseJsonBody } from '../lib/json-body';
-import { createRateLimiter } from '../lib/rate-limit';
-import { createRequestVerifier, signsDeliveryId } from '../lib/request-verifier';
-import { syncReplyFor } from '../lib/sync-replies';
-import { toolCallsIn, toolContextOf, toolReply } from '../lib/tool-replies';
+import { IngressErrors } from '../errors.ts';
+import { toEventJob } from '../lib/event-job.ts';
+import { parseJsonBody } from '../lib/json-body.ts';
+import { createRateLimiter } from '../lib/rate-limit.ts';
+import { createRequestVerifier, signsDeliveryId } from '../lib/request-verifier.ts';
+import { syncReplyFor } from '../lib/sync-replies.ts';
+import { toolCallsIn, toolContextOf, toolReply } from '../lib/tool-replies.ts';
 
 export const WEBHOOK_PATH = '/api/v1/sessions/vapi/webhook';
 

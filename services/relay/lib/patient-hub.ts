@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { FieldCipher } from '#shared/crypto';
 import { patientChannel, type RelayEvent } from '#shared/relay';
-import type { RelayClient } from './relay-client';
+import type { RelayClient } from './relay-client.ts';
 
 interface Patient {
   clients: Set<RelayClient>;

@@ -1,8 +1,8 @@
 import { WebSocket } from 'ws';
 import type { RelayEvent } from '#shared/relay';
-import type { RelayMetrics } from './relay-metrics';
-import type { ReplayLoader } from './replay-loader';
-import type { RelayGrant } from './relay-token';
+import type { RelayMetrics } from './relay-metrics.ts';
+import type { ReplayLoader } from './replay-loader.ts';
+import type { RelayGrant } from './relay-token.ts';
 
 /** Close codes the relay sends (RFC 6455 §7.4.1). */
 export const CLOSE = { goingAway: 1001, policyViolation: 1008, tryAgainLater: 1013 } as const;

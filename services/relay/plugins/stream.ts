@@ -5,11 +5,11 @@ import fp from 'fastify-plugin';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
 import type { RelayConfig } from '#shared/config';
-import { createPatientHub } from '../lib/patient-hub';
-import { CLOSE, RelayClient } from '../lib/relay-client';
-import { createRelayMetrics } from '../lib/relay-metrics';
-import { createReplayLoader } from '../lib/replay-loader';
-import { TokenError, verifyRelayToken, type RelayGrant } from '../lib/relay-token';
+import { createPatientHub } from '../lib/patient-hub.ts';
+import { CLOSE, RelayClient } from '../lib/relay-client.ts';
+import { createRelayMetrics } from '../lib/relay-metrics.ts';
+import { createReplayLoader } from '../lib/replay-loader.ts';
+import { TokenError, verifyRelayToken, type RelayGrant } from '../lib/relay-token.ts';
 
 /** The WebSocket endpoint (CONTRACT.md, "Relay: WebSocket"). */
 export const STREAM_PATH = '/v1/stream';

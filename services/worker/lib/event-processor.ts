@@ -6,7 +6,7 @@ import type { EventMeta } from '#shared/queues/events-queue';
 import { advanceStatus, toSessionStatus, type SessionStatus } from '#shared/session-status';
 import { readEnvelope, sessionIdOf, type IncomingEvent } from '#shared/vapi/envelope';
 import { isLiveOnly } from '#shared/vapi/live';
-import { changeFor, type Completion, type EventChange, type PendingRelayEvent } from './event-changes';
+import { changeFor, type Completion, type EventChange, type PendingRelayEvent } from './event-changes.ts';
 import {
   appendNotification,
   appendToOutbox,
@@ -17,9 +17,9 @@ import {
   sessionOriginOf,
   updateSession,
   type Transaction,
-} from './session-repository';
-import { generateSessionSummary } from './session-summary';
-import { toolsUsedIn } from './tool-call-repository';
+} from './session-repository.ts';
+import { generateSessionSummary } from './session-summary.ts';
+import { toolsUsedIn } from './tool-call-repository.ts';
 
 export type ProcessOutcome = 'processed' | 'duplicate' | 'live-only';
 

@@ -4,7 +4,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import { DecryptionError, UnknownKeyError } from '#shared/crypto';
 import { jobDataSchema, type JobData, type QueueDefinition } from '#shared/queues/definition';
 import { metricType } from '#shared/vapi/message-types';
-import { toJobError } from './job-error';
+import { toJobError } from './job-error.ts';
 
 /** What a handler reports: an outcome for the log line and metrics, and the job's return value. */
 export interface Handled<Result> {

@@ -4,7 +4,7 @@ import type { Database } from '#shared/db/client';
 import { notificationOutbox, patients, sessionEvents, vapiEvents, vapiMessages, vapiSessions, type SessionRow } from '#shared/db/schema';
 import { obj, str, type IncomingEvent, type JsonObject } from '#shared/vapi/envelope';
 import { callerIdentity, type CallerIdentity, type Turns } from '#shared/vapi/read';
-import type { NewMessage, PendingRelayEvent } from './event-changes';
+import type { NewMessage, PendingRelayEvent } from './event-changes.ts';
 
 export type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0];
 

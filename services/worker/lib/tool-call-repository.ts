@@ -2,7 +2,7 @@ import { eq, sql } from 'drizzle-orm';
 import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
 import { toolCalls, vapiSessions } from '#shared/db/schema';
-import type { Transaction } from './session-repository';
+import type { Transaction } from './session-repository.ts';
 
 /** How a tool call ended; `running` until it does. */
 export type ToolCallStatus = 'running' | 'succeeded' | 'refused' | 'invalid' | 'unknown_tool' | 'failed' | 'expired';

@@ -3,10 +3,10 @@ import { z } from 'zod';
 import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
 import type { ToolJobPayload, ToolJobResult, ToolMeta } from '#shared/queues/tools-queue';
-import { ToolDeadlineError, ToolRefusal, type ToolContext, type ToolDefinition } from '../tools/define-tool';
-import { toJobError } from './job-error';
-import { appendSessionEvents, lockOrCreateSession, type SessionOrigin, type Transaction } from './session-repository';
-import { findToolCall, finishToolCall, startToolCall, toolCallRowId, verifySessionPatient, type ToolCallStatus } from './tool-call-repository';
+import { ToolDeadlineError, ToolRefusal, type ToolContext, type ToolDefinition } from '../tools/define-tool.ts';
+import { toJobError } from './job-error.ts';
+import { appendSessionEvents, lockOrCreateSession, type SessionOrigin, type Transaction } from './session-repository.ts';
+import { findToolCall, finishToolCall, startToolCall, toolCallRowId, verifySessionPatient, type ToolCallStatus } from './tool-call-repository.ts';
 
 interface Deps {
   db: Database;

@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { WorkerConfig } from '#shared/config';
 import { eventRetryDelay, eventsQueue } from '#shared/queues/events-queue';
-import { createEventProcessor } from '../lib/event-processor';
-import { registerQueueWorker } from '../lib/queue-worker';
+import { createEventProcessor } from '../lib/event-processor.ts';
+import { registerQueueWorker } from '../lib/queue-worker.ts';
 
 /** Consumes `vapi-events`: each event stored in one transaction, its side effects left to the outbox. */
 export const eventsWorkerPlugin = fp(

@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { WorkerConfig } from '#shared/config';
 import { liveQueue } from '#shared/queues/live-queue';
-import { createLiveRelay } from '../lib/live-relay';
-import { registerQueueWorker } from '../lib/queue-worker';
+import { createLiveRelay } from '../lib/live-relay.ts';
+import { registerQueueWorker } from '../lib/queue-worker.ts';
 
 /** Live events are small and independent: many at once, so one slow publish never queues the rest. */
 const LIVE_CONCURRENCY = 64;

@@ -4,11 +4,11 @@ import fp from 'fastify-plugin';
 import { Counter } from 'prom-client';
 import type { WorkerConfig } from '#shared/config';
 import { notificationsQueue } from '#shared/queues/notifications-queue';
-import { deliver } from '../lib/notify/deliver';
-import { disableEndpoint, disabledReason, recordAttempt, type AttemptOutcome } from '../lib/notify/delivery-repository';
-import { isRetryableStatus, notificationBackoff, parseRetryAfter, RetryableDeliveryError } from '../lib/notify/retry-policy';
-import { signDelivery } from '../lib/notify/standard-webhooks';
-import { registerQueueWorker } from '../lib/queue-worker';
+import { deliver } from '../lib/notify/deliver.ts';
+import { disableEndpoint, disabledReason, recordAttempt, type AttemptOutcome } from '../lib/notify/delivery-repository.ts';
+import { isRetryableStatus, notificationBackoff, parseRetryAfter, RetryableDeliveryError } from '../lib/notify/retry-policy.ts';
+import { signDelivery } from '../lib/notify/standard-webhooks.ts';
+import { registerQueueWorker } from '../lib/queue-worker.ts';
 
 /** Deliveries wait on other servers, not on us: several at once per worker process. */
 const NOTIFY_CONCURRENCY = 8;

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin';
 import { sql } from 'drizzle-orm';
 import { Gauge } from 'prom-client';
 import type { WorkerConfig } from '#shared/config';
-import { createOutboxDispatcher, type OutboxDispatcher } from '../lib/outbox-dispatcher';
+import { createOutboxDispatcher, type OutboxDispatcher } from '../lib/outbox-dispatcher.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {

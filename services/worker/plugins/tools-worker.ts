@@ -2,10 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { WorkerConfig } from '#shared/config';
 import { toolsQueue } from '#shared/queues/tools-queue';
-import type { ToolDefinition } from '../tools/define-tool';
-import { TOOLS } from '../tools/registry';
-import { registerQueueWorker } from '../lib/queue-worker';
-import { createToolRunner } from '../lib/tool-runner';
+import type { ToolDefinition } from '../tools/define-tool.ts';
+import { TOOLS } from '../tools/registry.ts';
+import { registerQueueWorker } from '../lib/queue-worker.ts';
+import { createToolRunner } from '../lib/tool-runner.ts';
 
 /** Tool calls are short and the caller is waiting: enough at once that one slow tool holds up no other. */
 const TOOLS_CONCURRENCY = 32;

@@ -1,7 +1,7 @@
 import { and, asc, eq, gt, gte, isNull, lt, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import { appointments, appointmentSlots, providers } from '#shared/db/schema';
-import { defineTool, isoDate } from './define-tool';
+import { defineTool, isoDate } from './define-tool.ts';
 
 const MAX_SLOTS = 8;
 

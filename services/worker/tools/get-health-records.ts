@@ -1,7 +1,7 @@
 import { and, desc, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod';
 import { healthRecords } from '#shared/db/schema';
-import { defineTool, verifiedPatient } from './define-tool';
+import { defineTool, verifiedPatient } from './define-tool.ts';
 
 const CATEGORIES = ['allergies', 'medications', 'visits'] as const;
 

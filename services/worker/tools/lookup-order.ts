@@ -1,7 +1,7 @@
 import { and, desc, eq, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import { orders } from '#shared/db/schema';
-import { defineTool, ToolRefusal, verifiedPatient } from './define-tool';
+import { defineTool, ToolRefusal, verifiedPatient } from './define-tool.ts';
 
 /** The verified patient's prescription refills and lab orders, or one of them by id. */
 export const lookupOrder = defineTool({

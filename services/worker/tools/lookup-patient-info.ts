@@ -1,8 +1,8 @@
 import { and, asc, eq, gt, inArray } from 'drizzle-orm';
 import { z } from 'zod';
 import { appointments, appointmentSlots, patients, providers } from '#shared/db/schema';
-import { defineTool, isoDate, ToolRefusal } from './define-tool';
-import { nameDobKey } from './patient-identity';
+import { defineTool, isoDate, ToolRefusal } from './define-tool.ts';
+import { nameDobKey } from './patient-identity.ts';
 
 const parameters = z
   .object({

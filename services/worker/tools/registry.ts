@@ -1,9 +1,9 @@
-import { checkAvailability } from './check-availability';
-import type { ToolDefinition } from './define-tool';
-import { getHealthRecords } from './get-health-records';
-import { lookupOrder } from './lookup-order';
-import { lookupPatientInfo } from './lookup-patient-info';
-import { scheduleAppointment } from './schedule-appointment';
+import { checkAvailability } from './check-availability.ts';
+import type { ToolDefinition } from './define-tool.ts';
+import { getHealthRecords } from './get-health-records.ts';
+import { lookupOrder } from './lookup-order.ts';
+import { lookupPatientInfo } from './lookup-patient-info.ts';
+import { scheduleAppointment } from './schedule-appointment.ts';
 
 /** Every tool the assistant can call, by name. Adding a tool is one module and one line here. */
 export const TOOLS: ReadonlyMap<string, ToolDefinition> = new Map(

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { appointments, appointmentSlots, providers } from '#shared/db/schema';
-import { beforeDeadline, defineTool, ToolRefusal, verifiedPatient } from './define-tool';
+import { beforeDeadline, defineTool, ToolRefusal, verifiedPatient } from './define-tool.ts';
 
 const UNIQUE_VIOLATION = '23505';
 

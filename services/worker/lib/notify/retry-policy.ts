@@ -1,4 +1,4 @@
-import { SafeJobError } from '../job-error';
+import { SafeJobError } from '../job-error.ts';
 
 /** Longest wait between two attempts: retries spread over hours, never a day between two. */
 export const RETRY_CAP_MS = 4 * 3600 * 1000;
