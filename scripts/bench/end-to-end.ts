@@ -1,14 +1,15 @@
 /**
  * Bench section: POST → the patient's relay channel, at a steady rate across many calls, half
  * partial transcripts (live lane) and half final ones (durable lane: queue, transaction, outbox,
- * dispatcher). One ingress process and one worker process, as deployed; the load generator in a
- * process of its own. Reference in the same run: a bare route that publishes each body straight to
+ * dispatcher), and on to each patient's app over the relay's WebSocket. One ingress, one worker
+ * and one relay process, as deployed; the load generator in a process of its own. Reference in the same run: a bare route that publishes each body straight to
  * a Redis channel (HTTP plus pub/sub, nothing else).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import Fastify from 'fastify';
+import { WebSocket } from 'ws';
 import { Queue } from 'bullmq';
 import { FieldCipher } from '#shared/crypto';
 import { migrateDatabase } from '#shared/db/migrate';
@@ -17,6 +18,7 @@ import { liveQueue } from '#shared/queues/live-queue';
 import { createRedis, deleteKeysWithPrefix } from '#shared/redis';
 import { patientChannel, type RelayEvent } from '#shared/relay';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { signRelayToken } from '../../services/relay/lib/relay-token.ts';
 import { BENCH_DATABASE_URL, benchConfig, benchEnvironment, ms, signedHeaders, silentLogger, summarise, transcriptBody } from './bench-environment.ts';
 import { generateLoad } from './load.ts';
 import type { BenchRun } from './section.ts';
@@ -71,20 +73,20 @@ export const benchEndToEnd: BenchRun = async () => {
     const body = transcriptBody(call.id, `e${i}`, i % 2 === 0, call.patientId);
     return { body, headers: signedHeaders(secret, body) };
   });
-  const latencies = (tags: string[], sentAt: number[]) => {
+  const latencies = (tags: string[], sentAt: number[], arrivals = received) => {
     const partial: number[] = [];
     const final: number[] = [];
     tags.forEach((tag, i) => {
-      const at = received.get(tag);
+      const at = arrivals.get(tag);
       if (at !== undefined) (i % 2 === 0 ? final : partial).push(at - sentAt[i]!);
     });
     return { partial: summarise(partial), final: summarise(final) };
   };
-  const settle = async (expected: number) => {
-    for (let quiet = 0, last = -1; quiet < 30 && received.size < expected; ) {
+  const settle = async (expected: number, arrivals = received) => {
+    for (let quiet = 0, last = -1; quiet < 30 && arrivals.size < expected; ) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      quiet = received.size === last ? quiet + 1 : 0;
-      last = received.size;
+      quiet = arrivals.size === last ? quiet + 1 : 0;
+      last = arrivals.size;
     }
   };
 
@@ -103,9 +105,28 @@ export const benchEndToEnd: BenchRun = async () => {
   await bare.close();
   received.clear();
 
-  // Ours: one ingress process and one worker process.
+  // Ours: one ingress process, one worker process, and a relay process with each patient's app connected.
   const ingress = await startRole('ingress', env);
   const worker = await startRole('worker', env);
+  const relay = await startRole('relay', env);
+  const onSockets = new Map<string, number>();
+  const sockets = await Promise.all(
+    calls.map(
+      (call) =>
+        new Promise<WebSocket>((resolve, reject) => {
+          const token = signRelayToken({ patientId: call.patientId, expiresAt: Math.floor(Date.now() / 1000) + 3600 }, config.relayJwtSecret);
+          const socket = new WebSocket(`${relay.url.replace(/^http/, 'ws').replace(/\/$/, '')}/v1/stream?token=${token}`);
+          socket.on('message', (raw) => {
+            const at = now();
+            const event = JSON.parse(raw.toString()) as RelayEvent;
+            const tag = event.type === 'transcript' ? tagOf(event.data.transcript) : undefined;
+            if (tag && !onSockets.has(tag)) onSockets.set(tag, at);
+          });
+          socket.once('open', () => resolve(socket));
+          socket.once('error', reject);
+        }),
+    ),
+  );
   const url = `${ingress.url.replace(/\/api\/v1\/sessions\/vapi\/webhook$/, '')}${WEBHOOK_PATH}`;
   // Each call's first durable event binds it to its patient before the measured load.
   const priming = calls.map((call) => {
@@ -123,30 +144,36 @@ export const benchEndToEnd: BenchRun = async () => {
   const report = await generateLoad({ url, requests, perSecond: RATE });
   const backlogAfter = await waiting();
   await settle(requests.length);
-  const ours = latencies(requests.map((_, i) => `e${i}`), report.sentAt);
+  await settle(requests.length, onSockets);
+  const tags = requests.map((_, i) => `e${i}`);
+  const ours = latencies(tags, report.sentAt);
+  const app = latencies(tags, report.sentAt, onSockets);
 
-  for (const { child } of [ingress, worker]) child.kill('SIGTERM');
-  await Promise.all([ingress, worker].map(({ child }) => new Promise((resolve) => child.once('exit', resolve))));
+  for (const socket of sockets) socket.close();
+  for (const { child } of [ingress, worker, relay]) child.kill('SIGTERM');
+  await Promise.all([ingress, worker, relay].map(({ child }) => new Promise((resolve) => child.once('exit', resolve))));
   await Promise.all(queues.map((q) => q.close()));
   await deleteKeysWithPrefix(publisher, config.queuePrefix);
   subscriber.disconnect();
   publisher.disconnect();
 
-  const row = (kind: 'partial' | 'final', what: string) => ({
+  const row = (measured: typeof ours, kind: 'partial' | 'final', what: string) => ({
     what: `${what} p50 / p99`,
-    figure: `${ms(ours[kind].p50)} / ${ms(ours[kind].p99)}`,
+    figure: `${ms(measured[kind].p50)} / ${ms(measured[kind].p99)}`,
     reference: `${ms(reference[kind].p50)} / ${ms(reference[kind].p99)}`,
-    ratio: `${(ours[kind].p99 / reference[kind].p99).toFixed(1)} × p99`,
+    ratio: `${(measured[kind].p99 / reference[kind].p99).toFixed(1)} × p99`,
     target: 'p99 ≤ 25 ms',
-    met: ours[kind].p99 <= 25 && ours[kind].count === requests.length / 2,
+    met: measured[kind].p99 <= 25 && measured[kind].count === requests.length / 2,
   });
   return {
-    title: `POST → patient's relay channel, ${RATE} events/s for ${SECONDS} s over ${CALLS} calls (half partial, half final)`,
+    title: `POST → patient's relay channel and app (WebSocket), ${RATE} events/s for ${SECONDS} s over ${CALLS} calls (half partial, half final)`,
     rows: [
-      row('partial', 'partial (live lane)'),
-      row('final', 'final (durable lane)'),
+      row(ours, 'partial', 'channel: partial (live lane)'),
+      row(ours, 'final', 'channel: final (durable lane)'),
+      row(app, 'partial', 'WebSocket client: partial'),
+      row(app, 'final', 'WebSocket client: final'),
       { what: 'delivered / backlog', figure: `${ours.partial.count + ours.final.count} of ${requests.length}; waiting ${backlogBefore} → ${backlogAfter}`, reference: `${reference.partial.count + reference.final.count} of ${requests.length}`, ratio: '', target: 'no backlog growth', met: backlogAfter <= backlogBefore + RATE / 10 },
     ],
-    figures: { rate: RATE, seconds: SECONDS, calls: CALLS, ours, reference, failures: report.failures, backlogBefore, backlogAfter },
+    figures: { rate: RATE, seconds: SECONDS, calls: CALLS, channel: ours, webSocket: app, reference, failures: report.failures, backlogBefore, backlogAfter },
   };
 };
