@@ -72,7 +72,7 @@ async function run(plan: LoadPlan): Promise<LoadReport> {
 
 process.on('message', (plan: LoadPlan) => {
   void run(plan).then((report) => {
-    process.send!(report);
-    process.disconnect();
+    // Disconnect only once the report is written: a large one would otherwise be cut off.
+    process.send!(report, () => process.disconnect());
   });
 });
