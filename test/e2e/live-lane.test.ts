@@ -1,4 +1,3 @@
-import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
 import { FieldCipher } from '#shared/crypto';
@@ -8,14 +7,12 @@ import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { realisticCall, type VapiBody } from '../fixtures/vapi-call.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
-import { openTestDatabase, truncateAll } from '../helpers/database.ts';
-import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { openTestRedis } from '../helpers/redis.ts';
+import { integrationResources } from '../helpers/resources.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
-const handle = openTestDatabase();
-const redis = openTestRedis();
-const running: FastifyInstance[] = [];
+const { handle, track, closeApps, reset, close } = integrationResources();
 let config: Config;
 
 async function stack(overrides: Record<string, string>) {
@@ -24,7 +21,7 @@ async function stack(overrides: Record<string, string>) {
   const ingress = await buildIngressApp({ config: stackConfig, logger: silentLogger() });
   const worker = await buildWorkerApp({ config: stackConfig, logger: silentLogger() });
   await worker.ready();
-  running.push(ingress, worker);
+  track(ingress, worker);
   const post = async (body: VapiBody) => {
     const raw = JSON.stringify(body);
     return ingress.inject({ method: 'POST', url: WEBHOOK_PATH, payload: raw, headers: hmacHeaders(raw) });
@@ -32,19 +29,8 @@ async function stack(overrides: Record<string, string>) {
   return { ingress, worker, post };
 }
 
-const stop = async () => {
-  for (const app of running.splice(0).reverse()) await app.close();
-};
-
-afterEach(async () => {
-  await stop();
-  await deleteKeys(redis, config.queuePrefix);
-  await truncateAll(handle);
-});
-afterAll(async () => {
-  redis.disconnect();
-  await handle.close();
-});
+afterEach(() => reset(config.queuePrefix));
+afterAll(() => close());
 
 describe('the live lane', () => {
   it('relays partial transcripts with Postgres unreachable, to the bound patient only, storing nothing', async () => {
@@ -61,7 +47,7 @@ describe('the live lane', () => {
     const healthy = await stack({});
     for (const call of [bound, unbound]) for (const body of call.events.slice(0, 3)) expect((await healthy.post(body)).statusCode).toBe(200);
     await waitFor(() => received.some((event) => event.sessionId === bound.callId && event.type === 'session_status'));
-    await stop();
+    await closeApps();
     const rowsBefore = await handle.sql`select (select count(*) from vapi_events) as events, (select count(*) from vapi_messages) as messages`;
 
     // Then the database goes away for the processes carrying the live lane.

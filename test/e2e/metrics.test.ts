@@ -7,13 +7,11 @@ import { buildRelayApp } from '../../services/relay/app.ts';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { realisticCall } from '../fixtures/vapi-call.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
-import { openTestDatabase, truncateAll } from '../helpers/database.ts';
-import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { integrationResources } from '../helpers/resources.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
-const handle = openTestDatabase();
-const redis = openTestRedis();
+const { track, reset, close } = integrationResources();
 const config = testConfig({ TOOL_DEADLINE_MS: '3000' });
 
 /** The value of the series of `name` carrying all of `labels` (in any order), or undefined. */
@@ -24,14 +22,9 @@ const valueOf = (text: string, name: string, labels: Record<string, string>) => 
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 };
 
-const apps: FastifyInstance[] = [];
-
 afterAll(async () => {
-  for (const app of apps) await app.close();
-  await deleteKeys(redis, config.queuePrefix);
-  await truncateAll(handle);
-  redis.disconnect();
-  await handle.close();
+  await reset(config.queuePrefix);
+  await close();
 });
 
 describe('/metrics on every role', () => {
@@ -39,7 +32,7 @@ describe('/metrics on every role', () => {
     const ingress = await buildIngressApp({ config, logger: silentLogger() });
     const worker = await buildWorkerApp({ config, logger: silentLogger() });
     const relay = await buildRelayApp({ config, logger: silentLogger() });
-    apps.push(ingress, worker, relay);
+    track(ingress, worker, relay);
     await Promise.all([ingress.ready(), worker.ready(), relay.ready()]);
     const scrape = async (app: FastifyInstance) => (await app.inject({ url: '/metrics' })).body;
 

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
 import { FieldCipher } from '#shared/crypto';
@@ -12,13 +11,13 @@ import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { isLiveOnlyBody, realisticCall } from '../fixtures/vapi-call.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
-import { openTestDatabase, truncateAll } from '../helpers/database.ts';
-import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { truncateAll } from '../helpers/database.ts';
+import { openTestRedis } from '../helpers/redis.ts';
+import { integrationResources } from '../helpers/resources.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
-const handle = openTestDatabase();
-const redis: Redis = openTestRedis();
+const { handle, track, reset, close } = integrationResources();
 let config: Config;
 let ingress: FastifyInstance;
 let worker: FastifyInstance;
@@ -36,21 +35,12 @@ const sessionRow = async (id: string) => (await handle.db.select().from(vapiSess
 beforeAll(() => truncateAll(handle));
 beforeEach(async () => {
   config = testConfig();
-  ingress = await buildIngressApp({ config, logger: silentLogger() });
-  worker = await buildWorkerApp({ config, logger: silentLogger() });
+  [ingress, worker] = track(await buildIngressApp({ config, logger: silentLogger() }), await buildWorkerApp({ config, logger: silentLogger() }));
   await worker.ready();
   webhookUrl = `${await ingress.listen({ host: '127.0.0.1', port: 0 })}${WEBHOOK_PATH}`;
 });
-afterEach(async () => {
-  await ingress.close();
-  await worker.close();
-  await deleteKeys(redis, config.queuePrefix);
-  await truncateAll(handle);
-});
-afterAll(async () => {
-  redis.disconnect();
-  await handle.close();
-});
+afterEach(() => reset(config.queuePrefix));
+afterAll(() => close());
 
 describe('ingress → queue → worker → Postgres, over real HTTP', () => {
   it('stores a signed final transcript in vapi_messages', async () => {

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { inArray } from 'drizzle-orm';
-import type { FastifyInstance } from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FieldCipher } from '#shared/crypto';
 import { appointments, toolCalls, vapiMessages, vapiSessions } from '#shared/db/schema';
@@ -14,24 +13,18 @@ import { buildWorkerApp } from '../../services/worker/app.ts';
 import { seedClinic } from '../../scripts/seed/seed-clinic.ts';
 import { silentLogger, testConfig, TEST_WEBHOOK_SECRET } from '../helpers/config.ts';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/environment.ts';
-import { openTestDatabase, truncateAll } from '../helpers/database.ts';
-import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { integrationResources } from '../helpers/resources.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
-const handle = openTestDatabase();
-const redis = openTestRedis();
-const apps: FastifyInstance[] = [];
+const { handle, track, reset, close } = integrationResources();
 // The simulator signs as Vapi's default HMAC credential would: timestamp header, {timestamp}.{body}.
 const config = testConfig({ VAPI_SIGNATURE_HEADER: 'x-signature', VAPI_TIMESTAMP_HEADER: 'x-timestamp' });
 
 afterAll(async () => {
-  for (const app of apps) await app.close();
-  await deleteKeys(redis, config.queuePrefix);
-  await truncateAll(handle);
-  redis.disconnect();
-  await handle.close();
+  await reset(config.queuePrefix);
+  await close();
 });
 
 describe('npm run simulate', () => {
@@ -39,7 +32,7 @@ describe('npm run simulate', () => {
     await seedClinic(handle.db, new FieldCipher(config.dataEncryptionKeys));
     const ingress = await buildIngressApp({ config, logger: silentLogger() });
     const worker = await buildWorkerApp({ config, logger: silentLogger() });
-    apps.push(ingress, worker);
+    track(ingress, worker);
     await worker.ready();
     const url = `${await ingress.listen({ host: '127.0.0.1', port: 0 })}${WEBHOOK_PATH}`;
 

@@ -12,13 +12,11 @@ import { buildWorkerApp } from '../../services/worker/app.ts';
 import { SEED_PATIENTS } from '../../scripts/seed/clinic-data.ts';
 import { seedClinic } from '../../scripts/seed/seed-clinic.ts';
 import { testConfig } from '../helpers/config.ts';
-import { openTestDatabase, truncateAll } from '../helpers/database.ts';
-import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { integrationResources } from '../helpers/resources.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
-const handle = openTestDatabase();
-const redis = openTestRedis();
+const { handle, redis, track, reset, close } = integrationResources();
 const [ada, ben] = SEED_PATIENTS as [(typeof SEED_PATIENTS)[0], (typeof SEED_PATIENTS)[0]];
 let config: Config;
 let cipher: FieldCipher;
@@ -33,8 +31,7 @@ async function start(overrides: Record<string, string> = {}) {
   cipher = new FieldCipher(config.dataEncryptionKeys);
   logLines = [];
   const logger = createLogger({ level: 'debug', service: 'test', pretty: false, destination: { write: (line: string) => void logLines.push(line) } });
-  ingress = await buildIngressApp({ config, logger });
-  worker = await buildWorkerApp({ config, logger });
+  [ingress, worker] = track(await buildIngressApp({ config, logger }), await buildWorkerApp({ config, logger }));
   await Promise.all([ingress.ready(), worker.ready()]);
   await seedClinic(handle.db, cipher);
 }
@@ -69,16 +66,8 @@ const tomorrowSlot = async () => {
 };
 
 beforeEach(() => start());
-afterEach(async () => {
-  await ingress.close();
-  await worker.close();
-  await deleteKeys(redis, config.queuePrefix);
-  await truncateAll(handle);
-});
-afterAll(async () => {
-  redis.disconnect();
-  await handle.close();
-});
+afterEach(() => reset(config.queuePrefix));
+afterAll(() => close());
 
 describe('tool calls through ingress, queue and worker', () => {
   it('answers a message with two calls in one response: ids, names, one-line JSON results, in order', async () => {

@@ -11,13 +11,11 @@ import { buildIngressApp } from '../../services/ingress/app.ts';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
-import { openTestDatabase, truncateAll } from '../helpers/database.ts';
-import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { integrationResources } from '../helpers/resources.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
-const handle = openTestDatabase();
-const redis = openTestRedis();
+const { handle, redis, track, reset, close } = integrationResources();
 let config: Config;
 let ingress: FastifyInstance;
 
@@ -40,18 +38,11 @@ async function deadLetterEvents(count: number) {
 
 beforeEach(async () => {
   config = testConfig();
-  ingress = await buildIngressApp({ config, logger: silentLogger() });
+  [ingress] = track(await buildIngressApp({ config, logger: silentLogger() }));
   await ingress.ready();
 });
-afterEach(async () => {
-  await ingress.close();
-  await deleteKeys(redis, config.queuePrefix);
-  await truncateAll(handle);
-});
-afterAll(async () => {
-  redis.disconnect();
-  await handle.close();
-});
+afterEach(() => reset(config.queuePrefix));
+afterAll(() => close());
 
 describe('admin routes', () => {
   it('refuse without the admin token, on every service, and open with Bearer or Basic', async () => {
