@@ -74,7 +74,7 @@ export function readEnvelope(body: unknown): IncomingEvent | null {
 /** Event types that mean nothing without the call they belong to. */
 const CALL_BOUND_TYPES = {
   story: new Set(['message', 'call-end', 'function-call']),
-  vapi: new Set(['status-update', 'transcript', 'speech-update', 'conversation-update', 'end-of-call-report', 'tool-calls']),
+  vapi: new Set(['status-update', 'transcript', 'speech-update', 'conversation-update', 'end-of-call-report', 'tool-calls', 'function-call']),
 };
 
 /** True when the event's type needs a call id (`call.id`, `data.sessionId`) and it has none; a chat's tool calls have the chat's. */
