@@ -5,9 +5,24 @@ import { errorHandlerPlugin } from './errors.ts';
 import { healthPlugin } from './health.ts';
 import { metricsPlugin } from './metrics.ts';
 
+/** How long a client may take: to send its headers, its whole request, or nothing at all on a kept-alive connection. */
+export interface ServerTimeouts {
+  headersMs: number;
+  requestMs: number;
+  idleMs: number;
+}
+
+/**
+ * Generous for Vapi (a 5 MB report arrives in well under a second) and for the relay's HTTP routes
+ * (WebSockets leave these timeouts behind once upgraded), short enough that a client dribbling one
+ * byte a second cannot hold a connection for long.
+ */
+export const SERVER_TIMEOUTS: ServerTimeouts = { headersMs: 10_000, requestMs: 30_000, idleMs: 60_000 };
+
 /**
  * A Fastify instance with what every service has: its role in every log line, one error shape,
- * `/healthz` + `/readyz`, `/metrics`, and `/admin/*` guarded by the admin token. Services log their own request lines where they matter
+ * `/healthz` + `/readyz`, `/metrics`, `/admin/*` guarded by the admin token, and timeouts on
+ * headers, requests and idle connections. Services log their own request lines where they matter
  * (the webhook), so Fastify's per-request lines are off.
  */
 export async function createServiceApp(
@@ -15,12 +30,19 @@ export async function createServiceApp(
   logger: Logger,
   adminToken: string,
   options: Pick<FastifyServerOptions, 'trustProxy' | 'requestIdHeader'> = {},
+  timeouts: ServerTimeouts = SERVER_TIMEOUTS,
 ): Promise<FastifyInstance> {
   const app = Fastify({
     ...options,
     loggerInstance: logger.child({ role }),
     logController: new LogController({ disableRequestLogging: true }),
+    requestTimeout: timeouts.requestMs,
+    connectionTimeout: timeouts.idleMs,
+    keepAliveTimeout: Math.min(5_000, timeouts.idleMs),
   }) as unknown as FastifyInstance;
+  app.server.headersTimeout = timeouts.headersMs;
+  // Node enforces the header and request timeouts on this sweep (30 s by default): check often enough to mean them.
+  Object.assign(app.server, { connectionsCheckingInterval: Math.min(1_000, Math.ceil(timeouts.headersMs / 2)) });
   await app.register(errorHandlerPlugin);
   await app.register(adminAuthPlugin, { token: adminToken });
   await app.register(healthPlugin);
