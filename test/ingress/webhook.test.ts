@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
@@ -255,6 +256,26 @@ describe('rejected requests', () => {
     expect(response.statusCode).toBe(401);
     expect(response.json()).toEqual({ success: false, code: 'INVALID_SIGNATURE', message: expect.any(String) });
     expect(await queuedJobs(app)).toHaveLength(0);
+  });
+
+  it('refuses a request whose signature header is missing or malformed before reading its body', async () => {
+    const { app } = await startIngress();
+    const url = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));
+    for (const signature of [undefined, 'not-hex']) {
+      // Announces 4 MB and sends none of it: only the headers can be answered.
+      const answer = await new Promise<string>((resolve) => {
+        const socket = net.connect(Number(url.port), '127.0.0.1');
+        let text = '';
+        socket.on('data', (data) => {
+          text += data.toString();
+          if (text.includes('\r\n\r\n{')) socket.destroy();
+        });
+        socket.on('close', () => resolve(text));
+        socket.write(`POST ${WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4000000\r\n${signature ? `x-vapi-signature: ${signature}\r\n` : ''}\r\n`);
+      });
+      expect(answer).toMatch(/^HTTP\/1.1 401/);
+      expect(answer).toContain('INVALID_SIGNATURE');
+    }
   });
 
   it('answers 401 to a bad signature', async () => {

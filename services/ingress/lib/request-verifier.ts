@@ -59,12 +59,13 @@ export function signedPayload(format: string, values: Record<string, string>, ra
  * so a secret rotates by listing the new one beside the old one.
  */
 export function createRequestVerifier(settings: Settings, clock: () => number = Date.now) {
-  const fail = (reason: string): Verification => ({ ok: false, reason });
+  const fail = (reason: string) => ({ ok: false as const, reason });
   // Vapi's `secretIsBase64` plan option: the key is the decoded bytes, not the text.
   const hmacKeys = settings.secrets.map((secret) => Buffer.from(secret, settings.secretIsBase64 ? 'base64' : 'utf8'));
 
-  function verifyHmac(request: RequestToVerify): Verification {
-    const given = header(request.headers, settings.signatureHeader);
+  /** Every HMAC check that needs no body: the signature header's presence and shape, the timestamp. */
+  function checkHmacHeaders(headers: IncomingHttpHeaders): { ok: true; signature: Buffer; timestamp: string } | { ok: false; reason: string } {
+    const given = header(headers, settings.signatureHeader);
     if (!given) return fail(`missing ${settings.signatureHeader} header`);
     const trimmed = given.trim();
     // A configured prefix is required. Without one, the common `sha256=` style is still read.
@@ -73,11 +74,10 @@ export function createRequestVerifier(settings: Settings, clock: () => number = 
     const signature = trimmed.slice(prefix.length);
     // Buffer.from stops at the first bad character; a signature with junk appended must not pass.
     if (!SIGNATURE_SHAPE[settings.encoding].test(signature)) return fail(`signature is not ${settings.encoding}`);
-    const givenBytes = Buffer.from(signature, settings.encoding);
 
     let timestamp = '';
     if (settings.timestampHeader) {
-      timestamp = header(request.headers, settings.timestampHeader) ?? '';
+      timestamp = header(headers, settings.timestampHeader) ?? '';
       if (!timestamp) return fail(`missing ${settings.timestampHeader} header`);
       // Seconds or milliseconds: Vapi does not document which it sends.
       const signedAt = parseTimestamp(timestamp);
@@ -86,10 +86,16 @@ export function createRequestVerifier(settings: Settings, clock: () => number = 
         return fail('timestamp outside tolerance');
       }
     }
+    return { ok: true, signature: Buffer.from(signature, settings.encoding), timestamp };
+  }
+
+  function verifyHmac(request: RequestToVerify): Verification {
+    const checked = checkHmacHeaders(request.headers);
+    if (!checked.ok) return checked;
     const payload = signedPayload(
       settings.payloadFormat,
       {
-        timestamp,
+        timestamp: checked.timestamp,
         method: request.method.toUpperCase(),
         url: settings.webhookUrl,
         'svix-id': settings.messageIdHeader ? (header(request.headers, settings.messageIdHeader) ?? '') : '',
@@ -98,7 +104,7 @@ export function createRequestVerifier(settings: Settings, clock: () => number = 
     );
     const matches = hmacKeys.some((key) => {
       const expected = createHmac(settings.algorithm, key).update(payload).digest();
-      return expected.length === givenBytes.length && timingSafeEqual(expected, givenBytes);
+      return expected.length === checked.signature.length && timingSafeEqual(expected, checked.signature);
     });
     return matches ? { ok: true } : fail('signature mismatch');
   }
@@ -108,19 +114,29 @@ export function createRequestVerifier(settings: Settings, clock: () => number = 
     return settings.secrets.some((secret) => sameSecret(given, secret)) ? { ok: true } : fail(`wrong ${what}`);
   }
 
-  return function verify(request: RequestToVerify): Verification {
-    switch (settings.auth) {
-      case 'hmac':
-        return verifyHmac(request);
-      case 'bearer': {
-        const authorization = header(request.headers, 'authorization') ?? '';
-        const match = /^Bearer\s+(.+)$/i.exec(authorization.trim());
-        return verifyToken(match?.[1], 'bearer token');
-      }
-      case 'secret':
-        return verifyToken(header(request.headers, 'x-vapi-secret'), 'x-vapi-secret header');
+  /** A bearer or `x-vapi-secret` credential is all in the headers. */
+  function verifyTokenHeaders(headers: IncomingHttpHeaders): Verification {
+    if (settings.auth === 'bearer') {
+      const authorization = header(headers, 'authorization') ?? '';
+      const match = /^Bearer\s+(.+)$/i.exec(authorization.trim());
+      return verifyToken(match?.[1], 'bearer token');
     }
+    return verifyToken(header(headers, 'x-vapi-secret'), 'x-vapi-secret header');
+  }
+
+  const verify = (request: RequestToVerify): Verification => (settings.auth === 'hmac' ? verifyHmac(request) : verifyTokenHeaders(request.headers));
+
+  /**
+   * What can be refused before the body is read: a token credential entirely, an HMAC's missing or
+   * malformed signature and stale timestamp. A request failing here is never buffered.
+   */
+  const checkHeaders = (headers: IncomingHttpHeaders): Verification => {
+    if (settings.auth !== 'hmac') return verifyTokenHeaders(headers);
+    const checked = checkHmacHeaders(headers);
+    return checked.ok ? { ok: true } : checked;
   };
+
+  return Object.assign(verify, { checkHeaders });
 }
 
 /**

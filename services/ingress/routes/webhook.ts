@@ -74,6 +74,14 @@ export async function webhookRoutes(app: FastifyInstance, { config }: { config: 
   // Failed authentications count per client IP; an IP over its budget is refused before its body is read.
   const unverified = createRateLimiter(app.redis.producer, config.queuePrefix, 'unverified', config.rateLimit.unverifiedPerMinute);
   const verified = createRateLimiter(app.redis.producer, config.queuePrefix, 'verified', config.rateLimit.verifiedPerMinute);
+  /** A request that did not authenticate: logged with its reason, counted against its IP, 401. */
+  async function refuse(request: FastifyRequest, reason: string): Promise<never> {
+    Object.assign(request.webhook, { outcome: 'unauthenticated', reason });
+    authFailures.inc({ reason });
+    await unverified.count(request.ip);
+    throw IngressErrors.invalidSignature(reason);
+  }
+
   app.addHook('onRequest', async (request) => {
     request.webhook = { outcome: 'rejected' };
     const wait = await unverified.exceeded(request.ip);
@@ -81,6 +89,9 @@ export async function webhookRoutes(app: FastifyInstance, { config }: { config: 
       request.webhook.outcome = 'rate_limited';
       throw IngressErrors.rateLimited(wait);
     }
+    // What the headers alone can refuse is refused before a byte of the body is read.
+    const early = verify.checkHeaders(request.headers);
+    if (!early.ok) await refuse(request, early.reason);
   });
   app.addHook('onResponse', async (request, reply) => {
     const { webhook } = request;
@@ -127,12 +138,7 @@ export async function webhookRoutes(app: FastifyInstance, { config }: { config: 
   app.post(WEBHOOK_PATH, async (request, reply) => {
     const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const verification = verify({ method: request.method, headers: request.headers, rawBody });
-    if (!verification.ok) {
-      Object.assign(request.webhook, { outcome: 'unauthenticated', reason: verification.reason });
-      authFailures.inc({ reason: verification.reason });
-      await unverified.count(request.ip);
-      throw IngressErrors.invalidSignature(verification.reason);
-    }
+    if (!verification.ok) await refuse(request, verification.reason);
     if (verified.enabled) {
       const wait = await verified.count(request.ip);
       if (wait !== null) {
