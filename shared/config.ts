@@ -130,6 +130,8 @@ const ingressSchema = z
     RATE_LIMIT_UNVERIFIED_PER_MIN: count(50, 1_000_000),
     RATE_LIMIT_VERIFIED_PER_MIN: count(0, 10_000_000),
     TRUST_PROXY: trustProxy,
+    SPOOL_DIR: z.string().min(1).default('var/spool'),
+    SPOOL_MAX_BYTES: z.coerce.number().int().min(1024 * 1024).default(1024 * 1024 * 1024),
   })
   .superRefine((env, ctx) => {
     // Parts of the signed payload that would be unsigned, or empty, make a signature meaningless.
@@ -169,6 +171,7 @@ const ingressSchema = z
     toolDeadlineMs: env.TOOL_DEADLINE_MS,
     rateLimit: { unverifiedPerMinute: env.RATE_LIMIT_UNVERIFIED_PER_MIN, verifiedPerMinute: env.RATE_LIMIT_VERIFIED_PER_MIN },
     trustProxy: env.TRUST_PROXY,
+    spool: { dir: env.SPOOL_DIR, maxBytes: env.SPOOL_MAX_BYTES },
   }));
 
 const workerSchema = z

@@ -20,13 +20,14 @@ export interface IngressOptions {
 /** Builds the ingress (never listens): Vapi's webhook endpoint plus health and metrics. */
 export async function buildIngressApp({ config, logger }: IngressOptions): Promise<FastifyInstance> {
   const app = await createServiceApp('ingress', logger, config.adminToken, { requestIdHeader: 'x-request-id', trustProxy: config.trustProxy });
-  await app.register(redisPlugin, { url: config.redisUrl });
+  // Readiness is whether events can be made durable, in Redis or the spool (the intake plugin says).
+  await app.register(redisPlugin, { url: config.redisUrl, ready: false });
   // Postgres serves the operators only (audit log, search): webhooks never wait for it, and an
   // ingress whose database is down stays in the load balancer.
   await app.register(databasePlugin, { url: config.databaseUrl, max: 4, ready: false });
   await app.register(cipherPlugin, { keys: config.dataEncryptionKeys });
   await app.register(queuesPlugin, { prefix: config.queuePrefix });
-  await app.register(intakePlugin);
+  await app.register(intakePlugin, { spool: config.spool });
   await app.register(toolCallsPlugin, { config });
   await app.register(webhookRoutes, { config });
   await app.register(queueDashboard);

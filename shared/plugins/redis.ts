@@ -23,10 +23,11 @@ declare module 'fastify' {
 
 /**
  * Opens Redis once per process, by role, instead of once per feature. The producer connection is
- * the readiness check; a service starts without Redis (and says so) rather than not at all.
+ * a readiness check unless the service has another way to do its work (`ready: false`: the
+ * ingress's spool); a service starts without Redis (and says so) rather than not at all.
  */
 export const redisPlugin = fp(
-  async (app: FastifyInstance, { url }: { url: string }) => {
+  async (app: FastifyInstance, { url, ready = true }: { url: string; ready?: boolean }) => {
     const opened = new Map<RedisRole, Redis>();
     const extra: Redis[] = [];
     const connection = (role: RedisRole) => {
@@ -53,7 +54,7 @@ export const redisPlugin = fp(
         return redis;
       },
     });
-    app.addReadinessCheck('redis', () => app.redis.producer.ping());
+    if (ready) app.addReadinessCheck('redis', () => app.redis.producer.ping());
     app.addHook('onReady', async () => {
       if (!(await waitUntilReady(app.redis.producer))) app.log.warn('Redis is not reachable yet; this service waits for it');
     });

@@ -1,4 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig, type Config } from '#shared/config';
 import { createLogger } from '#shared/logger';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from './environment.ts';
@@ -25,6 +27,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     RELAY_JWT_SECRET: 'test-relay-jwt-secret-0b5e9d',
     DATA_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
     ADMIN_TOKEN: 'test-admin-token-77a1c3',
+    // One spool per ingress: tests run many side by side.
+    SPOOL_DIR: join(tmpdir(), `vapi-relay-spool-${randomUUID().slice(0, 8)}`),
     ...overrides,
   });
 }

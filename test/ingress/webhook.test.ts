@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
@@ -8,6 +10,7 @@ import { FieldCipher } from '#shared/crypto';
 import { eventsQueue } from '#shared/queues/events-queue';
 import { withDeadline } from '#shared/deadline';
 import { readEnvelope } from '#shared/vapi/envelope';
+import { isLiveOnly } from '#shared/vapi/live';
 import { buildIngressApp } from '../../services/ingress/app.ts';
 import { deriveEventId } from '../../services/ingress/lib/event-id.ts';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
@@ -42,6 +45,13 @@ afterAll(() => redis.quit());
 
 const post = (app: FastifyInstance, body: string, headers: Record<string, string> = hmacHeaders(body)) =>
   app.inject({ method: 'POST', url: WEBHOOK_PATH, payload: body, headers });
+
+/** The entries of every spool segment in `dir`, oldest first. */
+async function readSpool(dir: string): Promise<{ at: number; job: Record<string, unknown> }[]> {
+  const names = (await readdir(dir).catch(() => [])).filter((name) => name.endsWith('.jsonl')).sort();
+  const lines = await Promise.all(names.map(async (name) => (await readFile(join(dir, name), 'utf8')).split('\n').filter(Boolean)));
+  return lines.flat().map((line) => JSON.parse(line));
+}
 
 const queuedJobs = (app: FastifyInstance) => app.queues.events.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed']);
 
@@ -346,24 +356,71 @@ describe('rejected requests', () => {
 });
 
 describe('when Redis is unavailable', () => {
-  it('answers 503 UNAVAILABLE quickly, never a 2xx', async () => {
-    const { app } = await startIngress({ REDIS_URL: DEAD_REDIS_URL });
+  it('spools the event, fsync\'d, and answers 200 quickly', async () => {
+    const { app, config } = await startIngress({ REDIS_URL: DEAD_REDIS_URL });
     const body = JSON.stringify(realisticCall().events[0]);
 
     const startedAt = performance.now();
     const response = await withDeadline(post(app, body), 5_000, 'webhook');
     const elapsedMs = performance.now() - startedAt;
 
-    expect(response.statusCode).toBe(503);
-    expect(response.json()).toMatchObject({ success: false, code: 'UNAVAILABLE' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ received: true });
     expect(elapsedMs).toBeLessThan(5_000);
+    const spooled = await readSpool(config.spool.dir);
+    expect(spooled).toHaveLength(1);
+    // What the spool keeps is the queue's job: ids in clear, the body sealed.
+    expect(spooled[0]).toMatchObject({ job: { type: 'status-update', source: 'vapi', sealed: expect.any(String) } });
+    expect(JSON.stringify(spooled)).not.toContain('"status"');
   });
 
-  it('reports not ready on /readyz', async () => {
+  it('drains what an earlier run spooled into the queue once Redis answers, in order, each once', async () => {
+    const spoolDir = testConfig().spool.dir;
+    const { app: down } = await startIngress({ REDIS_URL: DEAD_REDIS_URL, SPOOL_DIR: spoolDir });
+    const call = realisticCall();
+    const bodies = call.events.filter((event) => !isLiveOnly(readEnvelope(event)!)).map((event) => JSON.stringify(event));
+    for (const body of bodies) expect((await post(down, body)).statusCode).toBe(200);
+    await down.close();
+    expect(await readSpool(spoolDir)).toHaveLength(bodies.length);
+
+    const { app: up } = await startIngress({ SPOOL_DIR: spoolDir });
+    const jobs = await waitFor(async () => {
+      const found = await up.queues.events.getJobs(['waiting'], 0, -1, true);
+      return found.length === bodies.length && found;
+    });
+    const types = bodies.map((body) => readEnvelope(JSON.parse(body))!.type);
+    expect(jobs.map((job) => job.name)).toEqual(types);
+    await waitFor(async () => (await readSpool(spoolDir)).length === 0);
+    // Vapi sending one of them again now is a duplicate: the spool's events went through the same dedup.
+    expect((await post(up, bodies[0]!)).json()).toEqual({ received: true, duplicate: true });
+  });
+
+  it('answers 503 UNAVAILABLE, never a 2xx, when the spool cannot take the event either', async () => {
+    const { app, config } = await startIngress({ REDIS_URL: DEAD_REDIS_URL, SPOOL_MAX_BYTES: String(1024 * 1024) });
+    const report = vapiBody({ type: 'end-of-call-report', endedReason: 'customer-ended-call', summary: 'x'.repeat(1024 * 1024) });
+
+    const response = await withDeadline(post(app, report), 5_000, 'webhook');
+    expect(response.statusCode).toBe(503);
+    expect(response.json()).toMatchObject({ success: false, code: 'UNAVAILABLE' });
+    expect(await readSpool(config.spool.dir)).toHaveLength(0);
+  });
+
+  it('answers tool calls in time with an error for each: they are not spooled to run later', async () => {
+    const { app } = await startIngress({ REDIS_URL: DEAD_REDIS_URL, TOOL_DEADLINE_MS: '3000' });
+    const toolCallList = [{ id: 'call-a', type: 'function', function: { name: 'lookup_patient_info', arguments: {} } }];
+    const startedAt = performance.now();
+    const response = await withDeadline(post(app, vapiBody({ type: 'tool-calls', toolCallList })), 5_000, 'webhook');
+    // No queue to wait on: the answer comes at once rather than at the deadline.
+    expect(performance.now() - startedAt).toBeLessThan(2_000);
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ results: [{ toolCallId: 'call-a', name: 'lookup_patient_info', error: expect.any(String) }] });
+  });
+
+  it('stays ready while the spool has room, and says so on /readyz', async () => {
     const { app } = await startIngress({ REDIS_URL: DEAD_REDIS_URL });
     const response = await withDeadline(app.inject({ method: 'GET', url: '/readyz' }), 5_000, 'readyz');
-    expect(response.statusCode).toBe(503);
-    expect(response.json()).toEqual({ status: 'unavailable', checks: { redis: 'unavailable' } });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ status: 'ready', checks: { durable: 'ok' } });
   });
 });
 
@@ -380,7 +437,7 @@ describe('health and metrics', () => {
       const response = await app.inject({ method: 'GET', url: '/readyz' });
       return response.statusCode === 200 && response;
     }, 3_000);
-    expect(ready.json()).toEqual({ status: 'ready', checks: { redis: 'ok' } });
+    expect(ready.json()).toEqual({ status: 'ready', checks: { durable: 'ok' } });
   });
 
   it('counts webhook requests in /metrics', async () => {

@@ -1,32 +1,37 @@
 import type { Queue } from 'bullmq';
+import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import { withDeadline } from '#shared/deadline';
 import type { JobData } from '#shared/queues/definition';
 import type { EventMeta } from '#shared/queues/events-queue';
 import type { LiveMeta } from '#shared/queues/live-queue';
+import type { Spool } from './spool.ts';
 
-type EventJob = JobData<EventMeta>;
+export type EventJob = JobData<EventMeta>;
 
-export type IntakeOutcome = 'queued' | 'duplicate' | 'requeued';
+export type IntakeOutcome = 'queued' | 'duplicate' | 'requeued' | 'spooled';
 
-/** Longest the ingress waits for Redis to take an event before answering 503. */
-export const ENQUEUE_DEADLINE_MS = 2_000;
+/** Longest the ingress waits for Redis to take an event before spooling it (or, for a live event, answering 503). */
+const ENQUEUE_DEADLINE_MS = 1_000;
 
 /** How long a delivered event is remembered as seen: longer than Vapi's longest retry schedule (~3 h). */
 const DEDUP_WINDOW_S = 6 * 3600;
 
 /**
- * Makes events durable: `enqueue` resolves only once Redis holds the job, and rejects at once when
- * the connection is not up (BullMQ would otherwise wait for it indefinitely) or after a deadline,
- * so the webhook answers 503 in bounded time.
+ * Makes events durable: `enqueue` resolves once Redis holds the job or, when Redis does not take it
+ * in time, once the spool has it on disk (DESIGN 1); it rejects only when neither could.
  *
  * The job is added first (its id is the event id, so BullMQ keeps one job per event), then a small
  * "seen" marker is set if absent: an event whose marker already existed is a redelivery. In that
  * order a failure never leaves an event marked but not queued; the worker's event log applies an
  * event once whatever happens here. A redelivery of an event whose job sits in the dead-letter set
  * puts that job back with a fresh attempt budget: Vapi sending it again is a second chance.
+ *
+ * While anything is spooled, new events are spooled behind it, so events reach the queue in the
+ * order they came; `drainSpool` moves them into the queue through the same `add`, so a spooled
+ * event queued twice (a crash mid-drain, a late answer from Redis) is a duplicate, not two events.
  */
-export function createEventIntake(queue: Queue<EventJob>, redis: Redis) {
+export function createEventIntake(queue: Queue<EventJob>, redis: Redis, spool: Spool<EventJob>, log: FastifyBaseLogger) {
   // Beside the queue's own keys, under its prefix and hash tag.
   const seenKey = (eventId: string) => queue.toKey(`seen:${eventId}`);
 
@@ -39,13 +44,33 @@ export function createEventIntake(queue: Queue<EventJob>, redis: Redis) {
     return 'requeued';
   }
 
-  return function enqueue(job: EventJob): Promise<IntakeOutcome> {
+  /** `add`, rejecting at once when the connection is not up (BullMQ would wait for it) or after the deadline. */
+  function addInTime(job: EventJob): Promise<IntakeOutcome> {
     if (redis.status !== 'ready') return Promise.reject(new Error(`Redis connection is ${redis.status}`));
     return withDeadline(add(job), ENQUEUE_DEADLINE_MS, 'enqueue');
-  };
+  }
+
+  async function enqueue(job: EventJob): Promise<IntakeOutcome> {
+    if (spool.pending === 0) {
+      try {
+        return await addInTime(job);
+      } catch (error) {
+        log.warn({ err: error, eventId: job.eventId }, 'Redis did not take the event in time: spooling it');
+      }
+    }
+    await spool.append(job);
+    return 'spooled';
+  }
+
+  /** Moves what is spooled into the queue, oldest first; rejects (to be tried again) while Redis does not take it. */
+  function drainSpool(): Promise<number> {
+    return spool.drain(addInTime, (where, error) => log.error({ ...where, err: error }, 'a spooled event cannot be read back: skipped'));
+  }
+
+  return { enqueue, drainSpool };
 }
 
-export type EnqueueEvent = ReturnType<typeof createEventIntake>;
+export type EventIntake = ReturnType<typeof createEventIntake>;
 
 /**
  * Hands a live-only event to the live lane: no dedup (a repeated partial is harmless and a late one

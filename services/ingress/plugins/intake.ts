@@ -1,21 +1,76 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { createEventIntake, createLiveIntake, type EnqueueEvent, type EnqueueLive } from '../lib/event-intake.ts';
+import { Gauge } from 'prom-client';
+import { jobDataSchema } from '#shared/queues/definition';
+import { eventsQueue } from '#shared/queues/events-queue';
+import { createEventIntake, createLiveIntake, type EnqueueLive, type EventIntake, type EventJob } from '../lib/event-intake.ts';
+import { Spool } from '../lib/spool.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Makes an event durable (or says it was seen) or rejects in bounded time; see event-intake.ts. */
-    enqueueEvent: EnqueueEvent;
+    /** Makes an event durable (queued or spooled, or says it was seen) or rejects; see event-intake.ts. */
+    enqueueEvent: EventIntake['enqueue'];
     /** Hands a live-only event to the live lane, or rejects in bounded time. */
     enqueueLive: EnqueueLive;
   }
 }
 
-/** The ingress's two lanes into Redis, on the fail-fast producer connection. */
+/** How often the spool is checked for events to move into the queue. */
+const DRAIN_INTERVAL_MS = 500;
+/** A spool this full, or this old, takes the ingress out of the load balancer: Redis has been gone too long. */
+const SPOOL_READY_FILL = 0.9;
+const SPOOL_READY_AGE_S = 3600;
+
+/**
+ * The ingress's two lanes into Redis, on the fail-fast producer connection, and the spool behind
+ * the durable one. The ingress is ready while it can make events durable: Redis answers, or the
+ * spool has room and is not too old.
+ */
 export const intakePlugin = fp(
-  async (app: FastifyInstance) => {
-    app.decorate('enqueueEvent', createEventIntake(app.queues.events, app.redis.producer));
-    app.decorate('enqueueLive', createLiveIntake(app.queues.live, app.redis.producer));
+  async (app: FastifyInstance, { spool: options }: { spool: { dir: string; maxBytes: number } }) => {
+    const eventJob = jobDataSchema(eventsQueue);
+    const spool = await Spool.open<EventJob>(options.dir, options.maxBytes, (value) => eventJob.parse(value));
+    const redis = app.redis.producer;
+    const intake = createEventIntake(app.queues.events, redis, spool, app.log);
+    app.decorate('enqueueEvent', intake.enqueue);
+    app.decorate('enqueueLive', createLiveIntake(app.queues.live, redis));
+    if (spool.pending > 0) app.log.warn({ events: spool.pending, dir: options.dir }, 'events left in the spool by an earlier run: draining them');
+
+    const drain = () => {
+      if (spool.pending === 0 || redis.status !== 'ready') return;
+      intake
+        .drainSpool()
+        .then((moved) => moved > 0 && app.log.info({ moved, left: spool.pending }, 'spooled events moved into the queue'))
+        .catch((error: unknown) => app.log.warn({ err: error, left: spool.pending }, 'spool drain paused: Redis does not take events yet'));
+    };
+    const timer = setInterval(drain, DRAIN_INTERVAL_MS);
+    timer.unref();
+
+    const metric = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [app.metrics],
+        collect() {
+          this.set(read());
+        },
+      });
+    metric('vapi_relay_spool_events', 'Events in the local spool, waiting for Redis', () => spool.pending);
+    metric('vapi_relay_spool_bytes', 'Bytes in the local spool', () => spool.bytes);
+    metric('vapi_relay_spool_oldest_seconds', 'Age of the oldest event in the local spool', () => spool.ageSeconds());
+
+    app.addReadinessCheck('durable', async () => {
+      try {
+        await redis.ping();
+      } catch (error) {
+        const spoolUsable = spool.hasRoom(options.maxBytes * (1 - SPOOL_READY_FILL)) && spool.ageSeconds() < SPOOL_READY_AGE_S;
+        if (!spoolUsable) throw error;
+      }
+    });
+    app.addHook('onClose', async () => {
+      clearInterval(timer);
+      await spool.close();
+    });
   },
-  { name: 'intake', dependencies: ['queues', 'redis'] },
+  { name: 'intake', dependencies: ['queues', 'redis', 'health', 'metrics'] },
 );

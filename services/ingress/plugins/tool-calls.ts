@@ -34,6 +34,8 @@ export const toolCallsPlugin = fp(
       const meta = { sessionId: context.sessionId, toolCallId: call.id, name: call.name, deadline, requestId };
       const jobId = createHash('sha256').update(`${context.sessionId}\0${call.id}`).digest('hex');
       try {
+        // BullMQ would wait for a connection that is down: no Redis, no tool run, an answer now.
+        if (app.redis.producer.status !== 'ready') throw new Error(`Redis connection is ${app.redis.producer.status}`);
         const job = await withDeadline(
           app.queues.tools.add(call.name || 'unknown', app.jobCodec.seal(toolsQueue, meta, { arguments: call.arguments, context }), { jobId }),
           Math.max(1, deadline - Date.now()),
