@@ -20,8 +20,13 @@ const STARTERS: Record<Role, { build: Build; port: (config: Config) => number; p
 
 const isRole = (name: string): name is Role => (ROLES as readonly string[]).includes(name);
 
-/** Grace for in-flight requests and jobs on shutdown; longer than any event job takes. */
-const SHUTDOWN_GRACE_MS = 15_000;
+/**
+ * Grace for in-flight requests and jobs on shutdown. Longer than any job takes even with the
+ * database gone (connecting gives up after 5 s, a statement after 10 s, a lock wait after 3 s:
+ * shared/db/client.ts; a tool job ends at its deadline, a notification attempt at its timeout), and
+ * shorter than the 30 s a container platform waits before SIGKILL (compose's stop_grace_period).
+ */
+const SHUTDOWN_GRACE_MS = 25_000;
 
 /**
  * Starts the roles named on the command line (all three by default) in this process, each on its

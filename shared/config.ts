@@ -126,7 +126,9 @@ const ingressSchema = z
     VAPI_WEBHOOK_URL: z.string().default(''),
     VAPI_ASSISTANT_ID: z.string().default(''),
     WEBHOOK_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(5 * 1024 * 1024),
-    TOOL_DEADLINE_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
+    // At most Vapi's default tool timeout (20 s): an answer after Vapi gave up is heard by no one,
+    // and a shutdown's grace (services/main.ts) covers a tool call in flight.
+    TOOL_DEADLINE_MS: z.coerce.number().int().min(100).max(20_000).default(15_000),
     RATE_LIMIT_UNVERIFIED_PER_MIN: count(50, 1_000_000),
     RATE_LIMIT_VERIFIED_PER_MIN: count(0, 10_000_000),
     TRUST_PROXY: trustProxy,

@@ -40,12 +40,17 @@ function preparing(sql: postgres.Sql): postgres.Sql {
   });
 }
 
-/** Opens a pooled connection; the caller owns it and must `close()` it. */
-export function createDatabase(url: string, options: { max?: number } = {}): DatabaseHandle {
+/**
+ * Opens a pooled connection; the caller owns it and must `close()` it. Waits are bounded, so a
+ * database that hangs fails a job (to be retried) instead of holding a shutdown; migrations, which
+ * may legitimately take long, ask for `unbounded`.
+ */
+export function createDatabase(url: string, options: { max?: number; unbounded?: boolean } = {}): DatabaseHandle {
   const sql = postgres(url, {
     max: options.max ?? 10,
     onnotice: () => {},
     connect_timeout: 5,
+    connection: options.unbounded ? {} : { statement_timeout: 10_000, lock_timeout: 3_000 },
   });
   const db = drizzle(preparing(sql), { schema, casing: 'snake_case' });
   return { db, sql, close: () => sql.end({ timeout: 5 }) };

@@ -30,7 +30,7 @@ export async function ensureDatabase(url: string): Promise<boolean> {
 /** Creates the database if needed and applies every migration in `drizzle/`. Idempotent. */
 export async function migrateDatabase(url: string): Promise<{ created: boolean }> {
   const created = await ensureDatabase(url);
-  const handle = createDatabase(url, { max: 1 });
+  const handle = createDatabase(url, { max: 1, unbounded: true });
   try {
     await handle.sql`select pg_advisory_lock(${MIGRATION_LOCK_ID})`;
     await migrate(handle.db, { migrationsFolder: MIGRATIONS_FOLDER });

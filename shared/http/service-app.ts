@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from '../logger.ts';
 import { adminAuthPlugin } from './admin-auth.ts';
-import { errorHandlerPlugin } from './errors.ts';
+import { errorHandlerPlugin, HttpError } from './errors.ts';
 import { healthPlugin } from './health.ts';
 import { metricsPlugin } from './metrics.ts';
 
@@ -21,8 +21,9 @@ export const SERVER_TIMEOUTS: ServerTimeouts = { headersMs: 10_000, requestMs: 3
 
 /**
  * A Fastify instance with what every service has: its role in every log line, one error shape,
- * `/healthz` + `/readyz`, `/metrics`, `/admin/*` guarded by the admin token, and timeouts on
- * headers, requests and idle connections. Services log their own request lines where they matter
+ * `/healthz` + `/readyz`, `/metrics`, `/admin/*` guarded by the admin token, timeouts on headers,
+ * requests and idle connections, and the contract's 503 for requests that arrive while it closes
+ * (those already in flight finish). Services log their own request lines where they matter
  * (the webhook), so Fastify's per-request lines are off.
  */
 export async function createServiceApp(
@@ -39,11 +40,22 @@ export async function createServiceApp(
     requestTimeout: timeouts.requestMs,
     connectionTimeout: timeouts.idleMs,
     keepAliveTimeout: Math.min(5_000, timeouts.idleMs),
+    // Requests that arrive while the app closes get the contract's 503 (below), not Fastify's own body.
+    return503OnClosing: false,
   }) as unknown as FastifyInstance;
   app.server.headersTimeout = timeouts.headersMs;
   // Node enforces the header and request timeouts on this sweep (30 s by default): check often enough to mean them.
   Object.assign(app.server, { connectionsCheckingInterval: Math.min(1_000, Math.ceil(timeouts.headersMs / 2)) });
   await app.register(errorHandlerPlugin);
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!closing) return;
+    reply.header('connection', 'close');
+    throw new HttpError(503, 'UNAVAILABLE', 'This instance is shutting down; retry', { 'retry-after': '1' });
+  });
   await app.register(adminAuthPlugin, { token: adminToken });
   await app.register(healthPlugin);
   await app.register(metricsPlugin, { service: role });
