@@ -14,9 +14,11 @@ export class HttpError extends Error {
   }
 }
 
-/** Fastify's own error codes that deserve a contract code rather than a generic one. */
-const FASTIFY_CODES: Record<string, string> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+/** Fastify's own errors that the contract answers with a status and code of its own. */
+const FASTIFY_ERRORS: Record<string, { status: number; code: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'PAYLOAD_TOO_LARGE' },
+  // A Content-Type header that is not a media type: the body cannot be read, as the contract's 400 says.
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 400, code: 'INVALID_PAYLOAD' },
 };
 
 /**
@@ -34,8 +36,9 @@ export const errorHandlerPlugin = fp(
         request.log.error({ err: error }, 'request failed');
         return reply.code(statusCode).send({ success: false, code: 'INTERNAL', message: 'Internal error' });
       }
-      const code = FASTIFY_CODES[error.code] ?? (statusCode === 404 ? 'NOT_FOUND' : 'BAD_REQUEST');
-      return reply.code(statusCode).send({ success: false, code, message: error.message });
+      const known = FASTIFY_ERRORS[error.code];
+      const code = known?.code ?? (statusCode === 404 ? 'NOT_FOUND' : 'BAD_REQUEST');
+      return reply.code(known?.status ?? statusCode).send({ success: false, code, message: error.message });
     });
     app.setNotFoundHandler((request, reply) =>
       reply.code(404).send({ success: false, code: 'NOT_FOUND', message: `No route for ${request.method} ${request.url}` }),

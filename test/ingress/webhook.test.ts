@@ -355,6 +355,18 @@ describe('rejected requests', () => {
   });
 });
 
+describe('odd content types', () => {
+  it('answers a Content-Type that is not a media type with the contract 400, not 415', async () => {
+    const { app } = await startIngress();
+    const body = JSON.stringify(realisticCall().events[0]);
+    for (const contentType of ['garbage', 'application/', ';;']) {
+      const response = await post(app, body, { ...hmacHeaders(body), 'content-type': contentType });
+      expect({ contentType, status: response.statusCode, code: response.json().code }).toEqual({ contentType, status: 400, code: 'INVALID_PAYLOAD' });
+    }
+    expect(await queuedJobs(app)).toHaveLength(0);
+  });
+});
+
 describe('when Redis is unavailable', () => {
   it('spools the event, fsync\'d, and answers 200 quickly', async () => {
     const { app, config } = await startIngress({ REDIS_URL: DEAD_REDIS_URL });
