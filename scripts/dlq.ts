@@ -56,7 +56,7 @@ if (command === 'show' && (!filter.queue || filter.ids?.length !== 1)) fail('sho
 const { env } = resolveEnvironment(process.env, resolve('.env'), ['worker']);
 const config = loadConfig(env, ['worker']);
 const logger = { error: (details: object, message: string) => console.error(message, details) };
-const redis = createRedis(config.redisUrl, 'worker', logger);
+const redis = createRedis(config.redis, 'worker', logger);
 const queues = openCatalogQueues(redis, config.queuePrefix, (error, queue) => console.error(`queue ${queue}: ${error.message}`));
 const handle = createDatabase(config.databaseUrl, { max: 2 });
 const deadLetters = createDeadLetters(queues, handle.db, new JobCodec(new FieldCipher(config.dataEncryptionKeys)));

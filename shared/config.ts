@@ -89,6 +89,12 @@ const commonSchema = z
     HOST: z.string().default('0.0.0.0'),
     DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/vapi_relay'),
     REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
+    // host:port of some Redis Cluster nodes, comma-separated: when set, a cluster instead of REDIS_URL.
+    REDIS_CLUSTER_NODES: z
+      .string()
+      .default('')
+      .transform((value) => value.split(',').map((node) => node.trim()).filter(Boolean))
+      .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'REDIS_CLUSTER_NODES entries are host:port'))),
     QUEUE_PREFIX: z.string().min(1).default('{vapi}'),
     DATA_ENCRYPTION_KEY: encryptionKeys,
     ADMIN_TOKEN: secret('ADMIN_TOKEN'),
@@ -98,7 +104,7 @@ const commonSchema = z
     logLevel: env.LOG_LEVEL,
     host: env.HOST,
     databaseUrl: env.DATABASE_URL,
-    redisUrl: env.REDIS_URL,
+    redis: { url: env.REDIS_URL, clusterNodes: env.REDIS_CLUSTER_NODES },
     queuePrefix: env.QUEUE_PREFIX,
     dataEncryptionKeys: env.DATA_ENCRYPTION_KEY,
     adminToken: env.ADMIN_TOKEN,

@@ -1,6 +1,20 @@
 import { once } from 'node:events';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { withDeadline } from './deadline.ts';
+
+/** Where Redis is: one server (`url`), or a Redis Cluster reached through some of its nodes. */
+export interface RedisTarget {
+  url: string;
+  /** `host:port` of cluster nodes; empty for a single server. */
+  clusterNodes: string[];
+}
+
+/**
+ * A connection to a single Redis or to a Redis Cluster: the same commands, queues and pub/sub.
+ * Every key this service writes carries the queue prefix's `{hash tag}`, so the keys one command
+ * or script touches always share a cluster slot.
+ */
+export type RedisClient = Redis | Cluster;
 
 /**
  * Why a connection exists decides how it behaves when Redis is slow or gone:
@@ -17,12 +31,19 @@ const roleOptions: Record<RedisRole, RedisOptions> = {
 };
 
 /** Opens a Redis connection for one role; errors are logged (never thrown from the event emitter). */
-export function createRedis(url: string, role: RedisRole, logger: { error(details: object, message: string): void }): Redis {
-  const redis = new Redis(url, {
-    ...roleOptions[role],
-    connectionName: `vapi-relay:${role}`,
-    retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
-  });
+export function createRedis(target: RedisTarget, role: RedisRole, logger: { error(details: object, message: string): void }): RedisClient {
+  const retryStrategy = (attempt: number) => Math.min(attempt * 200, 2_000);
+  const options: RedisOptions = { ...roleOptions[role], connectionName: `vapi-relay:${role}`, retryStrategy };
+  const redis: RedisClient =
+    target.clusterNodes.length > 0
+      ? new Cluster(
+          target.clusterNodes.map((node) => {
+            const [host, port] = node.split(/:(?=\d+$)/);
+            return { host: host!, port: Number(port) };
+          }),
+          { redisOptions: options, clusterRetryStrategy: retryStrategy, enableOfflineQueue: options.enableOfflineQueue ?? true },
+        )
+      : new Redis(target.url, options);
   let lastError = '';
   redis.on('error', (error: Error) => {
     // A dead server repeats the same error on every reconnect attempt: log each distinct one once.
@@ -40,7 +61,7 @@ export function createRedis(url: string, role: RedisRole, logger: { error(detail
  * Resolves true once the connection is ready, or false after `timeoutMs`: for start-up, where a
  * service would rather come up without Redis (and say so) than not come up at all.
  */
-export async function waitUntilReady(redis: Redis, timeoutMs = 3_000): Promise<boolean> {
+export async function waitUntilReady(redis: RedisClient, timeoutMs = 3_000): Promise<boolean> {
   if (redis.status === 'ready') return true;
   return withDeadline(once(redis, 'ready'), timeoutMs, 'redis').then(
     () => true,
@@ -49,11 +70,13 @@ export async function waitUntilReady(redis: Redis, timeoutMs = 3_000): Promise<b
 }
 
 /** Deletes every key under a prefix (a test's or a benchmark's queues and markers). Not for production data. */
-export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+export async function deleteKeysWithPrefix(redis: RedisClient, prefix: string): Promise<void> {
+  for (const node of redis instanceof Cluster ? redis.nodes('master') : [redis]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      if (keys.length > 0) await node.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  }
 }

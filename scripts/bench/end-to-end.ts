@@ -58,7 +58,7 @@ export const benchEndToEnd: BenchRun = async () => {
   await migrateDatabase(BENCH_DATABASE_URL);
 
   const received = new Map<string, number>();
-  const subscriber = createRedis(config.redisUrl, 'subscriber', silentLogger);
+  const subscriber = createRedis(config.redis, 'subscriber', silentLogger);
   subscriber.on('pmessage', (_pattern, _channel, message: string) => {
     const at = now();
     const event = message.startsWith('v1.') ? cipher.decryptJson<RelayEvent>(message) : (JSON.parse(message) as RelayEvent);
@@ -91,7 +91,7 @@ export const benchEndToEnd: BenchRun = async () => {
   };
 
   // Reference: HTTP in, straight onto the channel.
-  const publisher = createRedis(config.redisUrl, 'worker', silentLogger);
+  const publisher = createRedis(config.redis, 'worker', silentLogger);
   const bare = Fastify();
   bare.post(WEBHOOK_PATH, async (request) => {
     const { message } = request.body as { message: { transcript: string } };

@@ -27,7 +27,7 @@ async function listen(app: FastifyInstance) {
 export const benchIngress: BenchRun = async () => {
   const config = benchConfig();
   const secret = config.vapi.secrets[0]!;
-  const redis = createRedis(config.redisUrl, 'worker', silentLogger);
+  const redis = createRedis(config.redis, 'worker', silentLogger);
   const plainQueue = new Queue('bench-plain', { connection: redis, prefix: config.queuePrefix });
 
   const bare = Fastify();

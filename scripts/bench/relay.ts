@@ -80,8 +80,8 @@ async function deliveryLatency(env: NodeJS.ProcessEnv) {
   const url = (first as { ready: string }).ready;
   const patientId = 'bench-patient';
   const channel = patientChannel(config.queuePrefix, patientId);
-  const publisher = createRedis(config.redisUrl, 'worker', logger);
-  const subscriber = createRedis(config.redisUrl, 'subscriber', logger);
+  const publisher = createRedis(config.redis, 'worker', logger);
+  const subscriber = createRedis(config.redis, 'subscriber', logger);
   const sentAt = new Map<number, number>();
   const viaRelay: number[] = [];
   const viaRedis: number[] = [];

@@ -85,7 +85,7 @@ export const benchTools: BenchRun = async () => {
   await ingress.close();
   await worker.close();
   await handle.close();
-  const redis = createRedis(config.redisUrl, 'worker', logger);
+  const redis = createRedis(config.redis, 'worker', logger);
   await deleteKeysWithPrefix(redis, config.queuePrefix);
   redis.disconnect();
 

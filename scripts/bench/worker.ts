@@ -59,7 +59,7 @@ export const benchWorker: BenchRun = async () => {
   await sql`truncate session_events, vapi_messages, vapi_events, vapi_sessions, notification_outbox restart identity cascade`;
   const reference = await directWrites(sql, cipher, config.workerConcurrency);
 
-  const redis = createRedis(config.redisUrl, 'worker', silentLogger);
+  const redis = createRedis(config.redis, 'worker', silentLogger);
   const queue = new Queue<JobData<EventMeta>>(eventsQueue.name, { connection: redis, prefix: config.queuePrefix, defaultJobOptions: eventsQueue.options });
   const codec = new JobCodec(cipher);
   for (let start = 0; start < EVENTS; start += 2_000) {

@@ -21,7 +21,7 @@ export interface IngressOptions {
 export async function buildIngressApp({ config, logger }: IngressOptions): Promise<FastifyInstance> {
   const app = await createServiceApp('ingress', logger, config.adminToken, { requestIdHeader: 'x-request-id', trustProxy: config.trustProxy });
   // Readiness is whether events can be made durable, in Redis or the spool (the intake plugin says).
-  await app.register(redisPlugin, { url: config.redisUrl, ready: false });
+  await app.register(redisPlugin, { target: config.redis, ready: false });
   // Postgres serves the operators only (audit log, search): webhooks never wait for it, and an
   // ingress whose database is down stays in the load balancer.
   await app.register(databasePlugin, { url: config.databaseUrl, max: 4, ready: false });

@@ -23,7 +23,7 @@ const STREAM_DEFAULTS = { pingIntervalMs: 30_000, maxBufferedBytes: 1024 * 1024,
  */
 export async function buildRelayApp({ config, logger, stream }: RelayOptions): Promise<FastifyInstance> {
   const app = await createServiceApp('relay', logger, config.adminToken);
-  await app.register(redisPlugin, { url: config.redisUrl });
+  await app.register(redisPlugin, { target: config.redis });
   await app.register(databasePlugin, { url: config.databaseUrl, max: 5 });
   await app.register(cipherPlugin, { keys: config.dataEncryptionKeys });
   await app.register(streamPlugin, { config, ...STREAM_DEFAULTS, ...stream });

@@ -23,7 +23,7 @@ export interface WorkerOptions {
 /** Builds the worker (never listens): the queue consumers and the outbox dispatcher, plus health and metrics over HTTP. */
 export async function buildWorkerApp({ config, logger, tools }: WorkerOptions): Promise<FastifyInstance> {
   const app = await createServiceApp('worker', logger, config.adminToken);
-  await app.register(redisPlugin, { url: config.redisUrl });
+  await app.register(redisPlugin, { target: config.redis });
   await app.register(databasePlugin, { url: config.databaseUrl, max: config.workerConcurrency + 4 });
   await app.register(cipherPlugin, { keys: config.dataEncryptionKeys });
   await app.register(queuesPlugin, { prefix: config.queuePrefix });

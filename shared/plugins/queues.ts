@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.ts';
 import { Gauge } from 'prom-client';
 import { withDeadline } from '../deadline.ts';
 import { QUEUES, type QueueKey } from '../queues/catalog.ts';
@@ -17,7 +17,7 @@ declare module 'fastify' {
 }
 
 /** A `Queue` for each catalog entry on one connection, with the catalog's job options; errors go to `onError`. */
-export function openCatalogQueues(connection: Redis, prefix: string, onError: (error: Error, queue: string) => void): CatalogQueues {
+export function openCatalogQueues(connection: RedisClient, prefix: string, onError: (error: Error, queue: string) => void): CatalogQueues {
   return Object.fromEntries(
     Object.entries(QUEUES).map(([key, definition]) => {
       const queue = new Queue(definition.name, { connection, prefix, defaultJobOptions: definition.options });

@@ -1,18 +1,17 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Redis } from 'ioredis';
-import { createRedis, waitUntilReady, type RedisRole } from '../redis.ts';
+import { createRedis, waitUntilReady, type RedisClient, type RedisRole, type RedisTarget } from '../redis.ts';
 
 /** A process's Redis connections, one per role, opened on first use and closed with the app. */
 export interface RedisConnections {
   /** Fail-fast: producers (queue adds, publishes, markers) answer in bounded time or throw. */
-  readonly producer: Redis;
+  readonly producer: RedisClient;
   /** Blocking-safe (retries forever): BullMQ workers and queue-event listeners. */
-  readonly worker: Redis;
+  readonly worker: RedisClient;
   /** Dedicated to pub/sub subscriptions. */
-  readonly subscriber: Redis;
+  readonly subscriber: RedisClient;
   /** A new blocking-safe connection for a reader that blocks it (BullMQ queue events); closed with the app. */
-  dedicated(): Redis;
+  dedicated(): RedisClient;
 }
 
 declare module 'fastify' {
@@ -27,13 +26,13 @@ declare module 'fastify' {
  * ingress's spool); a service starts without Redis (and says so) rather than not at all.
  */
 export const redisPlugin = fp(
-  async (app: FastifyInstance, { url, ready = true }: { url: string; ready?: boolean }) => {
-    const opened = new Map<RedisRole, Redis>();
-    const extra: Redis[] = [];
+  async (app: FastifyInstance, { target, ready = true }: { target: RedisTarget; ready?: boolean }) => {
+    const opened = new Map<RedisRole, RedisClient>();
+    const extra: RedisClient[] = [];
     const connection = (role: RedisRole) => {
       let redis = opened.get(role);
       if (!redis) {
-        redis = createRedis(url, role, app.log);
+        redis = createRedis(target, role, app.log);
         opened.set(role, redis);
       }
       return redis;
@@ -49,7 +48,7 @@ export const redisPlugin = fp(
         return connection('subscriber');
       },
       dedicated() {
-        const redis = createRedis(url, 'worker', app.log);
+        const redis = createRedis(target, 'worker', app.log);
         extra.push(redis);
         return redis;
       },

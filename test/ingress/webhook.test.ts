@@ -38,7 +38,7 @@ async function startIngress(overrides: Record<string, string> = {}) {
 afterEach(async () => {
   for (const { app, config } of started.splice(0)) {
     await app.close();
-    if (config.redisUrl !== DEAD_REDIS_URL) await deleteKeys(redis, config.queuePrefix);
+    if (config.redis.url !== DEAD_REDIS_URL) await deleteKeys(redis, config.queuePrefix);
   }
 });
 afterAll(() => redis.quit());

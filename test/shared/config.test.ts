@@ -28,7 +28,7 @@ describe('loadConfig', () => {
   it('applies the contract defaults', () => {
     const config = loadConfig(secrets);
     expect(config.databaseUrl).toBe('postgres://postgres@127.0.0.1:5432/vapi_relay');
-    expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', clusterNodes: [] });
     expect(config).toMatchObject({ ingressPort: 3000, relayPort: 3001, workerPort: 3002, toolDeadlineMs: 15_000 });
     expect(config.rateLimit).toEqual({ unverifiedPerMinute: 50, verifiedPerMinute: 0 });
     expect(config.vapi).toMatchObject({

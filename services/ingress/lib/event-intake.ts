@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#shared/redis';
 import { withDeadline } from '#shared/deadline';
 import type { JobData } from '#shared/queues/definition';
 import type { EventMeta } from '#shared/queues/events-queue';
@@ -31,7 +31,7 @@ const DEDUP_WINDOW_S = 6 * 3600;
  * order they came; `drainSpool` moves them into the queue through the same `add`, so a spooled
  * event queued twice (a crash mid-drain, a late answer from Redis) is a duplicate, not two events.
  */
-export function createEventIntake(queue: Queue<EventJob>, redis: Redis, spool: Spool<EventJob>, log: FastifyBaseLogger) {
+export function createEventIntake(queue: Queue<EventJob>, redis: RedisClient, spool: Spool<EventJob>, log: FastifyBaseLogger) {
   // Beside the queue's own keys, under its prefix and hash tag.
   const seenKey = (eventId: string) => queue.toKey(`seen:${eventId}`);
 
@@ -76,7 +76,7 @@ export type EventIntake = ReturnType<typeof createEventIntake>;
  * Hands a live-only event to the live lane: no dedup (a repeated partial is harmless and a late one
  * worthless), and the same bounded wait, so Redis trouble is a 503 rather than a hang.
  */
-export function createLiveIntake(queue: Queue<JobData<LiveMeta>>, redis: Redis) {
+export function createLiveIntake(queue: Queue<JobData<LiveMeta>>, redis: RedisClient) {
   return async function enqueueLive(name: string, data: JobData<LiveMeta>): Promise<void> {
     if (redis.status !== 'ready') throw new Error(`Redis connection is ${redis.status}`);
     await withDeadline(queue.add(name, data), ENQUEUE_DEADLINE_MS, 'enqueue live');

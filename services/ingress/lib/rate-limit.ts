@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#shared/redis';
 
 const WINDOW_S = 60;
 
@@ -7,7 +7,7 @@ const WINDOW_S = 60;
  * counts. `exceeded` reads; `count` increments and sets the window's expiry in one round trip.
  * A Redis error lets the request through: the limiter must never be what refuses a real event.
  */
-export function createRateLimiter(redis: Redis, prefix: string, name: string, perMinute: number) {
+export function createRateLimiter(redis: RedisClient, prefix: string, name: string, perMinute: number) {
   const windowOf = (now: number) => Math.floor(now / 1000 / WINDOW_S);
   const key = (ip: string, window: number) => `${prefix}:ratelimit:${name}:${window}:${ip}`;
   /** Seconds until the current window ends, for Retry-After. */

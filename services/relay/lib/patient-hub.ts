@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#shared/redis';
 import type { FieldCipher } from '#shared/crypto';
 import { patientChannel, type RelayEvent } from '#shared/relay';
 import type { RelayClient } from './relay-client.ts';
@@ -18,7 +18,7 @@ interface Patient {
  * Messages stay encrypted in Redis and are decrypted once here, only for a patient with clients.
  */
 export function createPatientHub(deps: {
-  subscriber: Redis;
+  subscriber: RedisClient;
   cipher: FieldCipher;
   prefix: string;
   logger: FastifyBaseLogger;

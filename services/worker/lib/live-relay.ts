@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#shared/redis';
 import type { FieldCipher } from '#shared/crypto';
 import { callBindingKey, patientChannel, type LiveRelayEvent } from '#shared/relay';
 
@@ -9,7 +9,7 @@ export type LiveOutcome = 'relayed' | 'unbound';
  * written by the durable lane's dispatcher: the live lane never waits for Postgres or a session
  * lock, and an event of a call whose patient is unknown reaches no channel at all.
  */
-export function createLiveRelay({ redis, cipher, prefix }: { redis: Redis; cipher: FieldCipher; prefix: string }) {
+export function createLiveRelay({ redis, cipher, prefix }: { redis: RedisClient; cipher: FieldCipher; prefix: string }) {
   return async function relay(event: LiveRelayEvent): Promise<LiveOutcome> {
     const patientId = await redis.get(callBindingKey(prefix, event.sessionId));
     if (!patientId) return 'unbound';

@@ -1,7 +1,7 @@
 import { and, asc, eq, inArray, isNull } from 'drizzle-orm';
 import type { Queue } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#shared/redis';
 import { createHash } from 'node:crypto';
 import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
@@ -17,7 +17,7 @@ const BATCH = 500;
 export interface DispatcherDeps {
   db: Database;
   /** Fail-fast connection: a Redis outage fails the batch (rows stay undispatched) instead of hanging. */
-  redis: Redis;
+  redis: RedisClient;
   cipher: FieldCipher;
   codec: JobCodec;
   notifications: Queue<JobData<NotificationMeta>>;
