@@ -5,7 +5,7 @@ import { Counter } from 'prom-client';
 import type { WorkerConfig } from '#shared/config';
 import { notificationsQueue } from '#shared/queues/notifications-queue';
 import { deliver } from '../lib/notify/deliver.ts';
-import { disableEndpoint, disabledReason, recordAttempt, type AttemptOutcome } from '../lib/notify/delivery-repository.ts';
+import { deliveredBefore, disableEndpoint, disabledReason, recordAttempt, type AttemptOutcome } from '../lib/notify/delivery-repository.ts';
 import { isRetryableStatus, notificationBackoff, parseRetryAfter, RetryableDeliveryError } from '../lib/notify/retry-policy.ts';
 import { signDelivery } from '../lib/notify/standard-webhooks.ts';
 import { registerQueueWorker } from '../lib/queue-worker.ts';
@@ -17,7 +17,8 @@ const statusClass = (status: number | null) => (status === null ? 'network' : `$
 
 /**
  * Consumes `vapi-notifications`: POSTs each notification to its endpoint, signed per Standard
- * Webhooks with a `webhook-id` stable across attempts, and records every attempt. 2xx delivers;
+ * Webhooks with a `webhook-id` stable across attempts, and records every attempt (a delivered one
+ * that the database cannot take is logged instead of being sent again). 2xx delivers;
  * 410 disables the endpoint; other 4xx (but 408, 425, 429) fail for good; the rest retry with
  * the notification backoff (exponential, full jitter, capped, Retry-After honoured). Exhausted and
  * permanent failures stay in the failed set: the dead letters operators replay.
@@ -41,6 +42,7 @@ export const notificationsWorkerPlugin = fp(
           if (!config.notify.secret) throw new UnrecoverableError('NOTIFY_WEBHOOK_SECRET is not set: notifications cannot be signed');
           const disabled = await disabledReason(app.db, meta.endpoint);
           if (disabled) throw new UnrecoverableError(`Endpoint disabled (${disabled}): re-enable it, then replay`);
+          if (await deliveredBefore(app.db, meta.notificationId, meta.endpoint)) return { outcome: 'delivered' as const };
 
           const payload = JSON.stringify(body);
           const headers = signDelivery(config.notify.secret, `msg_${meta.notificationId}`, payload);
@@ -50,10 +52,16 @@ export const notificationsWorkerPlugin = fp(
           const outcome: AttemptOutcome =
             status !== null && status >= 200 && status < 300 ? 'delivered' : status === 410 ? 'disabled' : status !== null && !isRetryableStatus(status) ? 'permanent' : 'retry';
           const error = status === null ? result.error : outcome === 'delivered' ? null : `HTTP ${status}`;
-          await recordAttempt(app.db, { notificationId: meta.notificationId, endpoint: meta.endpoint, attempt: job.attemptsMade + 1, statusCode: status, latencyMs: Date.now() - started, error, outcome });
+          const attempt = { notificationId: meta.notificationId, endpoint: meta.endpoint, attempt: job.attemptsMade + 1, statusCode: status, latencyMs: Date.now() - started, error, outcome };
           attempts.inc({ outcome, status_class: statusClass(status) });
-
-          if (outcome === 'delivered') return { outcome };
+          if (outcome === 'delivered') {
+            // The receiver has it: a database that cannot take the record now must not cause a second delivery.
+            await recordAttempt(app.db, attempt).catch((recordError: unknown) =>
+              app.log.error({ err: recordError, ...attempt }, 'notification delivered, but its attempt could not be recorded'),
+            );
+            return { outcome };
+          }
+          await recordAttempt(app.db, attempt);
           if (outcome === 'disabled') {
             await disableEndpoint(app.db, meta.endpoint, '410 Gone');
             throw new UnrecoverableError('Endpoint answered 410 Gone: disabled until an operator re-enables it');

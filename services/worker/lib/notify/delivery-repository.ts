@@ -12,6 +12,19 @@ export async function recordAttempt(
   await db.insert(notificationAttempts).values(attempt);
 }
 
+/**
+ * Whether this notification already reached this endpoint: a job run again after the receiver
+ * answered (its completion lost with Redis, say) must not deliver a second time.
+ */
+export async function deliveredBefore(db: Database, notificationId: number, endpoint: string): Promise<boolean> {
+  const [row] = await db
+    .select({ id: notificationAttempts.id })
+    .from(notificationAttempts)
+    .where(and(eq(notificationAttempts.notificationId, notificationId), eq(notificationAttempts.endpoint, endpoint), eq(notificationAttempts.outcome, 'delivered')))
+    .limit(1);
+  return row !== undefined;
+}
+
 /** Why an endpoint is disabled, or null when it takes deliveries. */
 export async function disabledReason(db: Database, url: string): Promise<string | null> {
   const [row] = await db
