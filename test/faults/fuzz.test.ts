@@ -217,8 +217,8 @@ describe('signed but hostile Vapi messages', () => {
       SPOOL_DIR: mkdtempSync(join(tmpdir(), 'fuzz-spool-')),
     };
     const cwd = mkdtempSync(join(tmpdir(), 'fuzz-roles-'));
-    const ingress = new RoleProcess('ingress', ingressPort, env, cwd);
-    const worker = new RoleProcess('worker', workerPort, env, cwd);
+    const ingress = new RoleProcess('fuzz', 'ingress', ingressPort, env, cwd);
+    const worker = new RoleProcess('fuzz', 'worker', workerPort, env, cwd);
     // The worker starts once the hostile messages are in: the probe times the ingress, not two
     // processes sharing two cores with Postgres and Redis.
     await ingress.start();

@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -126,6 +126,64 @@ export class PrivatePostgres {
 
   async destroy(): Promise<void> {
     await this.stop().catch(() => {});
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Whether nothing listens on `port` of 127.0.0.1 right now. */
+const isFree = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+
+/**
+ * A three-master Redis Cluster of the suite's own (`--cluster-enabled yes`, joined with
+ * `redis-cli --cluster create`), durable like PrivateRedis. Each node also needs its port + 10000
+ * free, for the cluster bus.
+ */
+export class PrivateRedisCluster {
+  private readonly children: ChildProcess[] = [];
+  private constructor(
+    readonly ports: number[],
+    private readonly dir: string,
+  ) {}
+
+  static async create(): Promise<PrivateRedisCluster> {
+    const ports: number[] = [];
+    while (ports.length < 3) {
+      const port = 20_000 + Math.floor(Math.random() * 10_000);
+      if (!ports.includes(port) && (await isFree(port)) && (await isFree(port + 10_000))) ports.push(port);
+    }
+    const cluster = new PrivateRedisCluster(ports, mkdtempSync(join(tmpdir(), 'faults-cluster-')));
+    for (const port of ports) {
+      const dir = join(cluster.dir, String(port));
+      mkdirSync(dir);
+      cluster.children.push(
+        spawn(
+          'redis-server',
+          ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir],
+          { stdio: 'ignore' },
+        ),
+      );
+    }
+    for (const port of ports) await waitFor(async () => (await run('redis-cli', ['-p', String(port), 'ping'])).stdout.includes('PONG'), 10_000);
+    await run('redis-cli', ['--cluster', 'create', ...cluster.nodes, '--cluster-replicas', '0', '--cluster-yes']);
+    for (const port of ports) {
+      await waitFor(async () => (await run('redis-cli', ['-p', String(port), 'cluster', 'info'])).stdout.includes('cluster_state:ok'), 20_000);
+    }
+    return cluster;
+  }
+
+  /** `host:port` of every node, as REDIS_CLUSTER_NODES takes them. */
+  get nodes(): string[] {
+    return this.ports.map((port) => `127.0.0.1:${port}`);
+  }
+
+  async destroy(): Promise<void> {
+    for (const child of this.children) child.kill('SIGKILL');
+    await Promise.all(this.children.map(exited));
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

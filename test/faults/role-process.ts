@@ -9,7 +9,7 @@ export const FAULT_ARTIFACTS = resolve(import.meta.dirname, '../../test-artifact
 
 /**
  * One role (`services/main.ts <role>`) as its own `node` process, the way the image runs it, so a
- * signal reaches the process that handles it. Its output goes to test-artifacts/faults/<role>.log.
+ * signal reaches the process that handles it.
  */
 export class RoleProcess {
   private child: ChildProcess | null = null;
@@ -18,13 +18,15 @@ export class RoleProcess {
   readonly crashes: string[] = [];
 
   constructor(
+    /** The suite's name for this run, which names the log: test-artifacts/faults/<run>-<role>.log. */
+    run: string,
     readonly role: 'ingress' | 'worker' | 'relay',
     readonly port: number,
     private readonly env: Record<string, string>,
     private readonly cwd: string,
   ) {
     mkdirSync(FAULT_ARTIFACTS, { recursive: true });
-    this.log = createWriteStream(join(FAULT_ARTIFACTS, `${role}.log`), { flags: 'w' });
+    this.log = createWriteStream(join(FAULT_ARTIFACTS, `${run}-${role}.log`), { flags: 'w' });
   }
 
   get url(): string {

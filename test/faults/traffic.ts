@@ -50,8 +50,8 @@ export class CallStream {
     await Promise.all(this.loops);
   }
 
-  private async playCall(): Promise<void> {
-    const patientId = `patient-${randomUUID().slice(0, 8)}`;
+  /** Plays one call to its end (for `patientId`, or a new patient); the loops call it back to back. */
+  async playCall(patientId = `patient-${randomUUID().slice(0, 8)}`): Promise<PlayedCall> {
     const call = realisticCall({ patientId, startMs: Date.now() });
     const inProgress = call.events.findIndex((event) => event.message.status === 'in-progress');
     const toolCall: VapiBody = {
@@ -67,7 +67,9 @@ export class CallStream {
       await this.send(event);
       await sleep(this.gapMs);
     }
-    this.played.push({ callId: call.callId, patientId, finals: call.finalTranscripts.length });
+    const played = { callId: call.callId, patientId, finals: call.finalTranscripts.length };
+    this.played.push(played);
+    return played;
   }
 
   private async send(event: VapiBody): Promise<void> {
