@@ -51,10 +51,10 @@ export async function createServiceApp(
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async (_request, reply) => {
-    if (!closing) return;
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) return done();
     reply.header('connection', 'close');
-    throw new HttpError(503, 'UNAVAILABLE', 'This instance is shutting down; retry', { 'retry-after': '1' });
+    done(new HttpError(503, 'UNAVAILABLE', 'This instance is shutting down; retry', { 'retry-after': '1' }));
   });
   await app.register(adminAuthPlugin, { token: adminToken });
   await app.register(healthPlugin);

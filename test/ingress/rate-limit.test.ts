@@ -54,6 +54,24 @@ describe('rate limits', () => {
     expect((await postFrom('127.0.0.3', body, hmacHeaders(body))).status).toBe(200);
   });
 
+  it('hold across ingress replicas: a budget spent on one is enforced on the other from the next failure', async () => {
+    await start();
+    const other = await buildIngressApp({ config, logger: silentLogger() });
+    try {
+      const otherUrl = new URL(`${await other.listen({ host: '127.0.0.1', port: 0 })}${WEBHOOK_PATH}`);
+      const body = JSON.stringify(realisticCall().events[0]);
+      const forged = { 'content-type': 'application/json', 'x-vapi-signature': 'cd'.repeat(32) };
+      for (let i = 0; i < 50; i++) expect((await postFrom('127.0.0.4', body, forged)).status).toBe(401);
+      const first = url;
+      url = otherUrl;
+      expect((await postFrom('127.0.0.4', body, forged)).status).toBe(429);
+      expect((await postFrom('127.0.0.4', body, hmacHeaders(body))).status).toBe(429);
+      url = first;
+    } finally {
+      await other.close();
+    }
+  });
+
   it('never throttle verified traffic unless RATE_LIMIT_VERIFIED_PER_MIN asks', async () => {
     await start();
     const call = realisticCall();

@@ -36,12 +36,17 @@ export const intakePlugin = fp(
     app.decorate('enqueueLive', createLiveIntake(app.queues.live, redis));
     if (spool.pending > 0) app.log.warn({ events: spool.pending, dir: options.dir }, 'events left in the spool by an earlier run: draining them');
 
+    let draining = false;
     const drain = () => {
-      if (spool.pending === 0 || redis.status !== 'ready') return;
+      if (draining || spool.pending === 0 || redis.status !== 'ready') return;
+      draining = true;
       intake
         .drainSpool()
         .then((moved) => moved > 0 && app.log.info({ moved, left: spool.pending }, 'spooled events moved into the queue'))
-        .catch((error: unknown) => app.log.warn({ err: error, left: spool.pending }, 'spool drain paused: Redis does not take events yet'));
+        .catch((error: unknown) => app.log.warn({ err: error, left: spool.pending }, 'spool drain paused: Redis does not take events yet'))
+        .finally(() => {
+          draining = false;
+        });
     };
     const timer = setInterval(drain, DRAIN_INTERVAL_MS);
     timer.unref();

@@ -74,21 +74,23 @@ export async function webhookRoutes(app: FastifyInstance, { config }: { config: 
   // Failed authentications count per client IP; an IP over its budget is refused before its body is read.
   const unverified = createRateLimiter(app.redis.producer, config.queuePrefix, 'unverified', config.rateLimit.unverifiedPerMinute);
   const verified = createRateLimiter(app.redis.producer, config.queuePrefix, 'verified', config.rateLimit.verifiedPerMinute);
-  /** A request that did not authenticate: logged with its reason, counted against its IP, 401. */
+  /** A request that did not authenticate: logged with its reason, counted against its IP, 401 (429 past the budget). */
   async function refuse(request: FastifyRequest, reason: string): Promise<never> {
     Object.assign(request.webhook, { outcome: 'unauthenticated', reason });
     authFailures.inc({ reason });
-    await unverified.count(request.ip);
+    const wait = await unverified.count(request.ip);
+    if (wait !== null) rateLimited(request, wait);
     throw IngressErrors.invalidSignature(reason);
+  }
+  function rateLimited(request: FastifyRequest, wait: string): never {
+    request.webhook.outcome = 'rate_limited';
+    throw IngressErrors.rateLimited(wait);
   }
 
   app.addHook('onRequest', async (request) => {
     request.webhook = { outcome: 'rejected' };
-    const wait = await unverified.exceeded(request.ip);
-    if (wait !== null) {
-      request.webhook.outcome = 'rate_limited';
-      throw IngressErrors.rateLimited(wait);
-    }
+    const wait = unverified.exceeded(request.ip);
+    if (wait !== null) rateLimited(request, wait);
     // What the headers alone can refuse is refused before a byte of the body is read.
     const early = verify.checkHeaders(request.headers);
     if (!early.ok) await refuse(request, early.reason);
@@ -141,10 +143,7 @@ export async function webhookRoutes(app: FastifyInstance, { config }: { config: 
     if (!verification.ok) await refuse(request, verification.reason);
     if (verified.enabled) {
       const wait = await verified.count(request.ip);
-      if (wait !== null) {
-        request.webhook.outcome = 'rate_limited';
-        throw IngressErrors.rateLimited(wait);
-      }
+      if (wait !== null) rateLimited(request, wait);
     }
     const event: IncomingEvent | null = readEnvelope(parseJsonBody(rawBody));
     if (!event) throw IngressErrors.invalidPayload('Body is not an event: expected {"message": {"type": …}} or {"type", "data"}');
