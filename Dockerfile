@@ -15,6 +15,8 @@ WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The ingress's spool (SPOOL_DIR, var/spool by default): mount a volume here so it outlives the container.
+RUN mkdir -p var/spool && chown node:node var/spool
 USER node
 # docker-compose.yml picks the role: ingress, worker or relay.
 ENTRYPOINT ["node", "dist/services/main.js"]
