@@ -1,8 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'node:http';
 import { Cluster } from 'ioredis';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateDatabase } from '#shared/db/migrate';
 import { signRelayToken } from '../../services/relay/lib/relay-token.ts';
 import { STREAM_PATH } from '../../services/relay/plugins/stream.ts';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
@@ -14,7 +14,6 @@ import { Stack } from './stack.ts';
 import { CallStream } from './traffic.ts';
 
 const STREAM_S = Number(process.env.FAULTS_CLUSTER_STREAM_S ?? 30);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let cluster: PrivateRedisCluster;
 let pg: PrivatePostgres;
@@ -22,7 +21,6 @@ let stack: Stack;
 
 beforeAll(async () => {
   [cluster, pg] = await Promise.all([PrivateRedisCluster.create(), PrivatePostgres.create()]);
-  await migrateDatabase(pg.url());
   stack = await Stack.start('cluster', { databaseUrl: pg.url(), redis: { REDIS_CLUSTER_NODES: cluster.nodes.join(',') } });
 }, 120_000);
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,6 @@ import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateDatabase } from '#shared/db/migrate';
 import { QUEUES } from '#shared/queues/catalog';
 import { lacksCallId, readEnvelope } from '#shared/vapi/envelope';
 import { buildIngressApp } from '../../services/ingress/app.ts';
@@ -32,7 +32,6 @@ let connection: Redis;
 
 beforeAll(async () => {
   [redis, pg] = await Promise.all([PrivateRedis.create(), PrivatePostgres.create()]);
-  await migrateDatabase(pg.url());
   connection = new Redis(redis.url, { maxRetriesPerRequest: 1 });
 }, 120_000);
 
@@ -245,7 +244,7 @@ describe('signed but hostile Vapi messages', () => {
             const response = await fetch(url, { method: 'POST', body, headers: hmacHeaders(body) });
             await response.arrayBuffer();
             probeMs.push(performance.now() - startedAt);
-            await new Promise((resolve) => setTimeout(resolve, 20));
+            await sleep(20);
           }
         })();
         for (let i = 0; i < bodies.length; i += 3) {

@@ -1,7 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readdirSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateDatabase } from '#shared/db/migrate';
 import { expectNothingLost } from './checks.ts';
 import { PrivatePostgres, PrivateRedis } from './private-services.ts';
 import { Stack } from './stack.ts';
@@ -10,7 +10,6 @@ import { CallStream } from './traffic.ts';
 /** The outages' lengths; the issue's figures by default, shorter when a developer iterates. */
 const OUTAGE_S = Number(process.env.FAULTS_OUTAGE_S ?? 20);
 const READ_ONLY_S = Number(process.env.FAULTS_READ_ONLY_S ?? 120);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let redis: PrivateRedis;
 let pg: PrivatePostgres;
@@ -18,7 +17,6 @@ let stack: Stack;
 
 beforeAll(async () => {
   [redis, pg] = await Promise.all([PrivateRedis.create(), PrivatePostgres.create()]);
-  await migrateDatabase(pg.url());
   stack = await Stack.start('outages', { databaseUrl: pg.url(), redis: { REDIS_URL: redis.url } });
 }, 120_000);
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
+import { migrateDatabase } from '#shared/db/migrate';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const run = promisify(execFile);
@@ -78,7 +79,8 @@ const asPostgres = (command: string, args: string[]) => (isRoot ? run('runuser',
 
 /**
  * A PostgreSQL cluster of the suite's own (initdb + pg_ctl) on a free port, with its socket in its
- * own directory: stopped, started and made read-only without touching the machine's Postgres.
+ * own directory and the app's database migrated: stopped, started and made read-only without
+ * touching the machine's Postgres.
  */
 export class PrivatePostgres {
   private constructor(
@@ -95,6 +97,7 @@ export class PrivatePostgres {
     await asPostgres(postgresBin('initdb'), ['-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync']);
     const pg = new PrivatePostgres(await freePort(), dir);
     await pg.start();
+    await migrateDatabase(pg.url());
     return pg;
   }
 

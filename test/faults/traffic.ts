@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import { readEnvelope } from '#shared/vapi/envelope';
 import { isLiveOnly } from '#shared/vapi/live';
@@ -6,7 +7,6 @@ import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { realisticCall, type VapiBody } from '../fixtures/vapi-call.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A call the stream played to the end: every one of its events was answered 2xx. */
 export interface PlayedCall {

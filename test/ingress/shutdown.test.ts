@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { buildIngressApp } from '../../services/ingress/app.ts';
@@ -32,9 +33,9 @@ describe('graceful shutdown', () => {
     const answer = readAll(socket);
     // Half the request is on the wire when the shutdown begins...
     socket.write(head.slice(0, 40));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
     const closed = app.close();
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
     // ...and the rest arrives while it closes.
     socket.write(head.slice(40) + body);
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import { appendFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -58,7 +59,7 @@ describe('the spool', () => {
       async (n) => {
         out.push(n);
         if (n < 5) void spool.append(n + 1);
-        await new Promise((resolve) => setTimeout(resolve, 5));
+        await sleep(5);
       },
       () => {},
     );
