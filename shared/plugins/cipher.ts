@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { Counter } from 'prom-client';
 import { FieldCipher } from '../crypto.ts';
 import { JobCodec } from '../queues/codec.ts';
 
@@ -7,17 +8,31 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Encrypts health data at the storage edges (Postgres columns, Redis jobs, pub/sub messages). */
     cipher: FieldCipher;
-    /** Seals job payloads and results with `cipher`. */
+    /** Seals job payloads and results with `cipher`, bound to their queue and clear fields. */
     jobCodec: JobCodec;
   }
 }
 
-/** Builds the process's one FieldCipher from the configured keys. */
+/**
+ * Builds the process's one FieldCipher from the configured keys, and its job codec. Every seal of
+ * the old, unbound format opened during the upgrade window (codec.ts) is counted and logged: when
+ * the counter stays at zero, nothing of the old format is left.
+ */
 export const cipherPlugin = fp(
-  async (app: FastifyInstance, { keys }: { keys: readonly Buffer[] }) => {
+  async (app: FastifyInstance, { keys, legacySealsUntil }: { keys: readonly Buffer[]; legacySealsUntil?: number | undefined }) => {
     const cipher = new FieldCipher(keys);
+    const legacy = new Counter({
+      name: 'vapi_relay_legacy_seals_opened_total',
+      help: 'Jobs and results sealed by an earlier version (clear fields not bound) opened during the upgrade window',
+      labelNames: ['queue', 'sealed'],
+      registers: [app.metrics],
+    });
+    const onLegacy = (queue: string, sealed: 'job' | 'result') => {
+      legacy.inc({ queue, sealed });
+      app.log.warn({ queue, sealed }, 'opened a seal of the earlier format, not bound to its clear fields: accepted only during the upgrade window');
+    };
     app.decorate('cipher', cipher);
-    app.decorate('jobCodec', new JobCodec(cipher));
+    app.decorate('jobCodec', new JobCodec(cipher, { legacyUntil: legacySealsUntil, onLegacy }));
   },
-  { name: 'cipher' },
+  { name: 'cipher', dependencies: ['metrics'] },
 );

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { IngressConfig } from '#shared/config';
 import { withDeadline } from '#shared/deadline';
+import { TamperedJobError } from '#shared/queues/codec';
 import { toolsQueue, type ToolCallContext, type ToolJobResult } from '#shared/queues/tools-queue';
 import type { ToolCallRequest } from '#shared/vapi/read';
 
@@ -48,9 +49,12 @@ export const toolCallsPlugin = fp(
           throw error;
         });
         if (typeof sealed !== 'string') throw new Error('tool job returned no sealed result');
-        return app.jobCodec.openResult(toolsQueue, sealed);
+        // Bound to this job's id: another call's answer copied here does not open.
+        return app.jobCodec.openResult(toolsQueue, job.id!, sealed);
       } catch (error) {
-        app.log.warn({ err: error, sessionId: context.sessionId, toolCallId: call.id, tool: call.name }, 'tool call unanswered');
+        const where = { sessionId: context.sessionId, toolCallId: call.id, tool: call.name };
+        if (error instanceof TamperedJobError) app.log.error({ err: error, ...where }, 'tool result altered in Redis: answered with an error');
+        else app.log.warn({ err: error, ...where }, 'tool call unanswered');
         return { error: NO_ANSWER };
       }
     }

@@ -23,12 +23,10 @@ import { toolsUsedIn } from './tool-call-repository.ts';
 
 export type ProcessOutcome = 'processed' | 'duplicate' | 'live-only';
 
-/** One event job, opened: its clear fields, the raw webhook body, and that body as sealed in the job. */
+/** One event job, opened: its clear fields and the raw webhook body. */
 export interface EventToStore {
   meta: EventMeta;
   body: string;
-  /** Stored as is in `vapi_events.payload`: already encrypted, no need to encrypt again. */
-  sealedBody: string;
 }
 
 interface Deps {
@@ -146,7 +144,8 @@ export function createEventProcessor({ db, cipher, onOutbox }: Deps) {
         type: event.type,
         occurredAt: event.timestamp,
         receivedAt,
-        payload: job.sealedBody,
+        // Encrypted on its own: the job's seal is bound to the job's clear fields, which the row does not keep.
+        payload: cipher.encrypt(job.body),
       });
       if (!fresh) return { outcome: 'duplicate' as const, wroteOutbox: false };
       const wroteOutbox = session ? await apply(tx, session, change, job.meta.eventId, at) : false;
