@@ -16,7 +16,8 @@ declare module 'fastify' {
 /**
  * Builds the process's one FieldCipher from the configured keys, and its job codec. Every seal of
  * the old, unbound format opened during the upgrade window (codec.ts) is counted and logged: when
- * the counter stays at zero, nothing of the old format is left.
+ * the counter stays at zero, nothing of the old format is left. Every seal found altered is counted
+ * and logged at error: someone wrote to Redis who should not have.
  */
 export const cipherPlugin = fp(
   async (app: FastifyInstance, { keys, legacySealsUntil }: { keys: readonly Buffer[]; legacySealsUntil?: number | undefined }) => {
@@ -27,12 +28,22 @@ export const cipherPlugin = fp(
       labelNames: ['queue', 'sealed'],
       registers: [app.metrics],
     });
+    const tampered = new Counter({
+      name: 'vapi_relay_tampered_seals_total',
+      help: 'Jobs and results refused because they were altered in Redis after they were sealed',
+      labelNames: ['queue', 'sealed'],
+      registers: [app.metrics],
+    });
     const onLegacy = (queue: string, sealed: 'job' | 'result') => {
       legacy.inc({ queue, sealed });
       app.log.warn({ queue, sealed }, 'opened a seal of the earlier format, not bound to its clear fields: accepted only during the upgrade window');
     };
+    const onTampered = (queue: string, sealed: 'job' | 'result') => {
+      tampered.inc({ queue, sealed });
+      app.log.error({ queue, sealed }, 'a seal was altered in Redis after it was sealed: refused');
+    };
     app.decorate('cipher', cipher);
-    app.decorate('jobCodec', new JobCodec(cipher, { legacyUntil: legacySealsUntil, onLegacy }));
+    app.decorate('jobCodec', new JobCodec(cipher, { legacyUntil: legacySealsUntil, onLegacy, onTampered }));
   },
   { name: 'cipher', dependencies: ['metrics'] },
 );

@@ -25,6 +25,8 @@ export interface JobCodecOptions {
   legacyUntil?: number;
   /** Told of each unbound seal opened inside the window: a warning and a metric. */
   onLegacy?: (queue: string, sealed: 'job' | 'result') => void;
+  /** Told of each seal found altered: someone wrote to Redis who should not have, worth an alert. */
+  onTampered?: (queue: string, sealed: 'job' | 'result') => void;
 }
 
 /** An opened job: its payload, and whether it was sealed the old way (its clear fields then only as good as Redis). */
@@ -62,13 +64,15 @@ const ALTERED_RESULT = 'sealed result does not match its job or queue: it was al
 export class JobCodec {
   private readonly legacyUntil: number;
   private readonly onLegacy: NonNullable<JobCodecOptions['onLegacy']>;
+  private readonly onTampered: NonNullable<JobCodecOptions['onTampered']>;
 
   constructor(
     private readonly cipher: FieldCipher,
-    { legacyUntil = LEGACY_SEALS_UNTIL, onLegacy = () => {} }: JobCodecOptions = {},
+    { legacyUntil = LEGACY_SEALS_UNTIL, onLegacy = () => {}, onTampered = () => {} }: JobCodecOptions = {},
   ) {
     this.legacyUntil = legacyUntil;
     this.onLegacy = onLegacy;
+    this.onTampered = onTampered;
   }
 
   seal<M extends Record<string, unknown>, P>(queue: QueueDefinition<M, P, unknown>, meta: M, payload: P): JobData<M> {
@@ -108,6 +112,7 @@ export class JobCodec {
     } catch (error) {
       // A key not configured here yet stays what it is (it heals); anything else that does not authenticate was altered.
       if (error instanceof UnknownKeyError || !(error instanceof DecryptionError)) throw error;
+      this.onTampered(queue, sealed);
       throw new TamperedJobError(sealed === 'job' ? ALTERED_JOB : ALTERED_RESULT);
     }
   }

@@ -135,7 +135,8 @@ describe('tool calls through ingress, queue and worker', () => {
     const [again] = await callTools(benCall, benRecords);
     expect(again).toEqual({ toolCallId: benRecords.id, name: 'get_health_records', error: expect.any(String) });
     expect(JSON.stringify(again)).not.toContain(ada.medications[0]!.name);
-    expect(logLines.some((line) => line.includes('tool result altered in Redis'))).toBe(true);
+    expect(logLines.some((line) => line.includes('a seal was altered in Redis after it was sealed') && line.includes('"sealed":"result"'))).toBe(true);
+    expect((await ingress.inject({ url: '/metrics' })).body).toMatch(/vapi_relay_tampered_seals_total\{queue="vapi-tools",sealed="result",service="ingress"\} 1/);
   });
 
   it('books a slot for exactly one of twenty callers racing for it; the others hear a sentence', async () => {

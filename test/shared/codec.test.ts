@@ -58,6 +58,16 @@ describe('the job codec', () => {
     expect(() => codec.open(eventsQueue, { ...event, sealed: event.sealed.replace('+ad.', '.') })).toThrow(TamperedJobError);
   });
 
+  it('tells of each seal found altered, and of nothing else', () => {
+    const told: string[] = [];
+    const watched = new JobCodec(cipher, { onTampered: (queue, sealed) => told.push(`${queue} ${sealed}`) });
+    const event = watched.seal(eventsQueue, eventMeta, 'x');
+    watched.open(eventsQueue, event);
+    expect(() => watched.open(eventsQueue, { ...event, type: 'end-of-call-report' })).toThrow(TamperedJobError);
+    expect(() => watched.openResult(toolsQueue, 'job-b', watched.sealResult(toolsQueue, 'job-a', { result: '{}' }))).toThrow(TamperedJobError);
+    expect(told).toEqual(['vapi-events job', 'vapi-tools result']);
+  });
+
   it("binds a result to its job: another job's result, or another queue's, does not open", () => {
     const result = { result: '{"found":true,"firstName":"Ada"}' };
     const stored = codec.sealResult(toolsQueue, 'job-a', result);

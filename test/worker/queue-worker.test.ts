@@ -1,4 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { QueueEvents, type Queue } from 'bullmq';
 import { eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
@@ -10,6 +12,7 @@ import type { JobData } from '#shared/queues/definition';
 import { eventsQueue } from '#shared/queues/events-queue';
 import { liveQueue } from '#shared/queues/live-queue';
 import { notificationsQueue, type NotificationMeta } from '#shared/queues/notifications-queue';
+import { buildIngressApp } from '../../services/ingress/app.ts';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
 import { jobFor } from '../helpers/jobs.ts';
@@ -83,6 +86,7 @@ describe('a notification job changed in Redis', () => {
     expect(original.received).toEqual([]);
     expect(attacker.received).toEqual([]);
     expect(await handle.db.select().from(notificationAttempts)).toEqual([]);
+    expect((await worker.inject({ url: '/metrics' })).body).toMatch(/vapi_relay_tampered_seals_total\{queue="vapi-notifications",sealed="job",service="worker"\} 1/);
   });
 
   it('given another notification id (another webhook-id, another row marked delivered): the same', async () => {
@@ -173,6 +177,22 @@ describe('jobs sealed by an earlier version (their clear fields not bound)', () 
     const metrics = await (await worker.inject({ url: '/metrics' })).body;
     expect(metrics).toMatch(/vapi_relay_legacy_seals_opened_total\{queue="vapi-events",sealed="job",service="worker"\} 1/);
     expect(metrics).toMatch(/vapi_relay_legacy_seals_opened_total\{queue="vapi-notifications",sealed="job",service="worker"\} 2/);
+  });
+
+  it("are still read from an earlier version's spool segment: drained into the queue and stored", async () => {
+    await startWorker();
+    const body = { message: { type: 'status-update', status: 'in-progress', timestamp: Date.now(), call: { id: randomUUID() } } };
+    const job = jobFor(body, cipher);
+    const ingressConfig = testConfig({ QUEUE_PREFIX: config.queuePrefix });
+    await mkdir(ingressConfig.spool.dir, { recursive: true });
+    await writeFile(join(ingressConfig.spool.dir, '000000000001.jsonl'), `${JSON.stringify({ at: Date.now(), job: legacy(job, JSON.stringify(body)) })}\n`);
+    try {
+      const [ingress] = track(await buildIngressApp({ config: ingressConfig, logger: silentLogger() }));
+      await ingress.ready();
+      await waitFor(async () => (await handle.db.select().from(vapiEvents).where(eq(vapiEvents.id, job.eventId))).length === 1);
+    } finally {
+      await rm(ingressConfig.spool.dir, { recursive: true, force: true });
+    }
   });
 
   it('are refused after the window: dead-lettered with the reason, nothing stored', async () => {

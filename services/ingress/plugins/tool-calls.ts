@@ -4,7 +4,6 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { IngressConfig } from '#shared/config';
 import { withDeadline } from '#shared/deadline';
-import { TamperedJobError } from '#shared/queues/codec';
 import { toolsQueue, type ToolCallContext, type ToolJobResult } from '#shared/queues/tools-queue';
 import type { ToolCallRequest } from '#shared/vapi/read';
 
@@ -52,9 +51,7 @@ export const toolCallsPlugin = fp(
         // Bound to this job's id: another call's answer copied here does not open.
         return app.jobCodec.openResult(toolsQueue, job.id!, sealed);
       } catch (error) {
-        const where = { sessionId: context.sessionId, toolCallId: call.id, tool: call.name };
-        if (error instanceof TamperedJobError) app.log.error({ err: error, ...where }, 'tool result altered in Redis: answered with an error');
-        else app.log.warn({ err: error, ...where }, 'tool call unanswered');
+        app.log.warn({ err: error, sessionId: context.sessionId, toolCallId: call.id, tool: call.name }, 'tool call unanswered');
         return { error: NO_ANSWER };
       }
     }

@@ -125,6 +125,10 @@ export function registerQueueWorker<Meta extends Record<string, unknown>, Payloa
     (job) => run(job).catch((error: unknown) => {
       throw toJobError(error);
     }),
+    // Job locks keep BullMQ's 30 s (and its 30 s stalled-job check): a frozen worker's jobs are taken
+    // over within about a minute, and its row locks are gone after 5 s anyway (shared/db/client.ts),
+    // which is what held the others up. Shorter would take live jobs from a worker whose event loop a
+    // large event blocks for a while, and a job taken twice that way is failed for good.
     { connection: app.redis.worker, prefix, concurrency: spec.concurrency, ...(spec.settings ? { settings: spec.settings } : {}) },
   );
 
