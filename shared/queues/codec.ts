@@ -20,13 +20,16 @@ export class LegacySealError extends DecryptionError {
   override name = 'LegacySealError';
 }
 
+/** Told of one seal, by its queue and whether it sealed a job or a result. */
+export type SealHook = (queue: string, sealed: 'job' | 'result') => void;
+
 export interface JobCodecOptions {
   /** Epoch ms until which unbound (old) seals are opened; `LEGACY_SEALS_UNTIL` unless a test moves it. */
   legacyUntil?: number;
   /** Told of each unbound seal opened inside the window: a warning and a metric. */
-  onLegacy?: (queue: string, sealed: 'job' | 'result') => void;
+  onLegacy?: SealHook;
   /** Told of each seal found altered: someone wrote to Redis who should not have, worth an alert. */
-  onTampered?: (queue: string, sealed: 'job' | 'result') => void;
+  onTampered?: SealHook;
 }
 
 /** An opened job: its payload, and whether it was sealed the old way (its clear fields then only as good as Redis). */
@@ -63,8 +66,8 @@ const ALTERED_RESULT = 'sealed result does not match its job or queue: it was al
  */
 export class JobCodec {
   private readonly legacyUntil: number;
-  private readonly onLegacy: NonNullable<JobCodecOptions['onLegacy']>;
-  private readonly onTampered: NonNullable<JobCodecOptions['onTampered']>;
+  private readonly onLegacy: SealHook;
+  private readonly onTampered: SealHook;
 
   constructor(
     private readonly cipher: FieldCipher,
