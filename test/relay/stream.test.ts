@@ -9,6 +9,7 @@ import { buildIngressApp } from '../../services/ingress/app.ts';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { buildRelayApp } from '../../services/relay/app.ts';
 import { CLOSE } from '../../services/relay/lib/relay-client.ts';
+import { REPLAY_PAGE_EVENTS } from '../../services/relay/lib/replay-loader.ts';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { isLiveOnlyBody, realisticCall, type VapiBody } from '../fixtures/vapi-call.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
@@ -16,7 +17,7 @@ import { openTestDatabase, truncateAll } from '../helpers/database.ts';
 import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { waitFor } from '../helpers/wait-for.ts';
-import { eventWriter, metricValue, openClient, range, streamUrl, tokenFor, type TestClient } from './relay-harness.ts';
+import { eventWriter, metricValue, openClient, pageReadsWaitingOnLock, range, streamUrl, tokenFor, type TestClient } from './relay-harness.ts';
 
 const handle = openTestDatabase();
 const redis: Redis = openTestRedis();
@@ -53,9 +54,7 @@ beforeAll(async () => {
   worker = await buildWorkerApp({ config, logger: silentLogger() });
   await worker.ready();
   webhookUrl = `${await ingress.listen({ host: '127.0.0.1', port: 0 })}${WEBHOOK_PATH}`;
-  // A long-kept replay read, so the tests of sharing it do not depend on how fast this machine is.
-  const stream = { replayCacheMs: 60_000 };
-  relays = [await buildRelayApp({ config, logger: silentLogger(), stream }), await buildRelayApp({ config, logger: silentLogger(), stream })];
+  relays = [await buildRelayApp({ config, logger: silentLogger() }), await buildRelayApp({ config, logger: silentLogger() })];
   for (const relay of relays) await relay.listen({ host: '127.0.0.1', port: 0 });
   urls = relays.map(streamUrl);
   writer = eventWriter(config, handle, redis);
@@ -151,10 +150,7 @@ describe('relay: two instances, a worker and an ingress', () => {
     await handle.sql.begin(async (tx) => {
       await tx`lock table session_events in access exclusive mode`;
       client.subscribe(session, 3);
-      await waitFor(async () => {
-        const [row] = await handle.sql`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query ilike '%session_events%'`;
-        return row!.n > 0;
-      });
+      await waitFor(async () => (await pageReadsWaitingOnLock(handle)) === 1);
       await writer.publish(
         patient,
         range(8, 10).map((seq) => ({ type: 'transcript', sessionId: session, seq, at: new Date().toISOString(), data: { role: 'user', transcript: `utterance ${seq}`, final: true } })),
@@ -177,33 +173,43 @@ describe('relay: two instances, a worker and an ingress', () => {
     expect(client.seqs(session)).toEqual(range(1, 6));
   });
 
-  it('serves a mass reconnect to one session from one read', async () => {
+  it('serves a mass reconnect to one session from shared page reads', async () => {
     const patient = `pat-${randomUUID()}`;
     const session = await writer.session(patient);
-    await writer.store(session, range(1, 20));
-    const crowd = await Promise.all(range(1, 40).map(() => connect(urls[0]!, patient)));
+    await writer.store(session, range(1, 250));
+    // As many of the patient's devices as one relay admits, all resuming the same call at once.
+    const crowd = await Promise.all(range(1, config.relayMaxSocketsPerPatient).map(() => connect(urls[0]!, patient)));
     const before = await metricValue(relays[0]!, 'vapi_relay_replay_queries_total');
     for (const client of crowd) client.subscribe(session, 0);
-    await waitFor(() => crowd.every((client) => client.seqs(session).length === 20));
-    for (const client of crowd) expect(client.seqs(session)).toEqual(range(1, 20));
-    expect((await metricValue(relays[0]!, 'vapi_relay_replay_queries_total')) - before).toBeLessThanOrEqual(2);
+    await waitFor(() => crowd.every((client) => client.seqs(session).length === 250));
+    for (const client of crowd) expect(client.seqs(session)).toEqual(range(1, 250));
+    // One read per page, however many clients: 16 × 250 events from 3 queries.
+    expect((await metricValue(relays[0]!, 'vapi_relay_replay_queries_total')) - before).toBe(Math.ceil(250 / REPLAY_PAGE_EVENTS));
   });
 
-  it('keeps a shared replay read current with the live events that follow it', async () => {
+  it('shares no read begun before the patient\'s events reached this relay: a client reconnecting meanwhile reads again', async () => {
     const patient = `pat-${randomUUID()}`;
     const session = await writer.session(patient);
     await writer.store(session, range(1, 5));
-    const early = await connect(urls[1]!, patient);
     const before = await metricValue(relays[1]!, 'vapi_relay_replay_queries_total');
-    early.subscribe(session, 0);
-    await waitFor(() => early.seqs(session).length === 5);
-    await writer.storeAndPublish(patient, session, [6]);
-    await waitFor(() => early.seqs(session).length === 6);
-    const late = await connect(urls[1]!, patient);
-    late.subscribe(session, 2);
-    await waitFor(() => late.seqs(session).length === 4);
-    expect(late.seqs(session)).toEqual(range(3, 6));
-    expect((await metricValue(relays[1]!, 'vapi_relay_replay_queries_total')) - before).toBe(1);
+    let late: TestClient | undefined;
+    const connections = () => metricValue(relays[1]!, 'vapi_relay_ws_connections');
+    const othersConnected = await connections();
+    await handle.sql.begin(async (tx) => {
+      await tx`lock table session_events in access exclusive mode`;
+      const early = await connect(urls[1]!, patient);
+      early.subscribe(session, 0);
+      await waitFor(async () => (await pageReadsWaitingOnLock(handle)) === 1);
+      // The patient's last client leaves while the read waits, so the relay stops receiving its events.
+      early.ws.close();
+      await waitFor(async () => (await connections()) === othersConnected);
+      late = await connect(urls[1]!, patient);
+      late.subscribe(session, 0);
+      await waitFor(async () => (await pageReadsWaitingOnLock(handle)) === 2);
+    });
+    await waitFor(() => late!.seqs(session).length === 5);
+    expect(late!.seqs(session)).toEqual(range(1, 5));
+    expect((await metricValue(relays[1]!, 'vapi_relay_replay_queries_total')) - before).toBe(2);
   });
 
   it('closes a client that stops reading with 1013 while the others keep receiving', async () => {

@@ -30,6 +30,7 @@ describe('loadConfig', () => {
     expect(config.databaseUrl).toBe('postgres://postgres@127.0.0.1:5432/vapi_relay');
     expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', clusterNodes: [] });
     expect(config).toMatchObject({ ingressPort: 3000, relayPort: 3001, workerPort: 3002, toolDeadlineMs: 15_000 });
+    expect(config).toMatchObject({ relayMaxSocketsPerPatient: 16, relayTokenMaxTtlS: 86_400 });
     expect(config.rateLimit).toEqual({ unverifiedPerMinute: 50, verifiedPerMinute: 0 });
     expect(config.vapi).toMatchObject({
       auth: 'hmac',
@@ -65,6 +66,14 @@ describe('loadConfig', () => {
     [{ VAPI_TIMESTAMP_TOLERANCE_S: '300000' }, /at most a day/],
   ])('refuses a signing setup that would leave part of it unsigned or meaningless: %j', (env, message) => {
     expect(() => loadConfig({ ...secrets, ...env })).toThrow(message);
+  });
+
+  it.each([
+    [{ RELAY_TOKEN_MAX_TTL_S: String(86_400_000) }, /RELAY_TOKEN_MAX_TTL_S is in seconds, at most 30 days/],
+    [{ RELAY_TOKEN_MAX_TTL_S: '0' }, /RELAY_TOKEN_MAX_TTL_S/],
+    [{ RELAY_MAX_SOCKETS_PER_PATIENT: '0' }, /RELAY_MAX_SOCKETS_PER_PATIENT/],
+  ])('refuses relay limits that would bound nothing: %j', (env, message) => {
+    expect(() => loadConfig({ ...secrets, ...env }, ['relay'])).toThrow(message);
   });
 
   it('refuses well-known placeholder secrets', () => {

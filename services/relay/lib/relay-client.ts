@@ -1,11 +1,28 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FastifyBaseLogger } from 'fastify';
 import { WebSocket } from 'ws';
+import { databaseFailure } from '#shared/db/failure';
 import type { RelayEvent } from '#shared/relay';
 import type { RelayMetrics } from './relay-metrics.ts';
-import type { ReplayLoader } from './replay-loader.ts';
+import { REPLAY_PAGE_EVENTS, type ReplayLoader } from './replay-loader.ts';
 import type { RelayGrant } from './relay-token.ts';
+import { TokenBucket } from './token-bucket.ts';
 
 /** Close codes the relay sends (RFC 6455 §7.4.1). */
 export const CLOSE = { goingAway: 1001, policyViolation: 1008, tryAgainLater: 1013 } as const;
+
+/**
+ * Messages a socket may send: 10 at once, then one every 6 s. An app sends nothing but subscribes,
+ * one per session it opens (on connecting, to resume the one or two it shows), and a person opens a
+ * few sessions a minute at most; the first reconnect after a drop gets a fresh socket and allowance.
+ */
+export const SUBSCRIBES = { burst: 10, perSecond: 1 / 6 } as const;
+
+/** Replays one socket runs at once, one per session: an app shows one or two sessions at a time. */
+export const MAX_REPLAYS = 4;
+
+/** Live events of one session held while Postgres is read for it: far more than a call sends meanwhile. */
+export const MAX_HELD_EVENTS = 1_000;
 
 /** Where a client is in one session: the last `seq` it got, and live events held while Postgres is read. */
 interface Cursor {
@@ -21,14 +38,19 @@ interface Cursor {
 export interface ClientDeps {
   loader: ReplayLoader;
   metrics: RelayMetrics;
+  log: FastifyBaseLogger;
+  /** The patient's replay budget (stored events), shared by its sockets on this process. */
+  replayBudget: TokenBucket;
   /** Bytes the socket may hold unsent before the client counts as unable to keep up. */
   maxBufferedBytes: number;
 }
 
 /**
  * One connected app. Sequenced events reach it in `seq` order without duplicates: a replay or a
- * hole fill reads Postgres while the live events of that session are held, then the held ones
- * the read did not already cover follow. Live-only events (no `seq`) pass straight through.
+ * hole fill reads Postgres a page at a time while the live events of that session are held, then
+ * the held ones the read did not already cover follow. Live-only events (no `seq`) pass straight
+ * through. A replay sends only while the socket has room, so a slow reader slows its own replay
+ * instead of filling the relay's memory.
  */
 export class RelayClient {
   /** Answered the last ping. */
@@ -42,12 +64,34 @@ export class RelayClient {
   /** The code this side closed with, once it has. */
   closedWith: number | undefined;
   private readonly cursors = new Map<string, Cursor>();
+  private readonly allowance = new TokenBucket(SUBSCRIBES.burst, SUBSCRIBES.perSecond);
+  /** Sessions whose replay is running. */
+  private readonly replaying = new Set<string>();
+  private resumeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly ws: WebSocket,
     readonly grant: RelayGrant,
     private readonly deps: ClientDeps,
-  ) {}
+  ) {
+    ws.once('close', () => clearTimeout(this.resumeTimer));
+  }
+
+  /**
+   * Counts a message against the socket's allowance. Over it, the message is answered RATE_LIMITED
+   * and the socket is not read again until the next one is due: a flood then fills the sender's own
+   * buffers, not the relay's time, and a client that waits for each answer waits for the allowance.
+   */
+  admit(): boolean {
+    if (this.allowance.take()) return true;
+    this.deps.metrics.rateLimited.inc({ limit: 'subscribes' });
+    this.sendError('RATE_LIMITED', 'too many subscribes on this connection; wait and subscribe again');
+    if (!this.ws.isPaused) {
+      this.ws.pause();
+      this.resumeTimer = setTimeout(() => this.ws.resume(), this.allowance.waitMs());
+    }
+    return false;
+  }
 
   /** A live event of this client's patient. */
   deliver(event: RelayEvent): void {
@@ -57,30 +101,24 @@ export class RelayClient {
       return;
     }
     const cursor = this.cursorOf(event.sessionId);
-    if (cursor.filling) cursor.held.push(event);
-    else this.accept(event.sessionId, cursor, event, true);
+    if (!cursor.filling) this.accept(event.sessionId, cursor, event, true);
+    else if (cursor.held.length < MAX_HELD_EVENTS) cursor.held.push(event);
+    else this.close(CLOSE.tryAgainLater, 'cannot keep up; reconnect and subscribe with afterSeq');
   }
 
   /** `{"type":"subscribe"}`: replays the session after `afterSeq`, then joins its live stream. */
   async subscribe(sessionId: string, afterSeq: number): Promise<void> {
     if (!this.maySee(sessionId)) return this.sendError('FORBIDDEN');
-    const previous = this.cursors.get(sessionId);
-    const sent = previous?.first !== undefined && previous.last !== undefined ? { from: previous.first, to: previous.last } : undefined;
-    const cursor: Cursor = { last: undefined, filling: true, waiting: false, held: previous?.waiting ? previous.held : [] };
-    this.cursors.set(sessionId, cursor);
-    try {
-      const history = await this.deps.loader.load(sessionId, afterSeq, this.grant.patientId);
-      if (history.patientId !== this.grant.patientId) {
-        if (this.cursors.get(sessionId) === cursor) this.cursors.delete(sessionId);
-        return this.sendError('FORBIDDEN');
-      }
-      cursor.last = afterSeq;
-      this.sendHistory(sessionId, cursor, history.events, sent);
-    } catch {
-      if (this.cursors.get(sessionId) === cursor) this.cursors.delete(sessionId);
-      return this.sendError('UNAVAILABLE', 'the replay could not be read; subscribe again');
+    if (this.replaying.has(sessionId) || this.replaying.size >= MAX_REPLAYS) {
+      this.deps.metrics.rateLimited.inc({ limit: 'replays' });
+      return this.sendError('RATE_LIMITED', `a replay of this session, or ${MAX_REPLAYS} replays, are running; subscribe again once they end`);
     }
-    this.release(sessionId, cursor, false);
+    this.replaying.add(sessionId);
+    try {
+      await this.replay(sessionId, afterSeq);
+    } finally {
+      this.replaying.delete(sessionId);
+    }
   }
 
   /** Ends the connect grace: held events not taken over by a subscribe go out in order. */
@@ -101,14 +139,39 @@ export class RelayClient {
     this.ws.close(code, reason);
   }
 
-  /** Sends an error frame (bad requests, forbidden sessions). */
+  /** Sends an error frame (bad requests, forbidden sessions, limits). */
   sendError(code: string, message?: string): void {
     this.sendRaw(JSON.stringify(message ? { type: 'error', code, message } : { type: 'error', code }));
+  }
+
+  private async replay(sessionId: string, afterSeq: number): Promise<void> {
+    const previous = this.cursors.get(sessionId);
+    const sent = previous?.first !== undefined && previous.last !== undefined ? { from: previous.first, to: previous.last } : undefined;
+    const cursor: Cursor = { last: undefined, filling: true, waiting: false, held: previous?.waiting ? previous.held : [] };
+    this.cursors.set(sessionId, cursor);
+    let owned: boolean;
+    try {
+      owned = await this.read(sessionId, cursor, afterSeq, 0, sent);
+    } catch (error) {
+      this.deps.log.warn({ sessionId, afterSeq, reason: databaseFailure(error) }, 'relay replay could not be read; the client was told to subscribe again');
+      if (this.cursors.get(sessionId) === cursor) this.cursors.delete(sessionId);
+      return this.sendError('UNAVAILABLE', 'the replay could not be read; subscribe again');
+    }
+    if (!owned) {
+      if (this.cursors.get(sessionId) === cursor) this.cursors.delete(sessionId);
+      return this.sendError('FORBIDDEN');
+    }
+    this.release(sessionId, cursor, false);
   }
 
   /** A token with `sid` sees that session only. */
   private maySee(sessionId: string) {
     return this.grant.sessionId === undefined || this.grant.sessionId === sessionId;
+  }
+
+  /** `cursor` is still the session's (no newer subscribe replaced it) and the socket still takes events. */
+  private serves(sessionId: string, cursor: Cursor) {
+    return this.cursors.get(sessionId) === cursor && this.closedWith === undefined && this.ws.readyState === WebSocket.OPEN;
   }
 
   private cursorOf(sessionId: string): Cursor {
@@ -137,22 +200,48 @@ export class RelayClient {
   private async fill(sessionId: string, cursor: Cursor, afterSeq: number, upTo: number): Promise<void> {
     cursor.filling = true;
     try {
-      const history = await this.deps.loader.load(sessionId, afterSeq, this.grant.patientId, upTo);
-      if (history.patientId === this.grant.patientId) this.sendHistory(sessionId, cursor, history.events);
-    } catch {
+      await this.read(sessionId, cursor, afterSeq, upTo);
+    } catch (error) {
       // Postgres is unreachable: the held events go out past the hole rather than not at all.
+      this.deps.log.warn({ sessionId, afterSeq, reason: databaseFailure(error) }, 'relay hole fill could not be read; the events after it were sent');
     }
     this.release(sessionId, cursor, false);
   }
 
-  /** Sends stored events past the cursor, except those this connection already got live (`sent`). */
-  private sendHistory(sessionId: string, cursor: Cursor, events: RelayEvent[], sent?: { from: number; to: number }): void {
+  /**
+   * Sends the session's stored events after `afterSeq` through `cursor`, a page at a time: each page
+   * waits for the patient's replay budget, each event for room in the socket. False when the session
+   * is not this client's patient's (then nothing of it was sent).
+   */
+  private async read(sessionId: string, cursor: Cursor, afterSeq: number, atLeastSeq: number, sent?: { from: number; to: number }): Promise<boolean> {
+    const budget = this.deps.replayBudget;
+    for (let after = afterSeq; ; ) {
+      for (let wait = budget.waitMs(); wait > 0; wait = budget.waitMs()) await sleep(wait);
+      if (!this.serves(sessionId, cursor)) return true;
+      const page = await this.deps.loader.load(sessionId, after, this.grant.patientId, atLeastSeq);
+      budget.spend(page.events.length);
+      if (page.patientId !== this.grant.patientId) return false;
+      cursor.last ??= afterSeq;
+      await this.sendHistory(sessionId, cursor, page.events, sent);
+      if (page.events.length < REPLAY_PAGE_EVENTS) return true;
+      after = page.events.at(-1)!.seq!;
+    }
+  }
+
+  /**
+   * Sends stored events past the cursor, except those this connection already got live (`sent`).
+   * While the socket holds more than a quarter of what would close it, each event waits until
+   * everything before it has left the process, so a replay holds at most that much for a slow reader.
+   */
+  private async sendHistory(sessionId: string, cursor: Cursor, events: RelayEvent[], sent?: { from: number; to: number }): Promise<void> {
     for (const event of events) {
-      if (this.cursors.get(sessionId) !== cursor) return; // a newer subscribe replaced this cursor
+      if (!this.serves(sessionId, cursor)) return;
       const seq = event.seq!;
       if (cursor.last !== undefined && seq <= cursor.last) continue;
       cursor.last = seq;
-      if (!sent || seq < sent.from || seq > sent.to) this.send(event, false);
+      if (sent && seq >= sent.from && seq <= sent.to) continue;
+      if (this.ws.bufferedAmount < this.deps.maxBufferedBytes / 4) this.send(event, false);
+      else await new Promise<void>((written) => this.send(event, false, written));
     }
   }
 
@@ -171,19 +260,26 @@ export class RelayClient {
     }
   }
 
-  private send(event: RelayEvent, live: boolean): void {
-    if (this.sendRaw(JSON.stringify(event)) && live) this.deps.metrics.lag.observe(Math.max(0, Date.now() - Date.parse(event.at)) / 1000);
+  /** Sends an event; `written` is called once it has left the process (or could not be sent). */
+  private send(event: RelayEvent, live: boolean, written?: () => void): void {
+    if (this.sendRaw(JSON.stringify(event), written) && live) this.deps.metrics.lag.observe(Math.max(0, Date.now() - Date.parse(event.at)) / 1000);
   }
 
   /** Sends unless the socket already holds too much: then the client is closed with 1013 and resumes with `afterSeq`. */
-  private sendRaw(text: string): boolean {
-    if (this.ws.readyState !== WebSocket.OPEN || this.closedWith !== undefined) return false;
-    if (this.ws.bufferedAmount + Buffer.byteLength(text) > this.deps.maxBufferedBytes) {
-      this.close(CLOSE.tryAgainLater, 'cannot keep up; reconnect and subscribe with afterSeq');
+  private sendRaw(text: string, written?: () => void): boolean {
+    const bytes = Buffer.byteLength(text);
+    if (this.ws.readyState !== WebSocket.OPEN || this.closedWith !== undefined) {
+      written?.();
       return false;
     }
-    this.ws.send(text);
+    if (this.ws.bufferedAmount + bytes > this.deps.maxBufferedBytes) {
+      this.close(CLOSE.tryAgainLater, 'cannot keep up; reconnect and subscribe with afterSeq');
+      written?.();
+      return false;
+    }
+    this.ws.send(text, written);
     this.deps.metrics.sent.inc();
+    this.deps.metrics.sentBytes.inc(bytes);
     return true;
   }
 }
