@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import { WebSocket } from 'ws';
 import { databaseFailure } from '#shared/db/failure';
@@ -20,6 +20,9 @@ export const SUBSCRIBES = { burst: 10, perSecond: 1 / 6 } as const;
 
 /** Replays one socket runs at once, one per session: an app shows one or two sessions at a time. */
 export const MAX_REPLAYS = 4;
+
+/** Stored events sent in one go before the relay turns to its other work (a fraction of a millisecond's worth). */
+const SEND_PIECE_EVENTS = 20;
 
 /** Live events of one session held while Postgres is read for it: far more than a call sends meanwhile. */
 export const MAX_HELD_EVENTS = 1_000;
@@ -218,8 +221,10 @@ export class RelayClient {
     for (let after = afterSeq; ; ) {
       for (let wait = budget.waitMs(); wait > 0; wait = budget.waitMs()) await sleep(wait);
       if (!this.serves(sessionId, cursor)) return true;
+      // A whole page is charged before the read, so that replays waiting together take turns; what it did not fill comes back.
+      budget.spend(REPLAY_PAGE_EVENTS);
       const page = await this.deps.loader.load(sessionId, after, this.grant.patientId, atLeastSeq);
-      budget.spend(page.events.length);
+      budget.spend(page.events.length - REPLAY_PAGE_EVENTS);
       if (page.patientId !== this.grant.patientId) return false;
       cursor.last ??= afterSeq;
       await this.sendHistory(sessionId, cursor, page.events, sent);
@@ -234,7 +239,9 @@ export class RelayClient {
    * everything before it has left the process, so a replay holds at most that much for a slow reader.
    */
   private async sendHistory(sessionId: string, cursor: Cursor, events: RelayEvent[], sent?: { from: number; to: number }): Promise<void> {
-    for (const event of events) {
+    for (const [index, event] of events.entries()) {
+      // Other clients' live events pass between pieces of a page: a replay never holds the process for long.
+      if (index > 0 && index % SEND_PIECE_EVENTS === 0) await setImmediate();
       if (!this.serves(sessionId, cursor)) return;
       const seq = event.seq!;
       if (cursor.last !== undefined && seq <= cursor.last) continue;

@@ -21,9 +21,9 @@ export class TokenBucket {
     return true;
   }
 
-  /** Charges `count` tokens, going into debt when there are fewer. */
+  /** Charges `count` tokens, going into debt when there are fewer (a negative count gives some back). */
   spend(count: number): void {
-    this.tokens = this.refill() - count;
+    this.tokens = Math.min(this.capacity, this.refill() - count);
   }
 
   /** Milliseconds until a token is there (0 when one is). */
