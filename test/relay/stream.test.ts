@@ -46,6 +46,8 @@ async function post(body: VapiBody) {
 const storedSeqs = async (sessionId: string) =>
   (await handle.db.select({ seq: sessionEvents.seq }).from(sessionEvents).where(eq(sessionEvents.sessionId, sessionId))).map((r) => r.seq).sort((a, b) => a - b);
 
+const completedEvents = async () => (await ingress.queues.events.getJobCounts('completed')).completed ?? 0;
+
 const hasEnded = (client: TestClient, sessionId: string) => client.received.some((m) => m.sessionId === sessionId && m.type === 'session_end');
 
 beforeAll(async () => {
@@ -74,10 +76,13 @@ describe('relay: two instances, a worker and an ingress', () => {
     const patient = `pat-${randomUUID()}`;
     const [onA, onB, other] = [await connect(urls[0]!, patient), await connect(urls[1]!, patient), await connect(urls[0]!, `pat-${randomUUID()}`)];
     const call = realisticCall({ patientId: patient });
+    const completedBefore = await completedEvents();
     for (const body of call.events) await post(body);
-    await waitFor(() => hasEnded(onA, call.callId) && hasEnded(onB, call.callId), 15_000);
-
+    // Workers store concurrently, so the session's end is not always its last event: wait for them all.
+    await waitFor(async () => (await completedEvents()) === completedBefore + call.events.filter((body) => !isLiveOnlyBody(body)).length, 15_000);
     const stored = await storedSeqs(call.callId);
+    await waitFor(() => [onA, onB].every((client) => hasEnded(client, call.callId) && client.seqs(call.callId).length >= stored.length), 15_000);
+
     expect(stored).toEqual(range(1, stored.length));
     for (const client of [onA, onB]) {
       expect(client.seqs(call.callId)).toEqual(stored);
@@ -121,10 +126,9 @@ describe('relay: two instances, a worker and an ingress', () => {
     const durable = call.events.filter((body) => !isLiveOnlyBody(body));
     const cut = call.events.indexOf(durable[5]!);
     const first = await connect(urls[0]!, patient);
-    const completed = async () => (await ingress.queues.events.getJobCounts('completed')).completed ?? 0;
-    const before = await completed();
+    const before = await completedEvents();
     for (const body of call.events.slice(0, cut)) await post(body);
-    await waitFor(async () => (await completed()) === before + 5);
+    await waitFor(async () => (await completedEvents()) === before + 5);
     await waitFor(async () => first.seqs(call.callId).length === (await storedSeqs(call.callId)).length);
     first.ws.close();
     await first.closed;
