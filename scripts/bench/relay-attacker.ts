@@ -1,8 +1,9 @@
 /**
  * The relay bench's attacker, run in a process of its own (`fork`) so that its work never competes
  * with the relay or the victim inside their event loops. With one patient's valid token it opens
- * sockets to the relay and keeps asking each for a whole large session again (`afterSeq: 0`), every
- * few milliseconds and after every answer; a socket the relay closes or refuses is opened again.
+ * sockets to the relay and keeps asking each for the whole of a large session (`afterSeq: 0`),
+ * every few milliseconds and after every error answer; a socket the relay closes is opened again.
+ * It attacks from each plan it receives until told to `pause` (its sockets dropped) or `stop`.
  */
 import { WebSocket } from 'ws';
 
@@ -16,19 +17,18 @@ export interface AttackPlan {
 }
 
 export interface AttackReport {
-  /** Of the first `sockets` upgrades, how many the relay accepted and how many it answered 429. */
-  accepted: number;
-  refused: number;
-  /** Over the whole attack. */
+  /** Per attack: of its first `sockets` upgrades, how many the relay accepted (the rest got 429). */
+  accepted: number[];
+  /** Over all attacks. */
   subscribes: number;
-  rateLimited: number;
+  errors: number;
   closes: number;
   bytesReceived: number;
 }
 
-const report: AttackReport = { accepted: 0, refused: 0, subscribes: 0, rateLimited: 0, closes: 0, bytesReceived: 0 };
+const report: AttackReport = { accepted: [], subscribes: 0, errors: 0, closes: 0, bytesReceived: 0 };
 const sockets = new Set<WebSocket>();
-let stopping = false;
+let attacking = false;
 
 /** Opens one socket that subscribes on a timer and after each error frame; resolves with whether it was accepted. */
 function attack(plan: AttackPlan): Promise<boolean> {
@@ -48,11 +48,10 @@ function attack(plan: AttackPlan): Promise<boolean> {
     });
     ws.on('message', (raw: Buffer) => {
       report.bytesReceived += raw.length;
-      // An answer that ends a request: ask again at once (the bytes are matched, never parsed: parsing 4 MB is the relay's work, not ours).
-      if (raw.subarray(0, 15).toString() === '{"type":"error"') {
-        report.rateLimited++;
-        subscribe();
-      }
+      // Matched, never parsed: turning 4 MB into objects is the relay's work to avoid, not ours to do.
+      if (raw.subarray(0, 15).toString() !== '{"type":"error"') return;
+      report.errors++;
+      subscribe();
     });
     ws.on('unexpected-response', (_request, response) => {
       response.resume();
@@ -63,28 +62,27 @@ function attack(plan: AttackPlan): Promise<boolean> {
     ws.on('close', () => {
       clearInterval(timer);
       sockets.delete(ws);
-      if (timer) report.closes++;
+      if (timer && attacking) report.closes++;
       settled(false);
-      if (!stopping) setTimeout(() => void attack(plan), timer ? 0 : 200);
+      setTimeout(() => attacking && void attack(plan), timer ? 0 : 200);
     });
   });
 }
 
-process.on('message', (message: AttackPlan | 'stop') => {
-  if (message === 'stop') {
-    stopping = true;
-    for (const ws of sockets) ws.terminate();
-    process.send!(report, () => process.disconnect());
-    return;
-  }
-  void Promise.all(Array.from({ length: message.sockets }, () => attack(message))).then((accepted) => {
-    report.accepted = accepted.filter(Boolean).length;
-    report.refused = accepted.length - report.accepted;
-    // Ready once the replays flow: the flood is then what the victim lives with, not its first moment.
-    const ready = setInterval(() => {
-      if (report.bytesReceived === 0) return;
-      clearInterval(ready);
-      process.send!({ ready: true });
-    }, 10);
-  });
+/** Opens the plan's sockets; answers once the relay has answered them. */
+async function start(plan: AttackPlan) {
+  attacking = true;
+  const before = report.bytesReceived;
+  const accepted = await Promise.all(Array.from({ length: plan.sockets }, () => attack(plan)));
+  report.accepted.push(accepted.filter(Boolean).length);
+  while (report.bytesReceived === before) await new Promise((resolve) => setTimeout(resolve, 5));
+  process.send!({ attacking: true });
+}
+
+process.on('message', (message: AttackPlan | 'pause' | 'stop') => {
+  if (typeof message === 'object') return void start(message);
+  attacking = false;
+  for (const ws of sockets) ws.terminate();
+  if (message === 'pause') process.send!({ attacking: false });
+  else process.send!(report, () => process.disconnect());
 });

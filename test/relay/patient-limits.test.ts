@@ -3,7 +3,7 @@ import { createConnection } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildRelayApp } from '../../services/relay/app.ts';
-import { REPLAY_BUDGET } from '../../services/relay/lib/patient-limits.ts';
+import { REPLAY_BUDGET } from '../../services/relay/lib/limits.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
 import { integrationResources } from '../helpers/resources.ts';
 import { waitFor } from '../helpers/wait-for.ts';

@@ -1,13 +1,5 @@
+import { REPLAY_BUDGET } from './limits.ts';
 import { TokenBucket } from './token-bucket.ts';
-
-/**
- * Stored events a patient's replays may read on one relay process: 500 at once (what an app that
- * reconnects has missed, or much of a call it opens, replayed without waiting), then 1,000 a second
- * (about 1 MB/s: a whole hour-long call in a second or two). An app never asks for more; one that
- * does costs the process a few percent of a core at that pace whatever it asks, in pieces small
- * enough that every other patient's live events pass between them.
- */
-export const REPLAY_BUDGET = { burst: 500, perSecond: 1_000 } as const;
 
 interface Allowance {
   /** Sockets open now, from the upgrade to the TCP close. */

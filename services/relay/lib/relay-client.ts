@@ -1,31 +1,17 @@
+import type { Duplex } from 'node:stream';
 import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import { WebSocket } from 'ws';
 import { databaseFailure } from '#shared/db/failure';
 import type { RelayEvent } from '#shared/relay';
+import { MAX_HELD_EVENTS, MAX_REPLAYS, REPLAY_PAGE_EVENTS, SEND_PIECE_EVENTS, SUBSCRIBES } from './limits.ts';
 import type { RelayMetrics } from './relay-metrics.ts';
-import { REPLAY_PAGE_EVENTS, type ReplayLoader } from './replay-loader.ts';
+import type { ReplayLoader } from './replay-loader.ts';
 import type { RelayGrant } from './relay-token.ts';
 import { TokenBucket } from './token-bucket.ts';
 
 /** Close codes the relay sends (RFC 6455 §7.4.1). */
 export const CLOSE = { goingAway: 1001, policyViolation: 1008, tryAgainLater: 1013 } as const;
-
-/**
- * Messages a socket may send: 10 at once, then one every 6 s. An app sends nothing but subscribes,
- * one per session it opens (on connecting, to resume the one or two it shows), and a person opens a
- * few sessions a minute at most; the first reconnect after a drop gets a fresh socket and allowance.
- */
-export const SUBSCRIBES = { burst: 10, perSecond: 1 / 6 } as const;
-
-/** Replays one socket runs at once, one per session: an app shows one or two sessions at a time. */
-export const MAX_REPLAYS = 4;
-
-/** Stored events sent in one go before the relay turns to its other work (a fraction of a millisecond's worth). */
-const SEND_PIECE_EVENTS = 20;
-
-/** Live events of one session held while Postgres is read for it: far more than a call sends meanwhile. */
-export const MAX_HELD_EVENTS = 1_000;
 
 /** Where a client is in one session: the last `seq` it got, and live events held while Postgres is read. */
 interface Cursor {
@@ -74,6 +60,8 @@ export class RelayClient {
 
   constructor(
     readonly ws: WebSocket,
+    /** The TCP connection under `ws`, whose writes a replay batches. */
+    private readonly socket: Duplex,
     readonly grant: RelayGrant,
     private readonly deps: ClientDeps,
   ) {
@@ -234,22 +222,39 @@ export class RelayClient {
   }
 
   /**
-   * Sends stored events past the cursor, except those this connection already got live (`sent`).
-   * While the socket holds more than a quarter of what would close it, each event waits until
-   * everything before it has left the process, so a replay holds at most that much for a slow reader.
+   * Sends stored events past the cursor, except those this connection already got live (`sent`), in
+   * pieces written out at once (one system call, not one per event), other work passing between
+   * them. While the socket holds a quarter of what would close it, the next piece waits until it
+   * has drained, so a replay holds at most that much, and one event more, for a slow reader.
    */
   private async sendHistory(sessionId: string, cursor: Cursor, events: RelayEvent[], sent?: { from: number; to: number }): Promise<void> {
-    for (const [index, event] of events.entries()) {
-      // Other clients' live events pass between pieces of a page: a replay never holds the process for long.
-      if (index > 0 && index % SEND_PIECE_EVENTS === 0) await setImmediate();
+    const room = this.deps.maxBufferedBytes / 4;
+    for (let next = 0; next < events.length; ) {
+      if (next > 0) await setImmediate();
+      if (this.ws.bufferedAmount >= room) await this.drained();
       if (!this.serves(sessionId, cursor)) return;
-      const seq = event.seq!;
-      if (cursor.last !== undefined && seq <= cursor.last) continue;
-      cursor.last = seq;
-      if (sent && seq >= sent.from && seq <= sent.to) continue;
-      if (this.ws.bufferedAmount < this.deps.maxBufferedBytes / 4) this.send(event, false);
-      else await new Promise<void>((written) => this.send(event, false, written));
+      this.socket.cork();
+      for (const end = Math.min(events.length, next + SEND_PIECE_EVENTS); next < end && this.ws.bufferedAmount < room; next++) {
+        const event = events[next]!;
+        const seq = event.seq!;
+        if (cursor.last !== undefined && seq <= cursor.last) continue;
+        cursor.last = seq;
+        if (!sent || seq < sent.from || seq > sent.to) this.send(event, false);
+      }
+      this.socket.uncork();
     }
+  }
+
+  /** Resolves once the socket has written out what it held, or has closed. */
+  private drained(): Promise<void> {
+    if (!this.socket.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done).off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done).on('close', done);
+    });
   }
 
   /**
@@ -267,24 +272,19 @@ export class RelayClient {
     }
   }
 
-  /** Sends an event; `written` is called once it has left the process (or could not be sent). */
-  private send(event: RelayEvent, live: boolean, written?: () => void): void {
-    if (this.sendRaw(JSON.stringify(event), written) && live) this.deps.metrics.lag.observe(Math.max(0, Date.now() - Date.parse(event.at)) / 1000);
+  private send(event: RelayEvent, live: boolean): void {
+    if (this.sendRaw(JSON.stringify(event)) && live) this.deps.metrics.lag.observe(Math.max(0, Date.now() - Date.parse(event.at)) / 1000);
   }
 
   /** Sends unless the socket already holds too much: then the client is closed with 1013 and resumes with `afterSeq`. */
-  private sendRaw(text: string, written?: () => void): boolean {
+  private sendRaw(text: string): boolean {
     const bytes = Buffer.byteLength(text);
-    if (this.ws.readyState !== WebSocket.OPEN || this.closedWith !== undefined) {
-      written?.();
-      return false;
-    }
+    if (this.ws.readyState !== WebSocket.OPEN || this.closedWith !== undefined) return false;
     if (this.ws.bufferedAmount + bytes > this.deps.maxBufferedBytes) {
       this.close(CLOSE.tryAgainLater, 'cannot keep up; reconnect and subscribe with afterSeq');
-      written?.();
       return false;
     }
-    this.ws.send(text, written);
+    this.ws.send(text);
     this.deps.metrics.sent.inc();
     this.deps.metrics.sentBytes.inc(bytes);
     return true;

@@ -1,9 +1,7 @@
 import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
+import { REPLAY_PAGE_EVENTS } from './limits.ts';
 import { readSessionEvents, type SessionEventsPage } from './session-events.ts';
-
-/** Stored events read at once for a replay or a hole fill: about 50 KB, a millisecond of work to decrypt. */
-export const REPLAY_PAGE_EVENTS = 50;
 
 interface Read {
   /** performance.now() when the query was sent. */

@@ -71,9 +71,9 @@ export const streamPlugin = fp(
     const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 });
     let closing = false;
 
-    function connect(ws: WebSocket, grant: RelayGrant) {
+    function connect(ws: WebSocket, socket: Duplex, grant: RelayGrant) {
       const replayBudget = limits.replayBudget(grant.patientId);
-      const client = new RelayClient(ws, grant, { loader, metrics, log: app.log, replayBudget, maxBufferedBytes: options.maxBufferedBytes });
+      const client = new RelayClient(ws, socket, grant, { loader, metrics, log: app.log, replayBudget, maxBufferedBytes: options.maxBufferedBytes });
       metrics.connections.inc();
       const joined = hub.join(client);
       const grace = setTimeout(() => client.settle(), options.subscribeGraceMs);
@@ -122,7 +122,7 @@ export const streamPlugin = fp(
       }
       // The place belongs to the TCP connection: given back however it ends, upgraded or not.
       socket.once('close', () => limits.release(grant.patientId));
-      wss.handleUpgrade(request, socket, head, (ws) => connect(ws, grant));
+      wss.handleUpgrade(request, socket, head, (ws) => connect(ws, socket, grant));
     });
 
     // Unanswered pings drop the peer: a phone that lost its network never sends a close frame.
