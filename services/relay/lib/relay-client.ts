@@ -70,17 +70,17 @@ export class RelayClient {
 
   /**
    * Counts a message against the socket's allowance. Over it, the message is answered RATE_LIMITED
-   * and the socket is not read again until the next one is due: a flood then fills the sender's own
-   * buffers, not the relay's time, and a client that waits for each answer waits for the allowance.
+   * and the socket is not read again until the next one is due (what arrived with it is dropped
+   * unanswered): a flood then fills the sender's own buffers, not the relay's time, and a client
+   * that waits for each answer waits for the allowance.
    */
   admit(): boolean {
     if (this.allowance.take()) return true;
     this.deps.metrics.rateLimited.inc({ limit: 'subscribes' });
+    if (this.ws.isPaused) return false;
     this.sendError('RATE_LIMITED', 'too many subscribes on this connection; wait and subscribe again');
-    if (!this.ws.isPaused) {
-      this.ws.pause();
-      this.resumeTimer = setTimeout(() => this.ws.resume(), this.allowance.waitMs());
-    }
+    this.ws.pause();
+    this.resumeTimer = setTimeout(() => this.ws.resume(), this.allowance.waitMs());
     return false;
   }
 
