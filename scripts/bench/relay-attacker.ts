@@ -24,9 +24,11 @@ export interface AttackReport {
   errors: number;
   closes: number;
   bytesReceived: number;
+  /** The attacker's own CPU time (µs), which a real one would spend on another machine. */
+  cpuUs: number;
 }
 
-const report: AttackReport = { accepted: [], subscribes: 0, errors: 0, closes: 0, bytesReceived: 0 };
+const report: AttackReport = { accepted: [], subscribes: 0, errors: 0, closes: 0, bytesReceived: 0, cpuUs: 0 };
 const sockets = new Set<WebSocket>();
 let attacking = false;
 
@@ -84,5 +86,8 @@ process.on('message', (message: AttackPlan | 'pause' | 'stop') => {
   attacking = false;
   for (const ws of sockets) ws.terminate();
   if (message === 'pause') process.send!({ attacking: false });
-  else process.send!(report, () => process.disconnect());
+  else {
+    const cpu = process.cpuUsage();
+    process.send!({ ...report, cpuUs: cpu.user + cpu.system }, () => process.disconnect());
+  }
 });

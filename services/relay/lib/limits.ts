@@ -2,12 +2,12 @@
 
 /**
  * Stored events a patient's replays may read on one relay process: 500 at once (what an app that
- * reconnects has missed, or much of a call it opens, replayed without waiting), then 1,000 a second
- * (about 1 MB/s: a whole hour-long call in a second or two). An app never asks for more; one that
- * does costs the process a few percent of a core at that pace whatever it asks, in pieces small
- * enough that every other patient's live events pass between them.
+ * reconnects has missed, or much of a call it opens, replayed without waiting), then 500 a second
+ * (about 0.5 MB/s: an hour-long call, some 1,000 events, in a second). An app never asks for more;
+ * one that does costs the process a few percent of a core at that pace whatever it asks, in pieces
+ * small enough that every other patient's live events pass between them.
  */
-export const REPLAY_BUDGET = { burst: 500, perSecond: 1_000 } as const;
+export const REPLAY_BUDGET = { burst: 500, perSecond: 500 } as const;
 
 /** Stored events read at once for a replay or a hole fill: about 50 KB, a millisecond of work to decrypt. */
 export const REPLAY_PAGE_EVENTS = 50;
