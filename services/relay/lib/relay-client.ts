@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import { WebSocket } from 'ws';
-import { databaseFailure } from '#shared/db/failure';
+import { databaseErrorSummary } from '#shared/db/errors';
 import type { RelayEvent } from '#shared/relay';
 import { MAX_HELD_EVENTS, MAX_REPLAYS, REPLAY_PAGE_EVENTS, SEND_PIECE_EVENTS, SUBSCRIBES } from './limits.ts';
 import type { RelayMetrics } from './relay-metrics.ts';
@@ -12,6 +12,9 @@ import { TokenBucket } from './token-bucket.ts';
 
 /** Close codes the relay sends (RFC 6455 §7.4.1). */
 export const CLOSE = { goingAway: 1001, policyViolation: 1008, tryAgainLater: 1013 } as const;
+
+/** Why a read failed, in words fit for a log line: a database error by SQLSTATE (never its values), else its own message. */
+const failureOf = (error: unknown) => databaseErrorSummary(error) ?? (error instanceof Error ? `${error.name}: ${error.message}` : 'unknown failure');
 
 /** Where a client is in one session: the last `seq` it got, and live events held while Postgres is read. */
 interface Cursor {
@@ -144,7 +147,7 @@ export class RelayClient {
     try {
       owned = await this.read(sessionId, cursor, afterSeq, 0, sent);
     } catch (error) {
-      this.deps.log.warn({ sessionId, afterSeq, reason: databaseFailure(error) }, 'relay replay could not be read; the client was told to subscribe again');
+      this.deps.log.warn({ sessionId, afterSeq, reason: failureOf(error) }, 'relay replay could not be read; the client was told to subscribe again');
       if (this.cursors.get(sessionId) === cursor) this.cursors.delete(sessionId);
       return this.sendError('UNAVAILABLE', 'the replay could not be read; subscribe again');
     }
@@ -194,7 +197,7 @@ export class RelayClient {
       await this.read(sessionId, cursor, afterSeq, upTo);
     } catch (error) {
       // Postgres is unreachable: the held events go out past the hole rather than not at all.
-      this.deps.log.warn({ sessionId, afterSeq, reason: databaseFailure(error) }, 'relay hole fill could not be read; the events after it were sent');
+      this.deps.log.warn({ sessionId, afterSeq, reason: failureOf(error) }, 'relay hole fill could not be read; the events after it were sent');
     }
     this.release(sessionId, cursor, false);
   }
