@@ -25,6 +25,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ADMIN_TOKEN: secrets.ADMIN_TOKEN, DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY }, ['relay'])).toThrow(/RELAY_JWT_SECRET/);
   });
 
+  it.each([
+    [{ RELAY_TOKEN_MAX_TTL_S: String(86_400_000) }, /RELAY_TOKEN_MAX_TTL_S is in seconds, at most 30 days/],
+    [{ RELAY_TOKEN_MAX_TTL_S: '0' }, /RELAY_TOKEN_MAX_TTL_S/],
+    [{ RELAY_MAX_SOCKETS_PER_PATIENT: '0' }, /RELAY_MAX_SOCKETS_PER_PATIENT/],
+  ])('refuses relay limits that would bound nothing: %j', (env, message) => {
+    expect(() => loadConfig({ ...secrets, ...env }, ['relay'])).toThrow(message);
+  });
+
   it('applies the contract defaults', () => {
     const config = loadConfig(secrets);
     expect(config.databaseUrl).toBe('postgres://postgres@127.0.0.1:5432/vapi_relay');
@@ -66,14 +74,6 @@ describe('loadConfig', () => {
     [{ VAPI_TIMESTAMP_TOLERANCE_S: '300000' }, /at most a day/],
   ])('refuses a signing setup that would leave part of it unsigned or meaningless: %j', (env, message) => {
     expect(() => loadConfig({ ...secrets, ...env })).toThrow(message);
-  });
-
-  it.each([
-    [{ RELAY_TOKEN_MAX_TTL_S: String(86_400_000) }, /RELAY_TOKEN_MAX_TTL_S is in seconds, at most 30 days/],
-    [{ RELAY_TOKEN_MAX_TTL_S: '0' }, /RELAY_TOKEN_MAX_TTL_S/],
-    [{ RELAY_MAX_SOCKETS_PER_PATIENT: '0' }, /RELAY_MAX_SOCKETS_PER_PATIENT/],
-  ])('refuses relay limits that would bound nothing: %j', (env, message) => {
-    expect(() => loadConfig({ ...secrets, ...env }, ['relay'])).toThrow(message);
   });
 
   it('refuses well-known placeholder secrets', () => {
