@@ -79,7 +79,7 @@ export async function relayClient(url: string, patientId: string, secret: string
   return ws;
 }
 
-/** Child: a relay (or a bare `ws` server) that reports its address, then its RSS on request. */
+/** Child: a relay (or a bare `ws` server) that reports its address, then its usage (memory, CPU, event loop delay) on request. */
 async function serveChild(kind: string) {
   let address: string;
   let close: () => Promise<unknown>;
