@@ -76,6 +76,18 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...secrets, ...env })).toThrow(message);
   });
 
+  it('serves the admin scope on the webhook port unless ADMIN_PORT gives it one, on ADMIN_HOST or else HOST', () => {
+    expect(loadConfig(secrets).adminListener).toBeUndefined();
+    expect(loadConfig({ ...secrets, ADMIN_PORT: '' }).adminListener).toBeUndefined();
+    expect(loadConfig({ ...secrets, ADMIN_PORT: '9400' }).adminListener).toEqual({ host: '0.0.0.0', port: 9400 });
+    expect(loadConfig({ ...secrets, ADMIN_PORT: '9400', HOST: '10.0.0.5' }).adminListener).toEqual({ host: '10.0.0.5', port: 9400 });
+    expect(loadConfig({ ...secrets, ADMIN_PORT: '0', ADMIN_HOST: '127.0.0.1' }).adminListener).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(() => loadConfig({ ...secrets, ADMIN_PORT: '3000' })).toThrow(/ADMIN_PORT must differ from PORT/);
+    expect(() => loadConfig({ ...secrets, ADMIN_PORT: 'admin' })).toThrow(/ADMIN_PORT/);
+    // Only the ingress reads them.
+    expect(loadConfig({ DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY, ADMIN_TOKEN: secrets.ADMIN_TOKEN, ADMIN_PORT: 'admin' }, ['worker'])).not.toHaveProperty('adminListener');
+  });
+
   it('refuses well-known placeholder secrets', () => {
     expect(() => loadConfig({ ...secrets, ADMIN_TOKEN: 'changeme' })).toThrow(/ADMIN_TOKEN/);
     expect(() => loadConfig({ ...secrets, VAPI_WEBHOOK_SECRET: 'real-one-123,secret' })).toThrow(/VAPI_WEBHOOK_SECRET/);
