@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { WorkerConfig } from '#shared/config';
 import { databasePlugin } from '#shared/db/plugin';
+import { registerAdminScope } from '#shared/http/admin-scope';
 import { createServiceApp } from '#shared/http/service-app';
 import type { Logger } from '#shared/logger';
 import { cipherPlugin } from '#shared/plugins/cipher';
@@ -24,7 +25,7 @@ export interface WorkerOptions {
 
 /** Builds the worker (never listens): the queue consumers and the outbox dispatcher, plus health and metrics over HTTP. */
 export async function buildWorkerApp({ config, logger, tools, legacySealsUntil }: WorkerOptions): Promise<FastifyInstance> {
-  const app = await createServiceApp('worker', logger, config.adminToken);
+  const app = await createServiceApp('worker', logger);
   await app.register(redisPlugin, { target: config.redis });
   await app.register(databasePlugin, { url: config.databaseUrl, max: config.workerConcurrency + 4 });
   await app.register(cipherPlugin, { keys: config.dataEncryptionKeys, legacySealsUntil });
@@ -34,5 +35,7 @@ export async function buildWorkerApp({ config, logger, tools, legacySealsUntil }
   await app.register(liveWorkerPlugin, { config });
   await app.register(toolsWorkerPlugin, tools ? { config, tools } : { config });
   await app.register(notificationsWorkerPlugin, { config });
+  // No admin routes here, but the scope still answers /admin/... with 401 (nothing to find without the token).
+  await registerAdminScope(app, { token: config.adminToken });
   return app;
 }
