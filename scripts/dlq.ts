@@ -15,7 +15,7 @@ const USAGE = `npm run dlq -- list|show|replay|purge [--queue ${QUEUE_KEYS.join(
 /**
  * `npm run dlq`: the dead letters of every queue, from a shell, straight from Redis and Postgres
  * (the same library as the admin API, so it works with the ingress down). `replay` resets the
- * attempt count; every replay, purge and show is recorded in `admin_actions` as done from `cli`.
+ * attempt count; every replay, purge and show is recorded in `audit_events` as done from `cli`.
  */
 const { values, positionals } = parseArgs({
   allowPositionals: true,

@@ -272,20 +272,31 @@ export const orders = pgTable(
   (t) => [index().on(t.patientId, t.kind, t.updatedAt)],
 );
 
-/** What operators did to queued jobs (replay, purge, reading a dead letter): what, how many, when, from where. */
-export const adminActions = pgTable(
-  'admin_actions',
+/**
+ * Who read or changed health data, shaped like FHIR's AuditEvent: who (`actor`, from `source`),
+ * what they did (`action`, `outcome`), about whom (`patient_id`, `session_id`), to which records
+ * (`what`: kinds and ids, FHIR's `entity`), when (`at`). Never the data itself. Written through
+ * shared/audit.ts only.
+ */
+export const auditEvents = pgTable(
+  'audit_events',
   {
     id: bigserial({ mode: 'number' }).primaryKey(),
-    action: text().notNull(), // replay, purge, show, enable-endpoint
-    queue: text(),
-    jobIds: jsonb().$type<string[]>().notNull().default([]),
-    filter: jsonb().$type<Record<string, unknown>>().notNull().default({}),
-    affected: integer().notNull().default(0),
-    actorIp: text(),
-    createdAt: createdAt(),
+    at: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    actor: text().notNull(), // admin, patient, tool, system
+    action: text().notNull(), // e.g. dead-letter.show, patient.export (AUDIT_ACTIONS in shared/audit.ts)
+    patientId: text(),
+    sessionId: text(),
+    what: jsonb().$type<string[]>().notNull().default([]), // records by kind and id, never their content
+    source: text().notNull(), // the client's IP, `cli`, or the role that read on its own
+    outcome: text().notNull(), // success, not-found, failed
   },
-  (t) => [index().on(t.createdAt)],
+  (t) => [
+    index().on(t.at),
+    index().on(t.patientId, t.at),
+    index().on(t.sessionId, t.at),
+    check('audit_events_actor_check', sql`${t.actor} in ('admin', 'patient', 'tool', 'system')`),
+  ],
 );
 
 export const schema = {
@@ -303,7 +314,7 @@ export const schema = {
   appointments,
   healthRecords,
   orders,
-  adminActions,
+  auditEvents,
 };
 
 export type SessionRow = typeof vapiSessions.$inferSelect;

@@ -3,7 +3,7 @@ import { UnrecoverableError, Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { expect } from 'vitest';
 import type { DatabaseHandle } from '#shared/db/client';
-import { adminActions } from '#shared/db/schema';
+import { auditEvents } from '#shared/db/schema';
 import type { CatalogQueues } from '#shared/plugins/queues';
 import { eventsQueue } from '#shared/queues/events-queue';
 import { notificationsQueue } from '#shared/queues/notifications-queue';
@@ -78,7 +78,7 @@ export async function adminState(queues: CatalogQueues, handle: DatabaseHandle) 
       return { key, paused: await queue.isPaused(), jobs: described.sort((a, b) => String(a.id).localeCompare(String(b.id))) };
     }),
   );
-  return { queues: perQueue, adminActions: await handle.db.select().from(adminActions) };
+  return { queues: perQueue, auditEvents: await handle.db.select().from(auditEvents) };
 }
 
 /**

@@ -4,7 +4,8 @@ import { eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
-import { adminActions, vapiEvents } from '#shared/db/schema';
+import { recordAudit } from '#shared/audit';
+import { auditEvents, vapiEvents } from '#shared/db/schema';
 import { createLogger } from '#shared/logger';
 import { eventsQueue } from '#shared/queues/events-queue';
 import { toolsQueue } from '#shared/queues/tools-queue';
@@ -83,9 +84,12 @@ describe('admin routes', () => {
     // Replaying again finds nothing to do: the event took effect once.
     expect((await ingress.inject({ method: 'POST', url: '/admin/dlq/replay', headers: bearer(), payload: { all: true } })).json()).toMatchObject({ replayed: 0 });
     await worker.close();
-    const actions = await handle.db.select().from(adminActions);
-    expect(actions.map((a) => [a.action, a.affected])).toEqual([['replay', 1], ['replay', 0]]);
-    expect(actions[0]!.actorIp).toBeTruthy();
+    const actions = await handle.db.select().from(auditEvents).orderBy(auditEvents.id);
+    expect(actions.map((a) => [a.actor, a.action, a.what, a.outcome])).toEqual([
+      ['admin', 'dead-letter.replay', [`dead letter events/${job.id}`], 'success'],
+      ['admin', 'dead-letter.replay', [], 'success'],
+    ]);
+    expect(actions[0]!.source).toBe('127.0.0.1');
   });
 
   it('replay only what a filter names, and refuse a replay that names nothing', async () => {
@@ -105,7 +109,7 @@ describe('admin routes', () => {
     const [letter] = ((await ingress.inject({ url: '/admin/dlq?queue=events&error=22003', headers: bearer() })).json() as { deadLetters: { id: string }[] }).deadLetters;
     const shown = (await ingress.inject({ url: `/admin/dlq/events/${letter!.id}`, headers: bearer() })).json() as { payload: string };
     expect(shown.payload).toContain('My chest hurts');
-    expect(await handle.db.select().from(adminActions)).toEqual([expect.objectContaining({ action: 'show', jobIds: [letter!.id] })]);
+    expect(await handle.db.select().from(auditEvents)).toEqual([expect.objectContaining({ action: 'dead-letter.show', what: [`dead letter events/${letter!.id}`] })]);
     expect((await ingress.inject({ url: '/admin/dlq/events/no-such-job', headers: bearer() })).statusCode).toBe(404);
     expect((await ingress.inject({ url: '/admin/dlq?since=yesterday', headers: bearer() })).statusCode).toBe(400);
   });
@@ -149,6 +153,10 @@ describe('admin routes', () => {
       `/admin/log/events?type=${nul}`,
       `/admin/log/tool-calls?status=${nul}`,
       `/admin/log/deliveries?endpoint=${nul}`,
+      `/admin/log/audit?patientId=${nul}`,
+      `/admin/log/audit?sessionId=${nul}`,
+      `/admin/log/audit?action=${nul}`,
+      `/admin/log/audit?actor=${nul}`,
       `/admin/dlq/events/${nul}`,
     ];
     for (const url of searches) {
@@ -163,7 +171,7 @@ describe('admin routes', () => {
         expect(refused.statusCode, `${url} ${JSON.stringify(type)}`).toBe(400);
       }
     }
-    expect(await handle.db.select().from(adminActions)).toEqual([]);
+    expect(await handle.db.select().from(auditEvents)).toEqual([]);
 
     // A search the database cannot answer (it does not exist, or nothing listens) is a 500 whose log line names the failure, not the filter.
     for (const databaseUrl of [TEST_DATABASE_URL.replace(/\/[^/]+$/, '/vapi_relay_no_such_database'), 'postgres://postgres@127.0.0.1:1/vapi_relay']) {
@@ -175,5 +183,33 @@ describe('admin routes', () => {
     const failures = lines.map((line) => JSON.parse(line) as { msg: string; err?: { message: string } }).filter((line) => line.msg === 'request failed');
     expect(failures.map((line) => line.err?.message)).toEqual([expect.stringMatching(/^Database error 3D000/), expect.stringMatching(/ECONNREFUSED/)]);
     expect(lines.join('\n')).not.toContain(marker);
+  });
+
+  it('search the audit log by patient, session, action, actor and time, newest first', async () => {
+    const entry = { what: ['messages page of session s-1'], source: '10.0.0.9' } as const;
+    await recordAudit(handle.db, { ...entry, actor: 'patient', action: 'history.read', patientId: 'pat-1', sessionId: 's-1' });
+    await recordAudit(handle.db, { ...entry, actor: 'tool', action: 'tool.read', patientId: 'pat-1', sessionId: 's-2' });
+    await recordAudit(handle.db, { ...entry, actor: 'admin', action: 'patient.export', patientId: 'pat-2', source: 'cli' });
+    const audit = async (query: string) => {
+      const answer = await ingress.inject({ url: `/admin/log/audit${query}`, headers: bearer() });
+      expect(answer.statusCode, query).toBe(200);
+      return (answer.json() as { auditEvents: { action: string; at: string }[] }).auditEvents.map((row) => row.action);
+    };
+    expect(await audit('')).toEqual(['patient.export', 'tool.read', 'history.read']);
+    expect(await audit('?patientId=pat-1')).toEqual(['tool.read', 'history.read']);
+    expect(await audit('?patientId=pat-1&sessionId=s-1')).toEqual(['history.read']);
+    expect(await audit('?action=tool.read')).toEqual(['tool.read']);
+    expect(await audit('?actor=admin')).toEqual(['patient.export']);
+    expect(await audit('?limit=1')).toEqual(['patient.export']);
+    await handle.sql`update audit_events set at = timestamptz '2026-12-01T10:00:00Z' + id * interval '1 minute'`;
+    expect(await audit('?since=2026-12-01T10:02:00Z&until=2026-12-01T10:02:00Z')).toEqual(['tool.read']);
+    expect(await audit('?until=2026-12-01T10:01:59.999Z&patientId=pat-1')).toEqual(['history.read']);
+
+    for (const bad of ['?action=sql.injection', '?actor=robot', '?since=yesterday', '?limit=0', '?limit=501']) {
+      const refused = await ingress.inject({ url: `/admin/log/audit${bad}`, headers: bearer() });
+      expect(refused.statusCode, bad).toBe(400);
+      expect(refused.json()).toMatchObject({ success: false, code: 'BAD_REQUEST' });
+    }
+    expect((await ingress.inject({ url: '/admin/log/audit' })).statusCode).toBe(401);
   });
 });

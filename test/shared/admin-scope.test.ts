@@ -46,7 +46,7 @@ describe('the admin scope', () => {
       }
     }
     expect(await adminState(ingress.queues, handle)).toEqual(before);
-    expect(before.adminActions).toEqual([]);
+    expect(before.auditEvents).toEqual([]);
   });
 
   it('asks for Basic credentials, and is the same 401 on the worker and the relay, which have no admin routes', async () => {
@@ -85,6 +85,6 @@ describe('the admin scope', () => {
     expect(sameOrigin.json()).toMatchObject({ replayed: 1 });
     const scripted = await ingress.inject({ method: 'POST', url: '/admin/dlq/purge', headers: bearer(), payload: { all: true } });
     expect(scripted.statusCode).toBe(200);
-    expect((await adminState(ingress.queues, handle)).adminActions.map((row) => row.action)).toEqual(['replay', 'purge']);
+    expect((await adminState(ingress.queues, handle)).auditEvents.map((row) => row.action)).toEqual(['dead-letter.replay', 'dead-letter.purge']);
   });
 });

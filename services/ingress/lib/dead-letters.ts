@@ -1,6 +1,8 @@
 import type { Job, Queue } from 'bullmq';
+import { eq } from 'drizzle-orm';
+import { recordAudit, type AuditAction } from '#shared/audit';
 import type { Database } from '#shared/db/client';
-import { adminActions } from '#shared/db/schema';
+import { vapiSessions } from '#shared/db/schema';
 import type { CatalogQueues } from '#shared/plugins/queues';
 import { LegacySealError, TamperedJobError, type JobCodec } from '#shared/queues/codec';
 import { QUEUES, type QueueKey } from '#shared/queues/catalog';
@@ -84,7 +86,8 @@ const matches = (filter: DeadLetterFilter, job: AnyJob) =>
 /**
  * The dead-letter sets of the catalog's queues (a job that exhausted its attempts, or failed for
  * good, stays in its queue's failed set), read and acted on the same way by the admin API and
- * `npm run dlq`. Every replay, purge and read of a payload is recorded in `admin_actions`.
+ * `npm run dlq`. Every replay, purge and read of a payload is recorded in `audit_events`, naming
+ * each job touched by queue and id (`source`: the operator's IP, or `cli`).
  */
 export function createDeadLetters(queues: CatalogQueues, db: Database, codec: JobCodec) {
   async function find(filter: DeadLetterFilter): Promise<{ queue: QueueKey; job: AnyJob }[]> {
@@ -98,15 +101,15 @@ export function createDeadLetters(queues: CatalogQueues, db: Database, codec: Jo
     return found.flat().sort((a, b) => (b.job.finishedOn ?? 0) - (a.job.finishedOn ?? 0));
   }
 
-  const audit = (action: string, filter: DeadLetterFilter, jobIds: string[], actorIp: string) =>
-    db.insert(adminActions).values({
-      action,
-      queue: filter.queue ?? null,
-      jobIds,
-      filter: { ...filter, since: filter.since?.toISOString(), until: filter.until?.toISOString() },
-      affected: jobIds.length,
-      actorIp,
-    });
+  /** A dead letter as an audit row names it: by queue and id, never its payload. */
+  const named = (queue: QueueKey, job: AnyJob) => `dead letter ${queue}/${job.id!}`;
+  const audit = (action: AuditAction, what: string[], source: string, about: { sessionId?: string | null; patientId?: string | null } = {}) =>
+    recordAudit(db, { actor: 'admin', action, what, source, ...about });
+  const patientOf = async (sessionId: string | null) => {
+    if (!sessionId) return null;
+    const [session] = await db.select({ patientId: vapiSessions.patientId }).from(vapiSessions).where(eq(vapiSessions.id, sessionId));
+    return session?.patientId ?? null;
+  };
 
   return {
     async list(filter: DeadLetterFilter): Promise<DeadLetter[]> {
@@ -117,14 +120,15 @@ export function createDeadLetters(queues: CatalogQueues, db: Database, codec: Jo
     async show(queue: QueueKey, id: string, actorIp: string) {
       const job = (await (queues[queue] as unknown as Queue).getJob(id)) as AnyJob | undefined;
       if (!job) return null;
-      await audit('show', { queue, ids: [id] }, [id], actorIp);
-      return { ...describe(queue, job), state: await job.getState(), ...openForOperator(codec, queue, job) };
+      const letter = describe(queue, job);
+      await audit('dead-letter.show', [named(queue, job)], actorIp, { sessionId: letter.sessionId, patientId: await patientOf(letter.sessionId) });
+      return { ...letter, state: await job.getState(), ...openForOperator(codec, queue, job) };
     },
 
     /** Puts dead letters back with their attempt count reset, so each gets its full retry budget. */
     async replay(filter: DeadLetterFilter, actorIp: string) {
       const found = await find(filter);
-      const replayed: string[] = [];
+      const replayed: { queue: QueueKey; job: AnyJob }[] = [];
       const skipped: { id: string; reason: string }[] = [];
       for (const { queue, job } of found) {
         if (!replayable(queue, job)) {
@@ -132,18 +136,17 @@ export function createDeadLetters(queues: CatalogQueues, db: Database, codec: Jo
           continue;
         }
         await job.retry('failed', { resetAttemptsMade: true });
-        replayed.push(job.id!);
+        replayed.push({ queue, job });
       }
-      await audit('replay', filter, replayed, actorIp);
-      return { replayed: replayed.length, ids: replayed, skipped };
+      await audit('dead-letter.replay', replayed.map(({ queue, job }) => named(queue, job)), actorIp);
+      return { replayed: replayed.length, ids: replayed.map(({ job }) => job.id!), skipped };
     },
 
     async purge(filter: DeadLetterFilter, actorIp: string) {
       const found = await find(filter);
       for (const { job } of found) await job.remove();
-      const ids = found.map(({ job }) => job.id!);
-      await audit('purge', filter, ids, actorIp);
-      return { purged: ids.length, ids };
+      await audit('dead-letter.purge', found.map(({ queue, job }) => named(queue, job)), actorIp);
+      return { purged: found.length, ids: found.map(({ job }) => job.id!) };
     },
   };
 }

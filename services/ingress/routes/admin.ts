@@ -1,8 +1,10 @@
-import { and, desc, eq, gte, lte, type SQL } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, gte, lte, type SQL } from 'drizzle-orm';
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { AUDIT_ACTIONS, AUDIT_ACTORS, recordAudit } from '#shared/audit';
 import type { Database } from '#shared/db/client';
-import { adminActions, notificationAttempts, notificationEndpoints, toolCalls, vapiEvents } from '#shared/db/schema';
+import { auditEvents, notificationAttempts, notificationEndpoints, toolCalls, vapiEvents } from '#shared/db/schema';
 import { HttpError } from '#shared/http/errors';
 import type { CatalogQueues } from '#shared/plugins/queues';
 import { QUEUE_KEYS } from '#shared/queues/catalog';
@@ -32,15 +34,30 @@ const actionSchema = filterSchema.extend({ all: z.boolean().optional() }).refine
   'name the dead letters: ids, a filter (type, error, since, until), or all: true',
 );
 
+/** The filters of every log search; each search says which of them it reads, and on which column. */
 const logSchema = z.object({
   sessionId: text.max(200).optional(),
+  patientId: text.max(200).optional(),
   type: text.max(200).optional(),
   status: text.max(50).optional(),
   endpoint: text.max(2000).optional(),
+  action: text.pipe(z.enum(Object.keys(AUDIT_ACTIONS) as [string, ...string[]])).optional(),
+  actor: text.pipe(z.enum(AUDIT_ACTORS)).optional(),
   since: isoDate.optional(),
   until: isoDate.optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
+type LogFilter = Exclude<keyof z.output<typeof logSchema>, 'since' | 'until' | 'limit'>;
+
+/** One search of what happened: the rows of `from` its filters select, between `since` and `until` on `at`, newest first, `key` naming the answer's list. */
+interface LogSearch {
+  key: string;
+  from: PgTable;
+  at: PgColumn;
+  filters: Partial<Record<LogFilter, PgColumn>>;
+  /** What is shown of a row (never a payload). */
+  columns: Record<string, PgColumn>;
+}
 
 function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   const result = schema.safeParse(value ?? {});
@@ -60,7 +77,8 @@ export interface AdminResources {
  * checks, the `/admin` prefix): dead letters of every catalog queue — list, show (the payload
  * opened for the admin only, and the access recorded), replay with a fresh attempt budget, purge —
  * and a search of what happened, kept in Postgres: events by call, type and time; tool calls by
- * session, name and outcome; notification deliveries by endpoint and outcome.
+ * session, name and outcome; notification deliveries by endpoint and outcome; the audit log by
+ * patient, session, action and actor.
  */
 export async function adminRoutes(app: FastifyInstance, { queues, db, jobCodec }: AdminResources) {
   const deadLetters = createDeadLetters(queues, db, jobCodec);
@@ -86,51 +104,48 @@ export async function adminRoutes(app: FastifyInstance, { queues, db, jobCodec }
       .set({ disabledAt: null, disabledReason: null, updatedAt: new Date() })
       .where(eq(notificationEndpoints.url, url))
       .returning({ url: notificationEndpoints.url });
-    await db.insert(adminActions).values({ action: 'enable-endpoint', filter: { url }, affected: enabled.length, actorIp: actor(request) });
+    await recordAudit(db, {
+      actor: 'admin',
+      action: 'endpoint.enable',
+      what: [`notification endpoint ${url}`],
+      source: actor(request),
+      outcome: enabled.length > 0 ? 'success' : 'not-found',
+    });
     return { enabled: enabled.length > 0 };
   });
 
-  app.get('/log/events', async (request) => {
-    const q = parse(logSchema, request.query);
-    const where: SQL[] = [];
-    if (q.sessionId) where.push(eq(vapiEvents.sessionId, q.sessionId));
-    if (q.type) where.push(eq(vapiEvents.type, q.type));
-    if (q.since) where.push(gte(vapiEvents.processedAt, q.since));
-    if (q.until) where.push(lte(vapiEvents.processedAt, q.until));
-    const rows = await db
-      .select({ id: vapiEvents.id, sessionId: vapiEvents.sessionId, type: vapiEvents.type, occurredAt: vapiEvents.occurredAt, receivedAt: vapiEvents.receivedAt, processedAt: vapiEvents.processedAt })
-      .from(vapiEvents)
-      .where(and(...where))
-      .orderBy(desc(vapiEvents.processedAt))
-      .limit(q.limit);
-    return { events: rows };
-  });
+  const search = (path: string, { key, from, at, filters, columns }: LogSearch) =>
+    app.get(path, async (request) => {
+      const q = parse(logSchema, request.query);
+      const where: SQL[] = [];
+      for (const [name, column] of Object.entries(filters) as [LogFilter, PgColumn][]) if (q[name] !== undefined) where.push(eq(column, q[name]));
+      if (q.since) where.push(gte(at, q.since));
+      if (q.until) where.push(lte(at, q.until));
+      return { [key]: await db.select(columns).from(from).where(and(...where)).orderBy(desc(at)).limit(q.limit) };
+    });
 
-  app.get('/log/tool-calls', async (request) => {
-    const q = parse(logSchema, request.query);
-    const where: SQL[] = [];
-    if (q.sessionId) where.push(eq(toolCalls.sessionId, q.sessionId));
-    if (q.type) where.push(eq(toolCalls.name, q.type));
-    if (q.status) where.push(eq(toolCalls.status, q.status));
-    if (q.since) where.push(gte(toolCalls.createdAt, q.since));
-    if (q.until) where.push(lte(toolCalls.createdAt, q.until));
-    const rows = await db
-      .select({ id: toolCalls.id, sessionId: toolCalls.sessionId, name: toolCalls.name, status: toolCalls.status, error: toolCalls.error, durationMs: toolCalls.durationMs, createdAt: toolCalls.createdAt })
-      .from(toolCalls)
-      .where(and(...where))
-      .orderBy(desc(toolCalls.createdAt))
-      .limit(q.limit);
-    return { toolCalls: rows };
+  const { payload: _payload, ...eventColumns } = getTableColumns(vapiEvents);
+  search('/log/events', { key: 'events', from: vapiEvents, at: vapiEvents.processedAt, filters: { sessionId: vapiEvents.sessionId, type: vapiEvents.type }, columns: eventColumns });
+  const { arguments: _arguments, result: _result, toolCallId: _toolCallId, ...toolCallColumns } = getTableColumns(toolCalls);
+  search('/log/tool-calls', {
+    key: 'toolCalls',
+    from: toolCalls,
+    at: toolCalls.createdAt,
+    filters: { sessionId: toolCalls.sessionId, type: toolCalls.name, status: toolCalls.status },
+    columns: toolCallColumns,
   });
-
-  app.get('/log/deliveries', async (request) => {
-    const q = parse(logSchema, request.query);
-    const where: SQL[] = [];
-    if (q.endpoint) where.push(eq(notificationAttempts.endpoint, q.endpoint));
-    if (q.status) where.push(eq(notificationAttempts.outcome, q.status));
-    if (q.since) where.push(gte(notificationAttempts.createdAt, q.since));
-    if (q.until) where.push(lte(notificationAttempts.createdAt, q.until));
-    const rows = await db.select().from(notificationAttempts).where(and(...where)).orderBy(desc(notificationAttempts.createdAt)).limit(q.limit);
-    return { deliveries: rows };
+  search('/log/deliveries', {
+    key: 'deliveries',
+    from: notificationAttempts,
+    at: notificationAttempts.createdAt,
+    filters: { endpoint: notificationAttempts.endpoint, status: notificationAttempts.outcome },
+    columns: getTableColumns(notificationAttempts),
+  });
+  search('/log/audit', {
+    key: 'auditEvents',
+    from: auditEvents,
+    at: auditEvents.at,
+    filters: { patientId: auditEvents.patientId, sessionId: auditEvents.sessionId, action: auditEvents.action, actor: auditEvents.actor },
+    columns: getTableColumns(auditEvents),
   });
 }
