@@ -61,6 +61,11 @@ export class FieldCipher {
     return this.#keys[0]!.id;
   }
 
+  /** Ids of every configured key, the primary first. */
+  get keyIds(): string[] {
+    return this.#keys.map((key) => key.id);
+  }
+
   /** Encrypts under the primary key; with `additionalData`, bound to it (see the class comment). */
   encrypt(plaintext: string, additionalData?: string): string {
     const key = this.#keys[0]!;

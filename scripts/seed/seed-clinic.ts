@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
 import { appointmentSlots, healthRecords, orders, patients, providers } from '#shared/db/schema';
-import { nameDobKey } from '../../services/worker/tools/patient-identity.ts';
+import { nameDobKey } from '#shared/patient-identity';
 import { SEED_PATIENTS, SEED_PROVIDERS, SLOT_DAYS_AHEAD, SLOT_HOURS_UTC, SLOT_MINUTES } from './clinic-data.ts';
 
 const DAY_MS = 24 * 3600 * 1000;

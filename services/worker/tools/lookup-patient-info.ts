@@ -2,7 +2,7 @@ import { and, asc, eq, gt, inArray } from 'drizzle-orm';
 import { z } from 'zod';
 import { appointments, appointmentSlots, patients, providers } from '#shared/db/schema';
 import { defineTool, isoDate, ToolRefusal } from './define-tool.ts';
-import { nameDobKey } from './patient-identity.ts';
+import { nameDobKey } from '#shared/patient-identity';
 
 const parameters = z
   .object({

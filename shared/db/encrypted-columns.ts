@@ -1,0 +1,83 @@
+import { getTableName } from 'drizzle-orm';
+import { toSnakeCase } from 'drizzle-orm/casing';
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
+import { nameDobKey } from '../patient-identity.ts';
+import {
+  appointments,
+  healthRecords,
+  notificationOutbox,
+  orders,
+  patients,
+  sessionEvents,
+  toolCalls,
+  vapiEvents,
+  vapiMessages,
+  vapiSessions,
+} from './schema.ts';
+
+/** Reads the clear value of one of the row's encrypted columns (null when the column is). */
+export type ClearOf = (column: PgColumn) => string | null;
+
+/** A keyed-hash column (`<keyId>.<hmac>`) and the clear value behind it. */
+export interface KeyedHash {
+  column: PgColumn;
+  /**
+   * The clear value, computed from the row's own encrypted columns; `caller-number` for a session's
+   * caller hash, whose number is held nowhere but in the raw payloads of the call's events.
+   */
+  from: ((clear: ClearOf) => string | null) | 'caller-number';
+}
+
+/** A table holding FieldCipher output (`v1.<keyId>.<…>`) and the keyed hashes beside it. */
+export interface EncryptedTable {
+  table: PgTable;
+  /** Its primary key, one column: batches walk it in order. */
+  key: PgColumn;
+  /** Encrypted columns whose clear value is text. */
+  text: PgColumn[];
+  /** Encrypted columns whose clear value is JSON. */
+  json: PgColumn[];
+  hashes: KeyedHash[];
+}
+
+/**
+ * Every encrypted column and keyed hash of the schema, declared once: the key rewrap, the patient
+ * export and the test that fails when a column commented "encrypted" in schema.ts is missing here
+ * all read this list.
+ */
+export const ENCRYPTED_TABLES: readonly EncryptedTable[] = [
+  {
+    table: patients,
+    key: patients.id,
+    text: [patients.firstName, patients.lastName, patients.dateOfBirth, patients.phoneNumber],
+    json: [],
+    hashes: [
+      { column: patients.phoneHash, from: (clear) => clear(patients.phoneNumber) },
+      {
+        column: patients.nameDobHash,
+        from: (clear) => nameDobKey(`${clear(patients.firstName)} ${clear(patients.lastName)}`, clear(patients.dateOfBirth) ?? ''),
+      },
+    ],
+  },
+  {
+    table: vapiSessions,
+    key: vapiSessions.id,
+    text: [vapiSessions.transcriptSummary, vapiSessions.recordingUrl],
+    json: [vapiSessions.analysis],
+    hashes: [{ column: vapiSessions.callerHash, from: 'caller-number' }],
+  },
+  { table: vapiMessages, key: vapiMessages.id, text: [vapiMessages.transcript], json: [], hashes: [] },
+  { table: vapiEvents, key: vapiEvents.id, text: [vapiEvents.payload], json: [], hashes: [] },
+  { table: sessionEvents, key: sessionEvents.id, text: [], json: [sessionEvents.data], hashes: [] },
+  { table: notificationOutbox, key: notificationOutbox.id, text: [], json: [notificationOutbox.data], hashes: [] },
+  { table: toolCalls, key: toolCalls.id, text: [toolCalls.result], json: [toolCalls.arguments], hashes: [] },
+  { table: appointments, key: appointments.id, text: [appointments.reason], json: [], hashes: [] },
+  { table: healthRecords, key: healthRecords.id, text: [], json: [healthRecords.data], hashes: [] },
+  { table: orders, key: orders.id, text: [orders.description], json: [], hashes: [] },
+];
+
+/** A table's encrypted columns, text and JSON alike. */
+export const encryptedColumnsOf = (entry: EncryptedTable): PgColumn[] => [...entry.text, ...entry.json];
+
+/** `table.column` as Postgres names them, for reports. */
+export const columnLabel = (entry: EncryptedTable, column: PgColumn): string => `${getTableName(entry.table)}.${toSnakeCase(column.name)}`;
