@@ -1,14 +1,12 @@
-import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '#shared/config';
 import { FieldCipher } from '#shared/crypto';
 import { createDatabase } from '#shared/db/client';
 import { openCatalogQueues } from '#shared/plugins/queues';
 import { QUEUE_KEYS, type QueueKey } from '#shared/queues/catalog';
 import { JobCodec } from '#shared/queues/codec';
 import { createRedis } from '#shared/redis';
-import { resolveEnvironment } from '#shared/secrets';
 import { createDeadLetters, type DeadLetterFilter } from '../services/ingress/lib/dead-letters.ts';
+import { cliConfig } from './cli-config.ts';
 
 const USAGE = `npm run dlq -- list|show|replay|purge [--queue ${QUEUE_KEYS.join('|')}] [--id ID …] [--all] [--type T] [--error TEXT] [--since ISO] [--until ISO]`;
 
@@ -53,8 +51,7 @@ const namesSomething = values.all || filter.ids || filter.type || filter.error |
 if ((command === 'replay' || command === 'purge') && !namesSomething) fail(`${command} needs --id, a filter, or --all`);
 if (command === 'show' && (!filter.queue || filter.ids?.length !== 1)) fail('show needs --queue and one --id');
 
-const { env } = resolveEnvironment(process.env, resolve('.env'), ['worker']);
-const config = loadConfig(env, ['worker']);
+const config = cliConfig();
 const logger = { error: (details: object, message: string) => console.error(message, details) };
 const redis = createRedis(config.redis, 'worker', logger);
 const queues = openCatalogQueues(redis, config.queuePrefix, (error, queue) => console.error(`queue ${queue}: ${error.message}`));

@@ -31,7 +31,7 @@ export interface AuditEntry {
   patientId?: string | null | undefined;
   sessionId?: string | null | undefined;
   /** The records read or changed, by kind and id or count (`dead letter events/<id>`, `health_records: allergies (3)`), never their content. */
-  what: string[];
+  what: readonly string[];
   /** The client's IP for a request, `cli` for a command, the role's name for what a service did on its own. */
   source: string;
   /** `success` unless said otherwise. */
@@ -50,7 +50,7 @@ export async function recordAudit(db: Pick<Database, 'insert'>, entry: AuditEntr
     action: entry.action,
     patientId: entry.patientId ?? null,
     sessionId: entry.sessionId ?? null,
-    what: entry.what,
+    what: [...entry.what],
     source: entry.source,
     outcome: entry.outcome ?? 'success',
   });

@@ -79,5 +79,8 @@ export const ENCRYPTED_TABLES: readonly EncryptedTable[] = [
 /** A table's encrypted columns, text and JSON alike. */
 export const encryptedColumnsOf = (entry: EncryptedTable): PgColumn[] => [...entry.text, ...entry.json];
 
+/** A column's name in Postgres: the schema's `casing: 'snake_case'` applied to a name taken from its key. */
+export const sqlName = (column: PgColumn): string => (column.keyAsName ? toSnakeCase(column.name) : column.name);
+
 /** `table.column` as Postgres names them, for reports. */
-export const columnLabel = (entry: EncryptedTable, column: PgColumn): string => `${getTableName(entry.table)}.${toSnakeCase(column.name)}`;
+export const columnLabel = (entry: EncryptedTable, column: PgColumn): string => `${getTableName(entry.table)}.${sqlName(column)}`;
