@@ -1,3 +1,4 @@
+import type { FieldCipher } from './crypto.ts';
 import type { Database } from './db/client.ts';
 import { auditEvents } from './db/schema.ts';
 
@@ -55,3 +56,10 @@ export async function recordAudit(db: Pick<Database, 'insert'>, entry: AuditEntr
     outcome: entry.outcome ?? 'success',
   });
 }
+
+/**
+ * What an erased patient's (or session's) id becomes in the audit log: a keyed hash, so their
+ * audit rows keep telling who read what and when, and can still be found by whoever holds the key
+ * and the id, while no row holds the id itself.
+ */
+export const auditPseudonym = (cipher: FieldCipher, kind: 'patient' | 'session', id: string): string => `erased:${cipher.lookupHash(`${kind}:${id}`)}`;

@@ -14,9 +14,28 @@ export interface RelayEvent {
 /** A live-only event: never stored, never numbered. */
 export type LiveRelayEvent = Omit<RelayEvent, 'seq'>;
 
+/** A control message relays act on instead of forwarding: the patient's data was erased, so their sockets are closed. */
+export const PATIENT_ERASED = 'patient_erased';
+
+/**
+ * Published on the patient's own channel (so it reaches exactly the relays holding their sockets),
+ * encrypted like their events; never sent to a client.
+ */
+export interface PatientErasedMessage {
+  type: typeof PATIENT_ERASED;
+  patientId: string;
+  /** ISO-8601. */
+  at: string;
+}
+
+/** What a relay can receive on a patient's channel. */
+export type PatientChannelMessage = RelayEvent | PatientErasedMessage;
+
+export const patientErasedMessage = (patientId: string, at = new Date()): PatientErasedMessage => ({ type: PATIENT_ERASED, patientId, at: at.toISOString() });
+
 /**
  * Pub/sub channel carrying one patient's relay events, so a relay only receives what its clients
- * may see. Each message is a RelayEvent as JSON, encrypted with FieldCipher.
+ * may see. Each message is a RelayEvent (or a PatientErasedMessage) as JSON, encrypted with FieldCipher.
  */
 export const patientChannel = (prefix: string, patientId: string) => `${prefix}:relay:patient:${patientId}`;
 

@@ -1,6 +1,7 @@
 import { getTableName } from 'drizzle-orm';
 import { toSnakeCase } from 'drizzle-orm/casing';
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
+import type { FieldCipher } from '../crypto.ts';
 import { nameDobKey } from '../patient-identity.ts';
 import {
   appointments,
@@ -84,3 +85,17 @@ export const sqlName = (column: PgColumn): string => (column.keyAsName ? toSnake
 
 /** `table.column` as Postgres names them, for reports. */
 export const columnLabel = (entry: EncryptedTable, column: PgColumn): string => `${getTableName(entry.table)}.${sqlName(column)}`;
+
+/**
+ * A row as selected from `table`, its encrypted columns decrypted (JSON ones parsed) and its keyed
+ * hashes left out: what a reader of the data (the patient's export) is shown.
+ */
+export function decryptRow<T extends Record<string, unknown>>(cipher: FieldCipher, table: PgTable, row: T): Record<string, unknown> {
+  const entry = ENCRYPTED_TABLES.find((candidate) => candidate.table === table);
+  if (!entry) return row;
+  const open = { ...row } as Record<string, unknown>;
+  for (const column of entry.text) if (typeof row[column.name] === 'string') open[column.name] = cipher.decrypt(row[column.name] as string);
+  for (const column of entry.json) if (typeof row[column.name] === 'string') open[column.name] = cipher.decryptJson(row[column.name] as string);
+  for (const { column } of entry.hashes) delete open[column.name];
+  return open;
+}

@@ -14,3 +14,9 @@ export type QueueKey = keyof typeof QUEUES;
 export const QUEUE_KEYS = Object.keys(QUEUES) as QueueKey[];
 
 export { eventsQueue, liveQueue, notificationsQueue, toolsQueue };
+
+/** The call, chat or session a job belongs to, from its clear fields: `callId` on events and live jobs, `sessionId` on tools and notifications. */
+export function jobSessionId(data: Record<string, unknown>): string | null {
+  const id = data.callId ?? data.sessionId;
+  return typeof id === 'string' ? id : null;
+}

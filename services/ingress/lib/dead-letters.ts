@@ -5,7 +5,7 @@ import type { Database } from '#shared/db/client';
 import { vapiSessions } from '#shared/db/schema';
 import type { CatalogQueues } from '#shared/plugins/queues';
 import { LegacySealError, TamperedJobError, type JobCodec } from '#shared/queues/codec';
-import { QUEUES, type QueueKey } from '#shared/queues/catalog';
+import { jobSessionId, QUEUES, type QueueKey } from '#shared/queues/catalog';
 import type { JobData, QueueDefinition } from '#shared/queues/definition';
 
 /** What operators filter dead letters by; every field optional. */
@@ -39,11 +39,6 @@ const SCAN_LIMIT = 1_000;
 
 type AnyJob = Job<JobData<Record<string, unknown>>>;
 
-const sessionOf = (data: Record<string, unknown>) => {
-  const id = data.callId ?? data.sessionId;
-  return typeof id === 'string' ? id : null;
-};
-
 /** A tool job is worth replaying only while its caller can still hear the answer. */
 const replayable = (queue: QueueKey, job: AnyJob) => queue !== 'tools' || typeof job.data.deadline !== 'number' || job.data.deadline > Date.now();
 
@@ -52,7 +47,7 @@ function describe(queue: QueueKey, job: AnyJob): DeadLetter {
     queue,
     id: job.id!,
     name: job.name,
-    sessionId: sessionOf(job.data),
+    sessionId: jobSessionId(job.data),
     attempts: job.attemptsMade,
     error: job.failedReason,
     failedAt: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,

@@ -1,8 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { RedisClient } from '#shared/redis';
 import type { FieldCipher } from '#shared/crypto';
-import { patientChannel, type RelayEvent } from '#shared/relay';
-import type { RelayClient } from './relay-client.ts';
+import { PATIENT_ERASED, patientChannel, type PatientChannelMessage } from '#shared/relay';
+import { CLOSE, type RelayClient } from './relay-client.ts';
 
 interface Patient {
   clients: Set<RelayClient>;
@@ -31,14 +31,16 @@ export function createPatientHub(deps: {
     if (!channel.startsWith(channelPrefix)) return;
     const patient = patients.get(channel.slice(channelPrefix.length));
     if (!patient) return;
-    let event: RelayEvent;
+    let event: PatientChannelMessage;
     try {
-      event = deps.cipher.decryptJson<RelayEvent>(text);
+      event = deps.cipher.decryptJson<PatientChannelMessage>(text);
     } catch (error) {
       deps.logger.error({ err: error, channel }, 'relay message could not be decrypted; dropped');
       return;
     }
-    for (const client of patient.clients) client.deliver(event);
+    // The patient's data was erased (npm run patient -- erase): nothing of theirs may be served any more.
+    if (event.type === PATIENT_ERASED) for (const client of [...patient.clients]) client.close(CLOSE.policyViolation, 'patient data erased');
+    else for (const client of patient.clients) client.deliver(event);
   });
 
   return {
