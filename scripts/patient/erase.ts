@@ -1,28 +1,14 @@
 import type { Job, Queue } from 'bullmq';
-import { count, eq, getTableName, inArray, sql, type SQL } from 'drizzle-orm';
-import type { PgTable } from 'drizzle-orm/pg-core';
+import { count, eq, getTableName, sql } from 'drizzle-orm';
 import { auditPseudonym, recordAudit } from '#shared/audit';
 import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
-import {
-  appointments,
-  auditEvents,
-  healthRecords,
-  notificationAttempts,
-  notificationOutbox,
-  orders,
-  patients,
-  sessionEvents,
-  toolCalls,
-  vapiEvents,
-  vapiMessages,
-  vapiSessions,
-} from '#shared/db/schema';
+import { auditEvents, notificationOutbox, patients, vapiSessions } from '#shared/db/schema';
 import type { CatalogQueues } from '#shared/plugins/queues';
 import { jobSessionId, QUEUE_KEYS } from '#shared/queues/catalog';
 import type { RedisClient } from '#shared/redis';
 import { callBindingKey, patientChannel, patientErasedMessage } from '#shared/relay';
-import { auditRowsOf, notificationsOf, sessionsOf, UnknownPatientError } from './patient-data.ts';
+import { auditRowsOf, notificationsOf, patientRows, sessionsOf, UnknownPatientError } from './patient-data.ts';
 
 /** Job states whose jobs can be removed; an active job is locked by the worker running it. */
 const REMOVABLE_STATES = ['waiting', 'delayed', 'prioritized', 'waiting-children', 'failed', 'completed'] as const;
@@ -58,23 +44,6 @@ export interface ErasureResources {
   prefix: string;
 }
 
-/** Every table an erasure deletes from, and which of its rows are the patient's; notification attempts go by their outbox rows. */
-function erasedRows(patientId: string, sessionIds: string[], notificationIds: number[]): [PgTable, SQL | undefined][] {
-  return [
-    [notificationAttempts, inArray(notificationAttempts.notificationId, notificationIds)],
-    [notificationOutbox, notificationsOf(patientId, sessionIds)],
-    [toolCalls, inArray(toolCalls.sessionId, sessionIds)],
-    [vapiEvents, inArray(vapiEvents.sessionId, sessionIds)],
-    [sessionEvents, inArray(sessionEvents.sessionId, sessionIds)],
-    [vapiMessages, inArray(vapiMessages.sessionId, sessionIds)],
-    [vapiSessions, sessionsOf(patientId)],
-    [appointments, eq(appointments.patientId, patientId)],
-    [healthRecords, eq(healthRecords.patientId, patientId)],
-    [orders, eq(orders.patientId, patientId)],
-    [patients, eq(patients.id, patientId)],
-  ];
-}
-
 async function jobsNaming(queues: CatalogQueues, sessionIds: Set<string>) {
   const jobs: Record<string, Job[]> = {};
   let active = 0;
@@ -108,7 +77,7 @@ export async function planErasure({ db, redis, queues, prefix }: ErasureResource
   const sessionIds = sessions.map((s) => s.id);
   const notificationIds = (await db.select({ id: notificationOutbox.id }).from(notificationOutbox).where(notificationsOf(patientId, sessionIds))).map((n) => n.id);
   const rows: Record<string, number> = {};
-  for (const [table, where] of erasedRows(patientId, sessionIds, notificationIds)) rows[getTableName(table)] = (await db.select({ n: count() }).from(table).where(where))[0]!.n;
+  for (const [table, where] of patientRows(patientId, sessionIds, notificationIds)) rows[getTableName(table)] = (await db.select({ n: count() }).from(table).where(where))[0]!.n;
   rows.audit_events = (await db.select({ n: count() }).from(auditEvents).where(auditRowsOf(patientId, sessionIds)))[0]!.n;
   const bindings = [];
   for (const id of sessionIds) if (await redis.exists(callBindingKey(prefix, id))) bindings.push(callBindingKey(prefix, id));
@@ -146,7 +115,7 @@ export async function erasePatient(resources: ErasureResources, plan: ErasurePla
     const ids = [...new Set([...sessionIds, ...locked])];
     const notificationIds = (await tx.select({ id: notificationOutbox.id }).from(notificationOutbox).where(notificationsOf(patientId, ids))).map((n) => n.id);
     const counts: Record<string, number> = {};
-    for (const [table, where] of erasedRows(patientId, ids, notificationIds)) counts[getTableName(table)] = (await tx.delete(table).where(where)).count;
+    for (const [table, where] of patientRows(patientId, ids, notificationIds)) counts[getTableName(table)] = (await tx.delete(table).where(where)).count;
     const audited = await tx.select().from(auditEvents).where(auditRowsOf(patientId, ids));
     if (audited.length > 0) {
       const renamed = audited.map((row) => ({

@@ -1,4 +1,5 @@
-import { asc, eq, inArray, or } from 'drizzle-orm';
+import { asc, eq, inArray, or, type SQL } from 'drizzle-orm';
+import type { PgTable } from 'drizzle-orm/pg-core';
 import type { AuditRow } from '#shared/audit';
 import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
@@ -13,6 +14,7 @@ import {
   orders,
   patients,
   providers,
+  sessionEvents,
   toolCalls,
   vapiEvents,
   vapiMessages,
@@ -24,6 +26,26 @@ export const sessionsOf = (patientId: string) => eq(vapiSessions.patientId, pati
 export const notificationsOf = (patientId: string, sessionIds: string[]) =>
   or(eq(notificationOutbox.patientId, patientId), inArray(notificationOutbox.sessionId, sessionIds));
 export const auditRowsOf = (patientId: string, sessionIds: string[]) => or(eq(auditEvents.patientId, patientId), inArray(auditEvents.sessionId, sessionIds));
+
+/**
+ * Every table holding a patient's data, and which of its rows are theirs (their calls' rows by
+ * session, notification attempts by their outbox rows), in an order rows can be deleted in.
+ */
+export function patientRows(patientId: string, sessionIds: string[], notificationIds: number[]): [PgTable, SQL | undefined][] {
+  return [
+    [notificationAttempts, inArray(notificationAttempts.notificationId, notificationIds)],
+    [notificationOutbox, notificationsOf(patientId, sessionIds)],
+    [toolCalls, inArray(toolCalls.sessionId, sessionIds)],
+    [vapiEvents, inArray(vapiEvents.sessionId, sessionIds)],
+    [sessionEvents, inArray(sessionEvents.sessionId, sessionIds)],
+    [vapiMessages, inArray(vapiMessages.sessionId, sessionIds)],
+    [vapiSessions, sessionsOf(patientId)],
+    [appointments, eq(appointments.patientId, patientId)],
+    [healthRecords, eq(healthRecords.patientId, patientId)],
+    [orders, eq(orders.patientId, patientId)],
+    [patients, eq(patients.id, patientId)],
+  ];
+}
 
 /** Thrown for a patient of whom nothing is held: no patient row and no session of theirs. */
 export class UnknownPatientError extends Error {

@@ -1,9 +1,8 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { inArray, isNotNull } from 'drizzle-orm';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
@@ -17,15 +16,13 @@ import { buildWorkerApp } from '../../services/worker/app.ts';
 import { SEED_PATIENTS } from '../../scripts/seed/clinic-data.ts';
 import { seedClinic } from '../../scripts/seed/seed-clinic.ts';
 import { countByKey } from '../../scripts/keys/census.ts';
+import { cliEnvironment, runScript, scriptPath } from '../helpers/cli.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/environment.ts';
 import { storePatientCalls } from '../helpers/patient-calls.ts';
 import { integrationResources } from '../helpers/resources.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
-const run = promisify(execFile);
-const ROOT = resolve(import.meta.dirname, '../..');
 const { handle, track, closeApps, reset, close } = integrationResources();
 const [ada, ben] = SEED_PATIENTS as [(typeof SEED_PATIENTS)[0], (typeof SEED_PATIENTS)[0]];
 const oldKey = randomBytes(32);
@@ -40,18 +37,8 @@ afterEach(async () => {
 });
 afterAll(() => close());
 
-/** The command's environment: the test servers, this test's queues, and the keys it is given. */
-const envWith = (keys: Buffer[]) => ({
-  PATH: process.env.PATH,
-  DATABASE_URL: TEST_DATABASE_URL,
-  REDIS_URL: TEST_REDIS_URL,
-  QUEUE_PREFIX: config.queuePrefix,
-  DATA_ENCRYPTION_KEY: keys.map((key) => key.toString('base64')).join(','),
-  ADMIN_TOKEN: config.adminToken,
-});
-const command = [join(ROOT, 'node_modules/.bin/tsx'), join(ROOT, 'scripts/keys-rewrap.ts')] as const;
-const rewrap = (keys: Buffer[], ...args: string[]) => run(command[0], [command[1], ...args], { cwd: mkdtempSync(join(tmpdir(), 'rewrap-')), env: envWith(keys) });
-const exitOf = (keys: Buffer[], ...args: string[]) => rewrap(keys, ...args).then(() => 0, (error: { code: number }) => error.code);
+/** The command run with `keys` (the first encrypts). */
+const rewrap = (keys: Buffer[], ...args: string[]) => runScript('keys-rewrap.ts', args, cliEnvironment(config, keys));
 
 /** An ingress and a worker running with `keys` (the first encrypts), in place of those running before. */
 async function startRoles(keys: Buffer[]) {
@@ -106,13 +93,14 @@ describe('npm run keys:rewrap', () => {
     const calls = await storePatientCalls(oldIngress, handle, ada, 2);
     const { ingress } = await startRoles([newKey, oldKey]);
 
-    expect(await exitOf([newKey, oldKey], '--check')).toBe(1);
+    expect((await rewrap([newKey, oldKey], '--check')).code).toBe(1);
     const before = await countByKey(handle.db);
     expect(before.filter((c) => c.keyId === oldId).map((c) => c.column)).toEqual(expect.arrayContaining(['vapi_messages.transcript', 'tool_calls.result', 'appointments.reason', 'vapi_sessions.caller_hash', 'patients.phone_hash']));
 
     const stream = steadyStream(ingress);
     await waitFor(async () => (await handle.db.select().from(vapiMessages).where(inArray(vapiMessages.sessionId, [stream.callId]))).length > 0);
-    const { stdout } = await rewrap([newKey, oldKey], '--batch-size', '25');
+    const { code, stdout } = await rewrap([newKey, oldKey], '--batch-size', '25');
+    expect(code).toBe(0);
     const storedDuring = (await handle.db.select().from(vapiMessages).where(inArray(vapiMessages.sessionId, [stream.callId]))).length;
     const sent = await stream.stop();
     expect(stdout).toMatch(/rewrapped [\d,]+\/[\d,]+ values \(100 %\)/);
@@ -139,13 +127,10 @@ describe('npm run keys:rewrap', () => {
     await startRoles([oldKey]);
     await seedClinic(handle.db, new FieldCipher([oldKey]));
     const before = await countByKey(handle.db);
-    const failed = await rewrap([newKey]).then(
-      () => null,
-      (error: { code: number; stderr: string }) => error,
-    );
-    expect(failed?.code).toBe(1);
-    expect(failed?.stderr).toContain(`patients.first_name: ${SEED_PATIENTS.length} under key id ${oldId}`);
-    expect(failed?.stderr).toMatch(/add those keys after the first one/);
+    const failed = await rewrap([newKey]);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain(`patients.first_name: ${SEED_PATIENTS.length} under key id ${oldId}`);
+    expect(failed.stderr).toMatch(/add those keys after the first one/);
     expect(await countByKey(handle.db)).toEqual(before);
   });
 
@@ -179,7 +164,12 @@ describe('npm run keys:rewrap', () => {
     );
     const underNew = async () => (await countByKey(handle.db)).find((c) => c.column === 'vapi_messages.transcript' && c.keyId === newId)?.values ?? 0;
 
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), command[1], '--batch-size', '10'], { cwd: mkdtempSync(join(tmpdir(), 'rewrap-')), env: envWith([newKey, oldKey]), stdio: 'ignore' });
+    // Node itself, not the tsx wrapper, so that the SIGKILL reaches the process doing the work.
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), scriptPath('keys-rewrap.ts'), '--batch-size', '10'], {
+      cwd: mkdtempSync(join(tmpdir(), 'rewrap-')),
+      env: cliEnvironment(config, [newKey, oldKey]),
+      stdio: 'ignore',
+    });
     const exited = new Promise<NodeJS.Signals | null>((done) => child.once('exit', (_code, signal) => done(signal)));
     await waitFor(async () => (await underNew()) > 0, 20_000);
     child.kill('SIGKILL');
@@ -191,7 +181,7 @@ describe('npm run keys:rewrap', () => {
     const { stdout } = await rewrap([newKey, oldKey]);
     expect(stdout).toContain(`rewrapping ${(count - halfway).toLocaleString('en')} value(s)`);
     expect(await underNew()).toBe(count);
-    expect(await exitOf([newKey, oldKey], '--check')).toBe(0);
+    expect((await rewrap([newKey, oldKey], '--check')).code).toBe(0);
     expect(await openEverything(new FieldCipher([newKey]))).toBe(count);
   });
 });

@@ -1,8 +1,3 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import type { Job, Queue } from 'bullmq';
 import type { Bundle } from '@medplum/fhirtypes';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -20,8 +15,8 @@ import { buildWorkerApp } from '../../services/worker/app.ts';
 import { SEED_PATIENTS } from '../../scripts/seed/clinic-data.ts';
 import { seedClinic } from '../../scripts/seed/seed-clinic.ts';
 import { erasePatient, planErasure } from '../../scripts/patient/erase.ts';
+import { cliEnvironment, runScript } from '../helpers/cli.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/environment.ts';
 import { fhirProblems } from '../helpers/fhir-validator.ts';
 import { jobFor } from '../helpers/jobs.ts';
 import { BOOKING_REASON, storePatientCalls } from '../helpers/patient-calls.ts';
@@ -30,8 +25,6 @@ import { integrationResources } from '../helpers/resources.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { openClient, streamUrl, tokenFor } from '../relay/relay-harness.ts';
 
-const run = promisify(execFile);
-const ROOT = resolve(import.meta.dirname, '../..');
 const { handle, redis, track, reset, close } = integrationResources();
 const [ada, ben] = SEED_PATIENTS as [(typeof SEED_PATIENTS)[0], (typeof SEED_PATIENTS)[0]];
 /** What is Ada's alone among the seeded patients and calls, to look for in every row after her erasure. */
@@ -43,21 +36,7 @@ let queues: CatalogQueues;
 let adaCalls: string[];
 let benCalls: string[];
 
-const patientCommand = async (...args: string[]) => {
-  const env = {
-    PATH: process.env.PATH,
-    DATABASE_URL: TEST_DATABASE_URL,
-    REDIS_URL: TEST_REDIS_URL,
-    QUEUE_PREFIX: config.queuePrefix,
-    DATA_ENCRYPTION_KEY: config.dataEncryptionKeys.map((key) => key.toString('base64')).join(','),
-    ADMIN_TOKEN: config.adminToken,
-  };
-  const options = { cwd: mkdtempSync(join(tmpdir(), 'patient-')), env, maxBuffer: 64 * 1024 * 1024 };
-  return run(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'scripts/patient.ts'), ...args], options).then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
-  );
-};
+const patientCommand = (...args: string[]) => runScript('patient.ts', args, cliEnvironment(config));
 
 /** Every job of the test's queues that names one of `sessionIds`, in any state. */
 async function jobsNaming(sessionIds: string[]) {
