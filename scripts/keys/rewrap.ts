@@ -129,6 +129,12 @@ async function rewrapTable(
   const stale = or(...encrypted.map((c) => underAnotherKey(c, 'encrypted', primary)), ...entry.hashes.map((h) => underAnotherKey(h.column, 'hash', primary)))!;
   const fields = Object.fromEntries([['key', entry.key], ...columns.map((column, i) => [`c${i}`, column])]) as Record<string, PgColumn>;
   const unreadable = new Set<string>();
+  // Rows whose caller hash is to be computed again, from their call's payloads (a session's only source).
+  const callerIndex = entry.hashes.findIndex((hash) => hash.from === 'caller-number');
+  const needsCaller = (row: Row) => {
+    const stored = callerIndex < 0 ? null : row[`c${encrypted.length + callerIndex}`];
+    return typeof stored === 'string' && !stored.startsWith(`${primary}.`);
+  };
 
   for (let pass = 0; pass < MAX_PASSES; pass++) {
     let after: string | number | undefined;
@@ -139,13 +145,7 @@ async function rewrapTable(
       const rows = (await db.select(fields).from(entry.table).where(and(...page)).orderBy(asc(entry.key)).limit(batchSize)) as Row[];
       if (rows.length === 0) break;
       after = rows.at(-1)!.key;
-      const callerColumn = entry.hashes.findIndex((h) => h.from === 'caller-number');
-      const stored = (row: Row) => row[`c${encrypted.length + callerColumn}`] as string | null;
-      const callers = await callerNumbers(
-        db,
-        cipher,
-        callerColumn < 0 ? [] : rows.filter((row) => stored(row) !== null && !stored(row)!.startsWith(`${primary}.`)).map((row) => String(row.key)),
-      );
+      const callers = await callerNumbers(db, cipher, rows.filter(needsCaller).map((row) => String(row.key)));
 
       const changes: Change[] = [];
       for (const row of rows) {
