@@ -1,10 +1,10 @@
+import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
 import { QUEUES, type QueueKey } from '#shared/queues/catalog';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
-import { openQueue } from '../helpers/queues.ts';
 import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
@@ -30,7 +30,7 @@ async function startWorker(overrides: Record<string, string>) {
 async function consumers(): Promise<Record<QueueKey, number>> {
   const counts = await Promise.all(
     Object.entries(QUEUES).map(async ([key, definition]) => {
-      const queue = openQueue(definition, redis, config.queuePrefix);
+      const queue = new Queue(definition.name, { connection: redis, prefix: config.queuePrefix });
       const count = await queue.getWorkersCount();
       await queue.close();
       return [key, count] as const;
