@@ -7,7 +7,9 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { FieldCipher } from '#shared/crypto';
+import { JobCodec } from '#shared/queues/codec';
 import { eventsQueue } from '#shared/queues/events-queue';
+import { liveQueue } from '#shared/queues/live-queue';
 import { withDeadline } from '#shared/deadline';
 import { readEnvelope } from '#shared/vapi/envelope';
 import { isLiveOnly } from '#shared/vapi/live';
@@ -195,6 +197,19 @@ describe('accepted events', () => {
     expect((await post(app, first)).json()).toEqual({ received: true });
     expect((await post(app, retry)).json()).toEqual({ received: true, duplicate: true });
     expect(await queuedJobs(app)).toHaveLength(1);
+  });
+
+  it('hands a partial transcript to the live lane with the patient its call claims sealed, never in a clear field', async () => {
+    const { app, config } = await startIngress();
+    const call = realisticCall({ patientId: 'pat-sealed-claim' });
+    const partial = call.events.find((event) => event.message.transcriptType === 'partial')!;
+    expect((await post(app, JSON.stringify(partial))).json()).toEqual({ received: true });
+
+    const [job] = await app.queues.live.getJobs(['waiting']);
+    expect(Object.keys(job!.data).sort()).toEqual(['callId', 'receivedAt', 'sealed', 'type']);
+    expect(JSON.stringify(job!.data)).not.toContain('pat-sealed-claim');
+    const sealed = new JobCodec(new FieldCipher(config.dataEncryptionKeys)).open(liveQueue, job!.data);
+    expect(sealed).toMatchObject({ claimedPatientId: 'pat-sealed-claim', event: { sessionId: call.callId, data: { final: false } } });
   });
 });
 

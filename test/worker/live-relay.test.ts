@@ -1,0 +1,68 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FieldCipher } from '#shared/crypto';
+import { callBindingKey, patientChannel, type LiveRelayEvent } from '#shared/relay';
+import { createLiveRelay } from '../../services/worker/lib/live-relay.ts';
+import { TEST_ENCRYPTION_KEY, uniquePrefix } from '../helpers/config.ts';
+import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+
+const redis = openTestRedis();
+const subscriber = openTestRedis();
+const cipher = new FieldCipher([Buffer.from(TEST_ENCRYPTION_KEY, 'base64')]);
+let prefix: string;
+let received: { channel: string; event: LiveRelayEvent }[];
+
+beforeEach(async () => {
+  prefix = uniquePrefix();
+  received = [];
+  await subscriber.psubscribe(patientChannel(prefix, '*'));
+});
+afterEach(async () => {
+  await subscriber.punsubscribe();
+  await deleteKeys(redis, prefix);
+});
+afterAll(() => {
+  redis.disconnect();
+  subscriber.disconnect();
+});
+subscriber.on('pmessage', (_pattern, channel: string, text: string) => received.push({ channel, event: cipher.decryptJson<LiveRelayEvent>(text) }));
+
+const partialOf = (sessionId: string): LiveRelayEvent => {
+  const at = new Date().toISOString();
+  return { type: 'transcript', sessionId, at, data: { role: 'assistant', transcript: 'Hello, this is', timestamp: at, final: false } };
+};
+
+describe('the live relay', () => {
+  it('relays to the patient the durable lane bound, whatever the event claims', async () => {
+    const relay = createLiveRelay({ redis, cipher, prefix });
+    const event = partialOf(randomUUID());
+    await redis.set(callBindingKey(prefix, event.sessionId), 'pat-bound');
+
+    expect(await relay({ event, claimedPatientId: 'pat-claimed' })).toBe('relayed');
+    await waitFor(() => received.length === 1);
+    // One job publishes once: nothing of it can reach the claimed patient after this.
+    expect(received).toEqual([{ channel: patientChannel(prefix, 'pat-bound'), event }]);
+  });
+
+  it('relays an event of a call bound to nobody yet to the patient its own claim names', async () => {
+    const relay = createLiveRelay({ redis, cipher, prefix });
+    const event = partialOf(randomUUID());
+
+    expect(await relay({ event, claimedPatientId: 'pat-claimed' })).toBe('claimed');
+    await waitFor(() => received.length === 1);
+    expect(received).toEqual([{ channel: patientChannel(prefix, 'pat-claimed'), event }]);
+  });
+
+  it('relays an event with neither a binding nor a claim nowhere', async () => {
+    const relay = createLiveRelay({ redis, cipher, prefix });
+    const unclaimed = partialOf(randomUUID());
+    expect(await relay({ event: unclaimed, claimedPatientId: null })).toBe('unbound');
+
+    // A later event that does go out shows the first one had its chance to arrive, and did not.
+    const claimed = partialOf(randomUUID());
+    expect(await relay({ event: claimed, claimedPatientId: 'pat-claimed' })).toBe('claimed');
+    await waitFor(() => received.length === 1);
+    expect(received.map(({ event }) => event.sessionId)).toEqual([claimed.sessionId]);
+  });
+});
