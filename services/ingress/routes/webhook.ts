@@ -160,12 +160,15 @@ export async function webhookRoutes(app: FastifyInstance, { config }: { config: 
 
     const job = toEventJob(app.jobCodec, event, rawBody, { requestId: request.id, signedDeliveryId: signedDeliveryIdOf(request) });
     request.webhook.eventId = job.eventId;
+    // The assistant waits on tool calls: they run while their message is made durable, not after
+    // (a message that cannot be made durable is still answered 503; a redelivery waits for the same jobs).
+    const calls = toolCallsIn(event);
+    const answers = calls && app.runTools(calls, toolContextOf(event), request.id);
     const stop = enqueueTime.startTimer({ lane: 'durable' });
     request.webhook.outcome = await durably(request, () => app.enqueueEvent(job));
     stop();
 
-    const calls = toolCallsIn(event);
-    if (calls) return reply.send(toolReply(event, calls, await app.runTools(calls, toolContextOf(event), request.id)));
+    if (calls && answers) return reply.send(toolReply(event, calls, await answers));
     const answer = syncReplyFor(event, config.vapi.assistantId);
     if (answer) return reply.send(answer);
     return reply.send(request.webhook.outcome === 'duplicate' ? { received: true, duplicate: true } : { received: true });
