@@ -3,7 +3,6 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
 import { FieldCipher } from '#shared/crypto';
-import { patients } from '#shared/db/schema';
 import { JobCodec } from '#shared/queues/codec';
 import { liveQueue } from '#shared/queues/live-queue';
 import { patientChannel, type RelayEvent } from '#shared/relay';
@@ -11,6 +10,8 @@ import { buildIngressApp } from '../../services/ingress/app.ts';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { buildRelayApp } from '../../services/relay/app.ts';
 import { buildWorkerApp } from '../../services/worker/app.ts';
+import { SEED_PATIENTS } from '../../scripts/seed/clinic-data.ts';
+import { seedClinic } from '../../scripts/seed/seed-clinic.ts';
 import { realisticCall, type VapiBody } from '../fixtures/vapi-call.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
 import { openQueue } from '../helpers/queues.ts';
@@ -127,20 +128,12 @@ describe("the live lane, seen on the patient's socket", () => {
   });
 
   it("shows nothing of a call its caller's number alone identifies until the durable lane binds it, then its partials", async () => {
-    const cipher = new FieldCipher(config.dataEncryptionKeys);
-    const phone = '+15550100077';
-    await handle.db.insert(patients).values({
-      id: 'pat-by-phone',
-      firstName: cipher.encrypt('Ada'),
-      lastName: cipher.encrypt('Moreno'),
-      dateOfBirth: cipher.encrypt('1984-03-03'),
-      phoneNumber: cipher.encrypt(phone),
-      phoneHash: cipher.lookupHash(phone),
-      nameDobHash: cipher.lookupHash('ada moreno|1984-03-03'),
-    });
+    // The clinic's patients, each with a phone number the durable lane can bind a call by.
+    await seedClinic(handle.db, new FieldCipher(config.dataEncryptionKeys));
+    const [{ id: patientId, phoneNumber: phone }] = SEED_PATIENTS as [(typeof SEED_PATIENTS)[0]];
     const call = realisticCall({ customerNumber: phone });
     const [early, later] = partialsOf(call) as [VapiBody, VapiBody];
-    const patient = await app('pat-by-phone');
+    const patient = await app(patientId);
 
     // No binding and no claim: the live lane does not look the number up, it drops the event.
     await post(early);

@@ -11,10 +11,12 @@ const redis = openTestRedis();
 const subscriber = openTestRedis();
 const cipher = new FieldCipher([Buffer.from(TEST_ENCRYPTION_KEY, 'base64')]);
 let prefix: string;
+let relay: ReturnType<typeof createLiveRelay>;
 let received: { channel: string; event: LiveRelayEvent }[];
 
 beforeEach(async () => {
   prefix = uniquePrefix();
+  relay = createLiveRelay({ redis, cipher, prefix });
   received = [];
   await subscriber.psubscribe(patientChannel(prefix, '*'));
 });
@@ -34,28 +36,20 @@ const partialOf = (sessionId: string): LiveRelayEvent => {
 };
 
 describe('the live relay', () => {
-  it('relays to the patient the durable lane bound, whatever the event claims', async () => {
-    const relay = createLiveRelay({ redis, cipher, prefix });
+  it.each([
+    ['to the patient the durable lane bound, whatever the event claims', 'pat-bound', 'relayed'],
+    ['an event of a call bound to nobody yet to the patient its own claim names', null, 'claimed'],
+  ])('relays %s', async (_, binding, outcome) => {
     const event = partialOf(randomUUID());
-    await redis.set(callBindingKey(prefix, event.sessionId), 'pat-bound');
+    if (binding) await redis.set(callBindingKey(prefix, event.sessionId), binding);
 
-    expect(await relay({ event, claimedPatientId: 'pat-claimed' })).toBe('relayed');
+    expect(await relay({ event, claimedPatientId: 'pat-claimed' })).toBe(outcome);
     await waitFor(() => received.length === 1);
-    // One job publishes once: nothing of it can reach the claimed patient after this.
-    expect(received).toEqual([{ channel: patientChannel(prefix, 'pat-bound'), event }]);
-  });
-
-  it('relays an event of a call bound to nobody yet to the patient its own claim names', async () => {
-    const relay = createLiveRelay({ redis, cipher, prefix });
-    const event = partialOf(randomUUID());
-
-    expect(await relay({ event, claimedPatientId: 'pat-claimed' })).toBe('claimed');
-    await waitFor(() => received.length === 1);
-    expect(received).toEqual([{ channel: patientChannel(prefix, 'pat-claimed'), event }]);
+    // One job publishes once: nothing of it can reach another patient after this.
+    expect(received).toEqual([{ channel: patientChannel(prefix, binding ?? 'pat-claimed'), event }]);
   });
 
   it('relays an event with neither a binding nor a claim nowhere', async () => {
-    const relay = createLiveRelay({ redis, cipher, prefix });
     const unclaimed = partialOf(randomUUID());
     expect(await relay({ event: unclaimed, claimedPatientId: null })).toBe('unbound');
 
