@@ -1,16 +1,21 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { CannonPlan, CannonReport } from './cannon.ts';
 import type { LoadPlan, LoadReport } from './load-generator.ts';
 
-const GENERATOR = fileURLToPath(new URL('./load-generator.ts', import.meta.url));
-
-/** Runs a load plan in a process of its own and returns its report. */
-export function generateLoad(plan: LoadPlan): Promise<LoadReport> {
+/** Runs one of the bench's load children (`./<file>`) on a plan and returns its report. */
+function inChild<Plan, Report>(file: string, plan: Plan): Promise<Report> {
   return new Promise((resolve, reject) => {
-    const child = fork(GENERATOR, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    child.once('message', (report: LoadReport) => resolve(report));
+    const child = fork(fileURLToPath(new URL(file, import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.once('message', (report: Report) => resolve(report));
     child.once('error', reject);
-    child.once('exit', (code) => code !== 0 && reject(new Error(`load generator exited with ${code}`)));
-    child.send(plan);
+    child.once('exit', (code) => code !== 0 && reject(new Error(`${file} exited with ${code}`)));
+    child.send(plan as object);
   });
 }
+
+/** Paced or closed-loop load with each request's send time and latency (load-generator.ts). */
+export const generateLoad = (plan: LoadPlan) => inChild<LoadPlan, LoadReport>('./load-generator.ts', plan);
+
+/** As many requests a second as the server takes, measured by autocannon (cannon.ts). */
+export const fireCannon = (plan: CannonPlan) => inChild<CannonPlan, CannonReport>('./cannon.ts', plan);
