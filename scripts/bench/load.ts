@@ -1,5 +1,6 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { CallPlayPlan, CallPlayReport } from './call-player.ts';
 import type { CannonPlan, CannonReport } from './cannon.ts';
 import type { LoadPlan, LoadReport } from './load-generator.ts';
 
@@ -19,3 +20,10 @@ export const generateLoad = (plan: LoadPlan) => inChild<LoadPlan, LoadReport>('.
 
 /** As many requests a second as the server takes, measured by autocannon (cannon.ts). */
 export const fireCannon = (plan: CannonPlan) => inChild<CannonPlan, CannonReport>('./cannon.ts', plan);
+
+/** Plays calls at speaking pace, split over `processes` players (call-player.ts); reports in plan order. */
+export async function playCalls(plan: CallPlayPlan, processes: number): Promise<CallPlayReport[]> {
+  const shares = Array.from({ length: processes }, (_, p) => plan.calls.filter((_, i) => i % processes === p));
+  const reports = await Promise.all(shares.map((calls) => inChild<CallPlayPlan, CallPlayReport[]>('./call-player.ts', { ...plan, calls })));
+  return plan.calls.map((_, i) => reports[i % processes]![Math.floor(i / processes)]!);
+}
