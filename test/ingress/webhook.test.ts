@@ -105,6 +105,21 @@ describe('accepted events', () => {
     expect((await post(app, body)).json()).toEqual({ received: true, duplicate: true });
   });
 
+  it('queues an event whose marker a failed delivery left behind without its job', async () => {
+    const { app } = await startIngress();
+    const body = vapiBody({ type: 'status-update', status: 'ringing' });
+    // The marker and the add go to Redis together: an earlier delivery's marker may have landed while its add did not.
+    const eventId = deriveEventId(readEnvelope(JSON.parse(body))!, Buffer.from(body));
+    await redis.set(app.queues.events.toKey(`seen:${eventId}`), '1');
+
+    const again = await post(app, body);
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toEqual({ received: true, duplicate: true });
+    const jobs = await queuedJobs(app);
+    expect(jobs.map((job) => job.id)).toEqual([eventId]);
+    expect(await jobs[0]!.getState()).toBe('waiting');
+  });
+
   it('puts a dead-lettered event back with a fresh attempt budget when Vapi delivers it again', async () => {
     const { app, config } = await startIngress();
     const body = vapiBody({ type: 'status-update', status: 'ringing' });
