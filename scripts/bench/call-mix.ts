@@ -11,10 +11,9 @@ import postgres from 'postgres';
 import { createDatabase } from '#shared/db/client';
 import { FieldCipher } from '#shared/crypto';
 import { migrateDatabase } from '#shared/db/migrate';
-import { createRedis, deleteKeysWithPrefix } from '#shared/redis';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { seedClinic } from '../seed/seed-clinic.ts';
-import { BENCH_DATABASE_URL, benchConfig, benchEnvironment, ms, signedHeaders, silentLogger, summarise } from './bench-environment.ts';
+import { BENCH_DATABASE_URL, benchConfig, benchEnvironment, deleteBenchKeys, ms, signedHeaders, summarise } from './bench-environment.ts';
 import type { CallPlayReport } from './call-player.ts';
 import { callScript, transcriptKey, type BenchCall, type StepMark } from './call-script.ts';
 import { now } from './clock.ts';
@@ -147,9 +146,7 @@ export const benchCallMix: BenchRun = async () => {
   await topology.stop();
   await bare.close();
   await sql.end();
-  const redis = createRedis(config.redis, 'worker', silentLogger);
-  await deleteKeysWithPrefix(redis, config.queuePrefix);
-  redis.disconnect();
+  await deleteBenchKeys(config);
 
   const cores = cpus().length;
   rows.push({ what: 'largest C within target', figure: `${largest} calls`, reference: `${cores} cores`, ratio: '', target: '≥ 100 (moonshot 200)', met: largest >= 100 });

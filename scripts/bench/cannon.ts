@@ -30,6 +30,8 @@ async function run(plan: CannonPlan): Promise<CannonReport> {
     method: 'POST',
     connections: plan.connections,
     amount: plan.requests.length,
+    // autocannon ends a run at its next sample: every second by default, which would round the duration up to whole seconds.
+    sampleInt: 10,
     // One request definition whose body and headers are the next pre-built request each time.
     requests: [
       {

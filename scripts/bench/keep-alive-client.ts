@@ -18,6 +18,8 @@ interface Connection {
   answer: ((answer: BenchAnswer) => void) | null;
   /** The server said `connection: close`: not given back to the pool. */
   closing: boolean;
+  /** Answers read on it so far. */
+  answered: number;
 }
 
 const HEAD_END = Buffer.from('\r\n\r\n');
@@ -54,11 +56,16 @@ export class KeepAliveClient {
     return Buffer.concat([Buffer.from(head), Buffer.from(body)]);
   }
 
-  /** Sends encoded bytes on a free connection (waiting for one when all `maxSockets` are busy). */
-  async send(bytes: Buffer): Promise<BenchAnswer> {
+  /**
+   * Sends encoded bytes on a free connection (waiting for one when all `maxSockets` are busy). A
+   * kept-alive connection the server closed as idle just as the request went out is not an
+   * answer: the request is sent again, once, on another connection.
+   */
+  async send(bytes: Buffer, retry = true): Promise<BenchAnswer> {
     const connection = await this.#take();
     if (!connection) return { status: 0, body: '' };
-    return new Promise((resolve) => {
+    const reused = connection.answered > 0;
+    const answer = await new Promise<BenchAnswer>((resolve) => {
       connection.answer = (answer) => {
         connection.answer = null;
         if (answer.status > 0 && !connection.closing) this.#give(connection);
@@ -66,6 +73,8 @@ export class KeepAliveClient {
       };
       connection.socket.write(bytes);
     });
+    const closedWhileIdle = answer.status === 0 && reused && connection.received.length === 0;
+    return closedWhileIdle && retry ? this.send(bytes, false) : answer;
   }
 
   close(): void {
@@ -89,7 +98,7 @@ export class KeepAliveClient {
     this.#open++;
     return new Promise((resolve) => {
       const socket = net.connect({ host: this.#host, port: this.#port, noDelay: true });
-      const connection: Connection = { socket, received: Buffer.alloc(0), answer: null, closing: false };
+      const connection: Connection = { socket, received: Buffer.alloc(0), answer: null, closing: false, answered: 0 };
       let connected = false;
       socket.on('connect', () => {
         connected = true;
@@ -128,6 +137,7 @@ export class KeepAliveClient {
     if (connection.received.length < end) return;
     const body = connection.received.subarray(headEnd + HEAD_END.length, end).toString('utf8');
     connection.received = connection.received.subarray(end);
+    connection.answered++;
     const status = Number(head.slice(9, 12));
     if (/\r\nconnection: *close/i.test(head)) {
       connection.closing = true;
