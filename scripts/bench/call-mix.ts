@@ -26,8 +26,9 @@ const LEVELS = (process.env.BENCH_CALL_MIX_LEVELS ?? '25,50,100,200,400').split(
 const PLAYERS = 2;
 /** Calls start within this window. */
 const SPREAD_MS = 2_000;
-/** Time for the players to start before the first call is due. */
-const LEAD_MS = 3_000;
+/** The first call is due this long after every player is ready; a player takes about this long to start. */
+const LEAD_MS = 200;
+const PLAYER_START_MS = 2_000;
 const TARGET_P99_MS = 100;
 
 /** The next weekday from tomorrow on: the seeded clinic has slots then. */
@@ -37,17 +38,24 @@ function nextWeekday(): string {
   return day.toISOString().slice(0, 10);
 }
 
-/** Plays `count` calls against `url` and returns the scripts' marks with the players' reports. */
+/** Plays `calls` against `url` and returns the scripts' marks with the players' reports. */
 async function play(url: string, calls: BenchCall[], secret: string) {
-  const startAt = now() + LEAD_MS;
-  const built = calls.map((call, i) => callScript(call, startAt, Math.round((i * SPREAD_MS) / calls.length), (body) => signedHeaders(secret, body)));
-  const reports = await playCalls({ url, startAt, calls: built.map(({ script }) => script) }, PLAYERS);
+  // The messages' timestamps say when the steps are due; about when the players will start.
+  const expectedStart = now() + PLAYER_START_MS;
+  const built = calls.map((call, i) => callScript(call, expectedStart, Math.round((i * SPREAD_MS) / calls.length), (body) => signedHeaders(secret, body)));
+  const reports = await playCalls({ url, calls: built.map(({ script }) => script) }, PLAYERS, LEAD_MS);
   return built.map(({ marks }, i) => ({ marks, report: reports[i]! }));
 }
 
 type Played = { marks: StepMark[]; report: CallPlayReport }[];
 
-const refusedIn = (played: Played) => played.reduce((n, { report }) => n + report.statuses.filter((status) => status < 200 || status >= 300).length, 0);
+/** Answers other than 2xx, by status (0: no answer). */
+function refusals(played: Played): Record<string, number> {
+  const byStatus: Record<string, number> = {};
+  for (const status of played.flatMap(({ report }) => report.statuses)) if (status < 200 || status >= 300) byStatus[status] = (byStatus[status] ?? 0) + 1;
+  return byStatus;
+}
+const refusedIn = (played: Played) => Object.values(refusals(played)).reduce((a, b) => a + b, 0);
 const httpLatencies = (played: Played) => summarise(played.flatMap(({ report }) => report.latencies));
 const toolLatencies = (played: Played) => summarise(played.flatMap(({ marks, report }) => report.latencies.filter((_, i) => marks[i]?.kind === 'tool')));
 
@@ -116,7 +124,7 @@ export const benchCallMix: BenchRun = async () => {
       latency: [partial, final, tool].every(({ p99 }) => p99 <= TARGET_P99_MS),
       complete: refused === 0 && final.count === final.expected && toolAnswered === level && callsCompleted === level,
     };
-    levels.push({ calls: level, partial, final, tool, toolAnswered, refused, callsCompleted, reference: { http: referenceHttp, tool: toolLatencies(reference), refused: refusedIn(reference) } });
+    levels.push({ calls: level, partial, final, tool, toolAnswered, refused, refusals: refusals(played), callsCompleted, reference: { http: referenceHttp, tool: toolLatencies(reference), refused: refusedIn(reference) } });
 
     const latencyRow = (what: string, measured: { p50: number; p99: number }) => ({
       what: `C=${level} ${what} p50 / p99`,
@@ -132,7 +140,7 @@ export const benchCallMix: BenchRun = async () => {
       latencyRow('tool round trip', tool),
       {
         what: `C=${level} refused / delivered`,
-        figure: `${refused} refused; finals ${final.count}/${final.expected}; partials ${partial.count}/${partial.expected}; tools ${toolAnswered}/${level}; completed ${callsCompleted}/${level}`,
+        figure: `${refused} refused ${JSON.stringify(refusals(played))}; finals ${final.count}/${final.expected}; partials ${partial.count}/${partial.expected}; tools ${toolAnswered}/${level}; completed ${callsCompleted}/${level}`,
         reference: `${refusedIn(reference)} refused`,
         ratio: '',
         target: 'none refused, all delivered',

@@ -1,6 +1,7 @@
 /**
  * Plays bench calls at speaking pace, in a process of its own (`fork`) so that it never competes
- * with the servers it measures inside their event loop. It receives call scripts over IPC, sends
+ * with the servers it measures inside their event loop. It receives call scripts over IPC, says
+ * when it is ready (so that no call starts late and bursts to catch up), and, given the start, sends
  * each step when it is due over kept-alive connections, waits for the answer of the steps the
  * call waits on (a tool call: the assistant speaks once it has the result), and answers with each
  * step's send time, latency and status.
@@ -24,9 +25,12 @@ export interface CallScript {
 
 export interface CallPlayPlan {
   url: string;
-  /** Epoch ms at which the first call starts: far enough ahead for every player to be ready. */
-  startAt: number;
   calls: CallScript[];
+}
+
+/** The parent's go, once every player has said it is ready: epoch ms at which the first call starts. */
+export interface CallPlayStart {
+  startAt: number;
 }
 
 /** One call's steps, in script order: epoch ms sent, ms to the answer, HTTP status (0: no answer), and the awaited answers' bodies. */
@@ -42,8 +46,7 @@ const MAX_SOCKETS = 256;
 
 const until = (at: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, at - now())));
 
-async function play(client: KeepAliveClient, startAt: number, script: CallScript): Promise<CallPlayReport> {
-  const encoded = script.steps.map((step) => client.encode(step.request));
+async function play(client: KeepAliveClient, encoded: Buffer[], startAt: number, script: CallScript): Promise<CallPlayReport> {
   const report: CallPlayReport = { sentAt: [], latencies: [], statuses: [], answers: [] };
   const inFlight: Promise<void>[] = [];
   let due = startAt + script.startMs;
@@ -66,9 +69,17 @@ async function play(client: KeepAliveClient, startAt: number, script: CallScript
   return report;
 }
 
-process.on('message', (plan: CallPlayPlan) => {
-  const client = new KeepAliveClient(plan.url, MAX_SOCKETS);
-  void Promise.all(plan.calls.map((script) => play(client, plan.startAt, script))).then((reports) => {
+// Two messages: the plan (answered "ready" once every request is encoded), then the start time.
+let planned: { plan: CallPlayPlan; client: KeepAliveClient; encoded: Buffer[][] } | undefined;
+process.on('message', (message: CallPlayPlan | CallPlayStart) => {
+  if ('calls' in message) {
+    const client = new KeepAliveClient(message.url, MAX_SOCKETS);
+    planned = { plan: message, client, encoded: message.calls.map((script) => script.steps.map((step) => client.encode(step.request))) };
+    process.send!('ready');
+    return;
+  }
+  const { plan, client, encoded } = planned!;
+  void Promise.all(plan.calls.map((script, i) => play(client, encoded[i]!, message.startAt, script))).then((reports) => {
     client.close();
     process.send!(reports, () => process.disconnect());
   });
