@@ -14,7 +14,7 @@ const handle = openTestDatabase();
 const { db } = handle;
 const cipher = new FieldCipher(testConfig().dataEncryptionKeys);
 let kicks = 0;
-const processEvent = createEventProcessor({ db, cipher, onOutbox: () => kicks++ });
+const processEvent = createEventProcessor({ db, cipher, onCommit: () => kicks++ });
 const processBody = (body: unknown) => processEvent(storeFor(body, cipher));
 
 const session = async (id: string) => (await db.select().from(vapiSessions).where(eq(vapiSessions.id, id)))[0];

@@ -20,7 +20,7 @@ const handle = openTestDatabase();
 const redis = openTestRedis();
 const cipher = new FieldCipher(testConfig().dataEncryptionKeys);
 // A worker that dies between commit and dispatch: the events are committed, nobody is told.
-const storeAndDie = createEventProcessor({ db: handle.db, cipher, onOutbox: () => {} });
+const storeAndDie = createEventProcessor({ db: handle.db, cipher, onCommit: () => {} });
 const endpoints = ['https://clinic.example/hooks/a', 'https://records.example/hooks/b'];
 let prefix: string;
 let subscriber: Redis;

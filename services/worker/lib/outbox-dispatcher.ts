@@ -1,15 +1,14 @@
-import { and, asc, eq, inArray, isNull } from 'drizzle-orm';
 import type { Queue } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import type { RedisClient } from '#shared/redis';
 import { createHash } from 'node:crypto';
 import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
-import { notificationOutbox, sessionEvents, vapiSessions } from '#shared/db/schema';
 import type { JobCodec } from '#shared/queues/codec';
 import type { JobData } from '#shared/queues/definition';
 import { notificationsQueue, type NotificationBody, type NotificationMeta } from '#shared/queues/notifications-queue';
-import { CALL_BINDING_TTL_S, callBindingKey, patientChannel, type RelayEvent, type RelayEventType } from '#shared/relay';
+import { CALL_BINDING_TTL_S, callBindingKey, patientChannel, type RelayEvent } from '#shared/relay';
+import { claimNotifications, claimRelayEvents, markNotificationsDispatched, markRelayEventsDispatched } from './outbox-repository.ts';
 
 /** Rows claimed per transaction; a full batch means there may be more, so the loop goes on at once. */
 const BATCH = 500;
@@ -43,35 +42,14 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
 
   async function dispatchRelayEvents(): Promise<number> {
     return db.transaction(async (tx) => {
-      const rows = await tx
-        .select({
-          id: sessionEvents.id,
-          sessionId: sessionEvents.sessionId,
-          seq: sessionEvents.seq,
-          type: sessionEvents.type,
-          at: sessionEvents.at,
-          data: sessionEvents.data,
-          patientId: vapiSessions.patientId,
-        })
-        .from(sessionEvents)
-        .innerJoin(vapiSessions, eq(vapiSessions.id, sessionEvents.sessionId))
-        .where(isNull(sessionEvents.dispatchedAt))
-        .orderBy(asc(sessionEvents.id))
-        .limit(BATCH)
-        .for('update', { of: sessionEvents, skipLocked: true });
+      const rows = await claimRelayEvents(tx, cipher, BATCH, 0);
       if (rows.length === 0) return 0;
 
       const pipeline = redis.pipeline();
       const bound = new Set<string>();
       for (const row of rows) {
         if (!row.patientId) continue; // nobody to show it to yet; a later subscriber replays it from Postgres
-        const event: RelayEvent = {
-          type: row.type as RelayEventType,
-          sessionId: row.sessionId,
-          seq: row.seq,
-          at: row.at.toISOString(),
-          data: cipher.decryptJson(row.data),
-        };
+        const event: RelayEvent = { type: row.type, sessionId: row.sessionId, seq: row.seq, at: row.at.toISOString(), data: row.data };
         if (!bound.has(row.sessionId)) {
           bound.add(row.sessionId);
           pipeline.set(callBindingKey(prefix, row.sessionId), row.patientId, 'EX', CALL_BINDING_TTL_S);
@@ -83,23 +61,14 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
         const failed = results?.find(([error]) => error);
         if (!results || failed) throw failed?.[0] ?? new Error('Redis did not run the publish pipeline');
       }
-      await tx
-        .update(sessionEvents)
-        .set({ dispatchedAt: new Date() })
-        .where(inArray(sessionEvents.id, rows.map((row) => row.id)));
+      await markRelayEventsDispatched(tx, rows.map((row) => row.id));
       return rows.length;
     });
   }
 
   async function dispatchNotifications(): Promise<number> {
     return db.transaction(async (tx) => {
-      const rows = await tx
-        .select()
-        .from(notificationOutbox)
-        .where(isNull(notificationOutbox.dispatchedAt))
-        .orderBy(asc(notificationOutbox.id))
-        .limit(BATCH)
-        .for('update', { skipLocked: true });
+      const rows = await claimNotifications(tx, BATCH);
       if (rows.length === 0) return 0;
       const jobs = rows.flatMap((row) => {
         const body: NotificationBody = {
@@ -116,10 +85,7 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
         }));
       });
       if (jobs.length > 0) await deps.notifications.addBulk(jobs);
-      await tx
-        .update(notificationOutbox)
-        .set({ dispatchedAt: new Date() })
-        .where(and(inArray(notificationOutbox.id, rows.map((row) => row.id)), isNull(notificationOutbox.dispatchedAt)));
+      await markNotificationsDispatched(tx, rows.map((row) => row.id));
       return rows.length;
     });
   }

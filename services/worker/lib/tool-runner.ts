@@ -1,11 +1,12 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { z } from 'zod';
 import type { FieldCipher } from '#shared/crypto';
-import type { Database } from '#shared/db/client';
+import type { Database, Transaction } from '#shared/db/client';
 import type { ToolJobPayload, ToolJobResult, ToolMeta } from '#shared/queues/tools-queue';
 import { ToolDeadlineError, ToolRefusal, type ToolContext, type ToolDefinition } from '../tools/define-tool.ts';
 import { toJobError } from './job-error.ts';
-import { appendSessionEvents, lockOrCreateSession, type SessionOrigin, type Transaction } from './session-repository.ts';
+import { appendRelayEvents } from './outbox-repository.ts';
+import { lockOrCreateSession, type SessionOrigin } from './session-repository.ts';
 import { findToolCall, finishToolCall, startToolCall, toolCallRowId, verifySessionPatient, type ToolCallStatus } from './tool-call-repository.ts';
 
 interface Deps {
@@ -65,7 +66,7 @@ export function createToolRunner({ db, cipher, tools, onOutbox, logger }: Deps) 
       const session = await lockOrCreateSession(tx, cipher, meta.sessionId, originOf(payload));
       await record(tx);
       const data = { name: meta.name, status, toolCallId: meta.toolCallId };
-      await appendSessionEvents(tx, cipher, session, [{ type: 'function_call', at: new Date(), data }]);
+      await appendRelayEvents(tx, cipher, [{ session, events: [{ type: 'function_call', at: new Date(), data }] }]);
     });
     onOutbox();
   }
