@@ -26,7 +26,7 @@ let prefix: string;
 let subscriber: Redis;
 let received: RelayEvent[];
 
-const dispatcher = (connection: Redis = redis) =>
+const dispatcher = (connection: Redis = redis, relaySettleMs = 0) =>
   createOutboxDispatcher({
     db: handle.db,
     redis: connection,
@@ -36,6 +36,7 @@ const dispatcher = (connection: Redis = redis) =>
     endpoints,
     prefix,
     logger: silentLogger(),
+    relaySettleMs,
   });
 
 async function playCall(patientId: string) {
@@ -76,6 +77,29 @@ describe('the outbox dispatcher', () => {
     expect(await undispatched()).toBe(0);
     // The live lane can now find the call's patient without Postgres.
     expect(await redis.get(callBindingKey(prefix, call.callId))).toBe('pat-sweep');
+  });
+
+  it('publishes what a commit hands over from memory and marks it, refreshing the binding, with no sweep', async () => {
+    const outbox = dispatcher(redis, 60_000);
+    const storeAndHandOff = createEventProcessor({ db: handle.db, cipher, onCommit: (committed) => outbox.handOff(committed) });
+    const call = realisticCall({ patientId: 'pat-direct' });
+    for (const body of call.events) await storeAndHandOff(storeFor(body, cipher));
+    await waitFor(async () => (await undispatched()) === 0);
+    await outbox.stop();
+    await waitFor(() => received.some((event) => event.type === 'session_end'));
+    expect(received.map((event) => event.seq)).toEqual(received.map((_, i) => i + 1));
+    expect(await redis.get(callBindingKey(prefix, call.callId))).toBe('pat-direct');
+  });
+
+  it('leaves relay events younger than the settle time to the worker publishing them, and sweeps them once settled', async () => {
+    await playCall('pat-settle');
+    const left = await undispatched();
+    await dispatcher(redis, 60_000).dispatchOnce();
+    expect(await undispatched()).toBe(left);
+    expect(received).toHaveLength(0);
+    const sweeper = dispatcher(redis, 200);
+    await waitFor(async () => (await sweeper.dispatchOnce(), (await undispatched()) === 0));
+    await waitFor(() => received.length === left);
   });
 
   it('sweeps on its own timer after a start, with no kick', async () => {

@@ -10,7 +10,8 @@ import { changeFor } from './event-changes.ts';
 import { recordEvents } from './event-log-repository.ts';
 import { createGroupCommit } from './group-commit.ts';
 import { countStoredTurns, insertMessages } from './message-repository.ts';
-import { appendNotifications, appendRelayEvents, type NumberedRelayEvent } from './outbox-repository.ts';
+import type { Committed } from './outbox-dispatcher.ts';
+import { appendNotifications, appendRelayEvents } from './outbox-repository.ts';
 import { createSessions, knownCallers, lockSessions, sessionOriginOf, updateSessions } from './session-repository.ts';
 import { applyEvents, bindingFor, NO_TURNS, stateOf, type KnownCaller, type SessionEvent } from './session-state.ts';
 import { toolsUsedIn } from './tool-call-repository.ts';
@@ -23,15 +24,6 @@ export interface EventToStore {
   body: string;
   /** Stored as is in `vapi_events.payload`: already encrypted, no need to encrypt again. */
   sealedBody: string;
-}
-
-/** A relay event a batch committed, with the patient its session is bound to: what the outbox publishes. */
-export type CommittedRelayEvent = NumberedRelayEvent & { patientId: string | null };
-
-/** What one batch committed to the outbox. */
-export interface Committed {
-  relay: CommittedRelayEvent[];
-  notifications: number;
 }
 
 /** Events per transaction, and transactions at once (each holds a connection): see DESIGN 15 and the README's Performance. */

@@ -5,7 +5,7 @@ export interface GroupCommitOptions<Item, Result> {
   maxBatch: number;
   /** Batches stored at once (each holds a database connection while it runs). */
   slots: number;
-  /** Told the size of each batch as it starts. */
+  /** Told the size of each batch as it starts (an item stored alone after a split is a batch of one). */
   onBatch?(size: number): void;
   /** Told that a batch of several failed and that its items are being stored one by one. */
   onSplit?(error: unknown, size: number): void;
@@ -38,6 +38,7 @@ export function createGroupCommit<Item, Result>(options: GroupCommitOptions<Item
       options.onSplit?.(error, batch.length);
     }
     for (const entry of batch) {
+      options.onBatch?.(1);
       await options.store([entry.item]).then(([result]) => entry.resolve(result!), entry.reject);
     }
   }

@@ -69,14 +69,8 @@ export async function appendNotifications(tx: Transaction, cipher: FieldCipher, 
   );
 }
 
-/** A relay event row not yet dispatched, with the patient its session is bound to now. */
-export interface UndispatchedRelayEvent {
-  id: number;
-  sessionId: string;
-  seq: number;
-  type: RelayEventType;
-  at: Date;
-  data: JsonObject;
+/** A relay event in the outbox, with the patient its session is bound to: what the patient's channel carries. */
+export interface OutboxRelayEvent extends NumberedRelayEvent {
   patientId: string | null;
 }
 
@@ -84,7 +78,7 @@ export interface UndispatchedRelayEvent {
  * Claims up to `limit` undispatched relay events at least `settledMs` old (younger ones are still
  * being published by the worker that wrote them), oldest first, skipping rows another dispatcher holds.
  */
-export async function claimRelayEvents(tx: Transaction, cipher: FieldCipher, limit: number, settledMs: number): Promise<UndispatchedRelayEvent[]> {
+export async function claimRelayEvents(tx: Transaction, cipher: FieldCipher, limit: number, settledMs: number): Promise<OutboxRelayEvent[]> {
   const undispatched = isNull(sessionEvents.dispatchedAt);
   const rows = await tx
     .select({

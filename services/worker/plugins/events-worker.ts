@@ -24,7 +24,7 @@ export const eventsWorkerPlugin = fp(
     const processEvent = createEventProcessor({
       db: app.db,
       cipher: app.cipher,
-      onCommit: () => app.outbox.kick(),
+      onCommit: (committed) => app.outbox.handOff(committed),
       onBatch: (size) => batchSize.observe(size),
       onSplit: (error, size) => {
         splits.inc();
