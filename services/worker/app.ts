@@ -20,11 +20,18 @@ export interface WorkerOptions {
   tools?: ReadonlyMap<string, ToolDefinition>;
 }
 
+/**
+ * Connections of a worker process, whatever WORKER_CONCURRENCY says: the events lane holds one per
+ * transaction slot of its group commit (DEFAULT_BATCH_LIMITS), the rest serve tool calls,
+ * notification deliveries and the outbox dispatcher at once.
+ */
+const DATABASE_CONNECTIONS = 20;
+
 /** Builds the worker (never listens): the queue consumers and the outbox dispatcher, plus health and metrics over HTTP. */
 export async function buildWorkerApp({ config, logger, tools }: WorkerOptions): Promise<FastifyInstance> {
   const app = await createServiceApp('worker', logger, config.adminToken);
   await app.register(redisPlugin, { target: config.redis });
-  await app.register(databasePlugin, { url: config.databaseUrl, max: config.workerConcurrency + 4 });
+  await app.register(databasePlugin, { url: config.databaseUrl, max: DATABASE_CONNECTIONS });
   await app.register(cipherPlugin, { keys: config.dataEncryptionKeys });
   await app.register(queuesPlugin, { prefix: config.queuePrefix });
   await app.register(outboxPlugin, { config });

@@ -19,7 +19,7 @@ const tempEnvPath = () => join(mkdtempSync(join(tmpdir(), 'vapi-relay-')), '.env
 describe('loadConfig', () => {
   it('validates only what the roles asked for use', () => {
     const worker = loadConfig({ DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY, ADMIN_TOKEN: secrets.ADMIN_TOKEN }, ['worker']);
-    expect(worker).toMatchObject({ workerPort: 3002, workerConcurrency: 16, notify: { urls: [] } });
+    expect(worker).toMatchObject({ workerPort: 3002, workerConcurrency: 64, notify: { urls: [] } });
     expect(worker).not.toHaveProperty('vapi');
     expect(worker).not.toHaveProperty('relayJwtSecret');
     expect(() => loadConfig({ ADMIN_TOKEN: secrets.ADMIN_TOKEN, DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY }, ['relay'])).toThrow(/RELAY_JWT_SECRET/);

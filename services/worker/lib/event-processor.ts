@@ -1,7 +1,6 @@
 import { UnrecoverableError } from 'bullmq';
 import type { FieldCipher } from '#shared/crypto';
 import type { Database, Transaction } from '#shared/db/client';
-import type { SessionRow } from '#shared/db/schema';
 import type { EventMeta } from '#shared/queues/events-queue';
 import { readEnvelope, sessionIdOf, type IncomingEvent } from '#shared/vapi/envelope';
 import { isLiveOnly } from '#shared/vapi/live';
@@ -120,7 +119,7 @@ export function createEventProcessor({ db, cipher, onCommit, batch = DEFAULT_BAT
     const due = [...bySession].filter(([, own]) => own.some((e) => e.change.completion)).map(([id]) => id);
     const [turns, tools] = due.length > 0 ? await Promise.all([countStoredTurns(tx, due), toolsUsedIn(tx, due)]) : [new Map(), new Map()];
     const applied = [...bySession].map(([id, own]) => {
-      const row: SessionRow = locked.get(id)!;
+      const row = locked.get(id)!;
       return { row, ...applyEvents(stateOf(row), own, { turns: turns.get(id) ?? NO_TURNS, toolsUsed: tools.get(id) ?? [] }, callers) };
     });
 

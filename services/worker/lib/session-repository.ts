@@ -29,14 +29,31 @@ export function sessionOriginOf(event: IncomingEvent): SessionOrigin {
   };
 }
 
+/** What a writer reads of the sessions it locks: what their events change, and the last `seq` handed out. */
+const LOCKED = {
+  id: vapiSessions.id,
+  status: vapiSessions.status,
+  startedAt: vapiSessions.startedAt,
+  endedAt: vapiSessions.endedAt,
+  endedReason: vapiSessions.endedReason,
+  lastEventAt: vapiSessions.lastEventAt,
+  metadata: vapiSessions.metadata,
+  patientId: vapiSessions.patientId,
+  patientVerified: vapiSessions.patientVerified,
+  callerHash: vapiSessions.callerHash,
+  lastSeq: vapiSessions.lastSeq,
+};
+
+export type LockedSession = Pick<SessionRow, keyof typeof LOCKED>;
+
 /**
  * The sessions among `ids` that exist, locked for this transaction in id order: transactions that
  * lock overlapping sets wait for each other in turn, never in a cycle, and concurrent events of
  * one call take turns, so `seq` stays gap-free.
  */
-export async function lockSessions(tx: Transaction, ids: string[]): Promise<Map<string, SessionRow>> {
+export async function lockSessions(tx: Transaction, ids: string[]): Promise<Map<string, LockedSession>> {
   if (ids.length === 0) return new Map();
-  const rows = await tx.select().from(vapiSessions).where(anyOf(vapiSessions.id, ids)).orderBy(asc(vapiSessions.id)).for('update');
+  const rows = await tx.select(LOCKED).from(vapiSessions).where(anyOf(vapiSessions.id, ids)).orderBy(asc(vapiSessions.id)).for('update');
   return new Map(rows.map((row) => [row.id, row]));
 }
 
@@ -68,7 +85,7 @@ export interface NewSession {
  * Creates sessions, in id order, and returns those created now, locked by their creation; one that
  * another transaction created first is not among them.
  */
-export async function createSessions(tx: Transaction, sessions: NewSession[]): Promise<SessionRow[]> {
+export async function createSessions(tx: Transaction, sessions: NewSession[]): Promise<LockedSession[]> {
   if (sessions.length === 0) return [];
   const rows = [...sessions]
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
@@ -80,7 +97,7 @@ export async function createSessions(tx: Transaction, sessions: NewSession[]): P
       phoneNumberId: origin.phoneNumberId ?? null,
       metadata: { source: origin.source },
     }));
-  return tx.insert(vapiSessions).values(rows).onConflictDoNothing().returning();
+  return tx.insert(vapiSessions).values(rows).onConflictDoNothing().returning(LOCKED);
 }
 
 const iso = (date: Date | null) => date?.toISOString() ?? null;
@@ -135,7 +152,7 @@ export async function updateSessions(tx: Transaction, cipher: FieldCipher, updat
  * its transaction: created (its patient bound) on first sight, and bound by a later writer that
  * brings the identity it lacked.
  */
-export async function lockOrCreateSession(tx: Transaction, cipher: FieldCipher, sessionId: string, origin: SessionOrigin): Promise<SessionRow> {
+export async function lockOrCreateSession(tx: Transaction, cipher: FieldCipher, sessionId: string, origin: SessionOrigin): Promise<LockedSession> {
   const [existing] = (await lockSessions(tx, [sessionId])).values();
   const number = origin.identity.callerNumber;
   const needsCallers = number !== undefined && !existing?.patientId && (existing?.callerHash ?? null) === null;
@@ -144,7 +161,7 @@ export async function lockOrCreateSession(tx: Transaction, cipher: FieldCipher, 
     const bound = rebind(existing, origin.identity, callers);
     if (bound === existing) return existing;
     const binding = { patientId: bound.patientId, patientVerified: bound.patientVerified, callerHash: bound.callerHash };
-    const [rebound] = await tx.update(vapiSessions).set({ ...binding, updatedAt: sql`now()` }).where(eq(vapiSessions.id, sessionId)).returning();
+    const [rebound] = await tx.update(vapiSessions).set({ ...binding, updatedAt: sql`now()` }).where(eq(vapiSessions.id, sessionId)).returning(LOCKED);
     return rebound!;
   }
   const [created] = await createSessions(tx, [{ id: sessionId, origin, binding: bindingFor(origin.identity, callers) }]);

@@ -1,4 +1,3 @@
-import type { SessionRow } from '#shared/db/schema';
 import { advanceStatus, toSessionStatus, type SessionStatus } from '#shared/session-status';
 import type { JsonObject } from '#shared/vapi/envelope';
 import type { CallerIdentity, Turns } from '#shared/vapi/read';
@@ -84,8 +83,8 @@ export const NO_TURNS: Turns = { user: 0, assistant: 0, system: 0 };
 const earliest = (a: Date | null, b: Date | null | undefined) => (a && b ? (a < b ? a : b) : (a ?? b ?? null));
 const latest = (a: Date | null, b: Date | null | undefined) => (a && b ? (a > b ? a : b) : (a ?? b ?? null));
 
-/** A stored session row as its events see it. */
-export const stateOf = (row: SessionRow): SessionState => ({
+/** A stored session as its events see it. */
+export const stateOf = (row: Omit<SessionState, 'status'> & { status: string }): SessionState => ({
   id: row.id,
   status: toSessionStatus(row.status) ?? 'queued',
   startedAt: row.startedAt,
