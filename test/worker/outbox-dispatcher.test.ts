@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { isNull } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -100,6 +101,17 @@ describe('the outbox dispatcher', () => {
     const sweeper = dispatcher(redis, 200);
     await waitFor(async () => (await sweeper.dispatchOnce(), (await undispatched()) === 0));
     await waitFor(() => received.length === left);
+  });
+
+  it('marks the rows of a session nobody is bound to without reading them, so they hold up no other', async () => {
+    // Written under a key this dispatcher does not hold (a call still going: no notification): reading them would fail the whole pass.
+    const foreign = createEventProcessor({ db: handle.db, cipher: new FieldCipher([randomBytes(32)]), onCommit: () => {} });
+    for (const body of realisticCall().events.filter((body) => body.message.type !== 'end-of-call-report')) await foreign(storeFor(body, cipher));
+    const call = await playCall('pat-behind');
+    await dispatcher().dispatchOnce();
+    expect(await undispatched()).toBe(0);
+    await waitFor(() => received.some((event) => event.type === 'session_end'));
+    expect(received.every((event) => event.sessionId === call.callId)).toBe(true);
   });
 
   it('sweeps on its own timer after a start, with no kick', async () => {

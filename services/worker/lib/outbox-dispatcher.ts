@@ -8,6 +8,7 @@ import type { JobCodec } from '#shared/queues/codec';
 import type { JobData } from '#shared/queues/definition';
 import { notificationsQueue, type NotificationBody, type NotificationMeta } from '#shared/queues/notifications-queue';
 import { CALL_BINDING_TTL_S, callBindingKey, patientChannel, type RelayEvent } from '#shared/relay';
+import type { JsonObject } from '#shared/vapi/envelope';
 import { claimNotifications, claimRelayEvents, markNotificationsDispatched, markRelayEventsDispatched, type OutboxRelayEvent } from './outbox-repository.ts';
 
 /** Rows claimed per transaction; a full batch means there may be more, so the loop goes on at once. */
@@ -63,7 +64,7 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
     const pipeline = redis.pipeline();
     const bound = new Set<string>();
     for (const row of events) {
-      if (!row.patientId) continue; // nobody to show it to yet; a later subscriber replays it from Postgres
+      if (!row.patientId) continue; // nobody to show it to yet
       const event: RelayEvent = { type: row.type, sessionId: row.sessionId, seq: row.seq, at: row.at.toISOString(), data: row.data };
       if (!bound.has(row.sessionId)) {
         bound.add(row.sessionId);
@@ -79,9 +80,10 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
 
   async function dispatchRelayEvents(): Promise<number> {
     return db.transaction(async (tx) => {
-      const rows = await claimRelayEvents(tx, cipher, BATCH, settleMs);
+      const rows = await claimRelayEvents(tx, BATCH, settleMs);
       if (rows.length === 0) return 0;
-      await publish(rows);
+      // A session nobody is bound to yet has no channel: its rows are marked unread, and a later subscriber replays them from Postgres.
+      await publish(rows.flatMap((row) => (row.patientId ? [{ ...row, data: cipher.decryptJson<JsonObject>(row.data) }] : [])));
       await markRelayEventsDispatched(tx, rows.map((row) => row.id));
       return rows.length;
     });

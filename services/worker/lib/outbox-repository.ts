@@ -74,11 +74,14 @@ export interface OutboxRelayEvent extends NumberedRelayEvent {
   patientId: string | null;
 }
 
+/** A relay event row as stored: its data still sealed. */
+export type SealedRelayEvent = Omit<OutboxRelayEvent, 'data'> & { data: string };
+
 /**
  * Claims up to `limit` undispatched relay events at least `settledMs` old (younger ones are still
  * being published by the worker that wrote them), oldest first, skipping rows another dispatcher holds.
  */
-export async function claimRelayEvents(tx: Transaction, cipher: FieldCipher, limit: number, settledMs: number): Promise<OutboxRelayEvent[]> {
+export async function claimRelayEvents(tx: Transaction, limit: number, settledMs: number): Promise<SealedRelayEvent[]> {
   const undispatched = isNull(sessionEvents.dispatchedAt);
   const rows = await tx
     .select({
@@ -96,7 +99,7 @@ export async function claimRelayEvents(tx: Transaction, cipher: FieldCipher, lim
     .orderBy(asc(sessionEvents.id))
     .limit(limit)
     .for('update', { of: sessionEvents, skipLocked: true });
-  return rows.map((row) => ({ ...row, type: row.type as RelayEventType, data: cipher.decryptJson<JsonObject>(row.data) }));
+  return rows.map((row) => ({ ...row, type: row.type as RelayEventType }));
 }
 
 /** Marks relay events published. */
