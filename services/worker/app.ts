@@ -22,8 +22,8 @@ export interface WorkerOptions {
 
 /**
  * Connections of a worker process, whatever WORKER_CONCURRENCY says: the events lane holds one per
- * transaction slot of its group commit (DEFAULT_BATCH_LIMITS), the rest serve tool calls,
- * notification deliveries and the outbox dispatcher at once.
+ * transaction slot of its group commit (two), the rest serve tool calls, notification deliveries
+ * and the outbox dispatcher at once.
  */
 const DATABASE_CONNECTIONS = 20;
 

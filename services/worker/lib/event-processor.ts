@@ -15,6 +15,7 @@ import { createSessions, knownCallers, lockSessions, sessionOriginOf, updateSess
 import { applyEvents, bindingFor, NO_TURNS, stateOf, type KnownCaller, type SessionEvent } from './session-state.ts';
 import { toolsUsedIn } from './tool-call-repository.ts';
 
+/** What became of an event: stored now, stored before (a redelivery), or not for storing. */
 export type ProcessOutcome = 'processed' | 'duplicate' | 'live-only';
 
 /** One event job, opened: its clear fields, the raw webhook body, and that body as sealed in the job. */
@@ -25,13 +26,17 @@ export interface EventToStore {
   sealedBody: string;
 }
 
-/** Events per transaction, and transactions at once (each holds a connection): see DESIGN 15 and the README's Performance. */
+/** Events per transaction, and transactions at once (each holds a connection). */
 export interface BatchLimits {
   maxEvents: number;
   slots: number;
 }
 
-export const DEFAULT_BATCH_LIMITS: BatchLimits = { maxEvents: 64, slots: 2 };
+/**
+ * As many events as a worker holds by default, and two slots: under load one commits while the
+ * other runs, where a single slot's commits bound throughput (README, Performance).
+ */
+const DEFAULT_BATCH_LIMITS: BatchLimits = { maxEvents: 64, slots: 2 };
 
 interface Deps {
   db: Database;

@@ -1,3 +1,4 @@
+/** What a group commit stores with, and how much at once. */
 export interface GroupCommitOptions<Item, Result> {
   /** Stores items in one transaction, resolving to one result per item in their order; a rejection fails them all. */
   store(items: Item[]): Promise<Result[]>;

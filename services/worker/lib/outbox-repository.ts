@@ -4,8 +4,8 @@ import type { Database, Transaction } from '#shared/db/client';
 import { notificationOutbox, sessionEvents, vapiSessions } from '#shared/db/schema';
 import { anyOf, textArray } from '#shared/db/text-array';
 import type { RelayEventType } from '#shared/relay';
-import type { JsonObject } from '#shared/vapi/envelope';
 import type { PendingRelayEvent } from './event-changes.ts';
+import type { SessionNotification } from './session-state.ts';
 
 /** A relay event as committed to the outbox: its row id and its session's `seq`. */
 export interface NumberedRelayEvent extends PendingRelayEvent {
@@ -47,15 +47,10 @@ export async function appendRelayEvents(tx: Transaction, cipher: FieldCipher, ap
   return numbered.map((event) => ({ ...event, id: ids.get(`${event.sessionId}:${event.seq}`)! }));
 }
 
-/** A notification intent (session ended, terminal error) for the dispatcher to deliver. */
-export interface NotificationIntent {
-  sessionId: string;
-  patientId: string | null;
-  type: string;
-  at: Date;
-  data: JsonObject;
-}
+/** A notification intent (session ended, terminal error) of a session, for the dispatcher to deliver. */
+export type NotificationIntent = SessionNotification & { sessionId: string };
 
+/** Appends notification intents, their data encrypted, in one insert. */
 export async function appendNotifications(tx: Transaction, cipher: FieldCipher, intents: NotificationIntent[]): Promise<void> {
   if (intents.length === 0) return;
   await tx.insert(notificationOutbox).values(

@@ -44,6 +44,7 @@ const LOCKED = {
   lastSeq: vapiSessions.lastSeq,
 };
 
+/** A session row as a writer holding its lock reads it. */
 export type LockedSession = Pick<SessionRow, keyof typeof LOCKED>;
 
 /**
@@ -102,6 +103,12 @@ export async function createSessions(tx: Transaction, sessions: NewSession[]): P
 
 const iso = (date: Date | null) => date?.toISOString() ?? null;
 
+/** The columns `updateSessions` writes, in the order of its rows' values. */
+const UPDATED = [
+  'id', 'status', 'started_at', 'ended_at', 'ended_reason', 'last_event_at', 'metadata', 'patient_id', 'patient_verified', 'caller_hash',
+  'transcript_summary', 'key_insights', 'analysis', 'recording_url', 'cost',
+] as const;
+
 /**
  * Writes the new state of every session a batch changed, in one statement. A completion's columns
  * are encrypted here; those it leaves null keep what they held. `last_seq` is not written here: the
@@ -109,13 +116,24 @@ const iso = (date: Date | null) => date?.toISOString() ?? null;
  */
 export async function updateSessions(tx: Transaction, cipher: FieldCipher, updates: { state: SessionState; completion: SessionCompletion | null }[]): Promise<void> {
   if (updates.length === 0) return;
-  const column = <T>(pick: (update: (typeof updates)[number]) => T | null, write: (value: T) => string) =>
-    textArray(updates.map((update) => {
-      const value = pick(update);
-      return value === null ? null : write(value);
-    }));
-  const same = (value: string) => value;
-  const sealed = (value: string) => cipher.encrypt(value);
+  const rows = updates.map(({ state, completion }) => [
+    state.id,
+    state.status,
+    iso(state.startedAt),
+    iso(state.endedAt),
+    state.endedReason,
+    iso(state.lastEventAt),
+    JSON.stringify(state.metadata),
+    state.patientId,
+    String(state.patientVerified),
+    state.callerHash,
+    completion ? cipher.encrypt(completion.summary) : null,
+    completion ? JSON.stringify(completion.keyInsights) : null,
+    completion?.analysis ? cipher.encryptJson(completion.analysis) : null,
+    completion?.recordingUrl ? cipher.encrypt(completion.recordingUrl) : null,
+    completion?.cost ?? null,
+  ]);
+  const columns = sql.join(UPDATED.map((_, index) => textArray(rows.map((row) => row[index] ?? null))), sql`, `);
   await tx.execute(sql`
     update ${vapiSessions} as s set
       status = v.status,
@@ -133,17 +151,7 @@ export async function updateSessions(tx: Transaction, cipher: FieldCipher, updat
       recording_url = coalesce(v.recording_url, s.recording_url),
       cost = coalesce(v.cost::numeric, s.cost),
       updated_at = now()
-    from unnest(
-      ${column((u) => u.state.id, same)}, ${column((u) => u.state.status, same)},
-      ${column((u) => iso(u.state.startedAt), same)}, ${column((u) => iso(u.state.endedAt), same)},
-      ${column((u) => u.state.endedReason, same)}, ${column((u) => iso(u.state.lastEventAt), same)},
-      ${column((u) => u.state.metadata, JSON.stringify)}, ${column((u) => u.state.patientId, same)},
-      ${column((u) => u.state.patientVerified, String)}, ${column((u) => u.state.callerHash, same)},
-      ${column((u) => u.completion?.summary ?? null, sealed)}, ${column((u) => u.completion?.keyInsights ?? null, JSON.stringify)},
-      ${column((u) => u.completion?.analysis ?? null, (analysis) => cipher.encryptJson(analysis))},
-      ${column((u) => u.completion?.recordingUrl ?? null, sealed)}, ${column((u) => u.completion?.cost ?? null, same)}
-    ) as v(id, status, started_at, ended_at, ended_reason, last_event_at, metadata, patient_id, patient_verified, caller_hash,
-           transcript_summary, key_insights, analysis, recording_url, cost)
+    from unnest(${columns}) as v(${sql.raw(UPDATED.join(', '))})
     where s.id = v.id`);
 }
 

@@ -62,6 +62,7 @@ export interface MessageGroup {
   messages: NewMessage[];
 }
 
+/** A notification intent an event raises, with the patient bound when it did. */
 export interface SessionNotification {
   type: 'session.ended' | 'session.error';
   at: Date;
@@ -78,6 +79,7 @@ export interface AppliedEvents {
   completion: SessionCompletion | null;
 }
 
+/** The turns of a session with no message stored. */
 export const NO_TURNS: Turns = { user: 0, assistant: 0, system: 0 };
 
 const earliest = (a: Date | null, b: Date | null | undefined) => (a && b ? (a < b ? a : b) : (a ?? b ?? null));
