@@ -14,6 +14,11 @@ export default tseslint.config(
     },
   },
   {
+    // The relay's watch page runs in a browser, as a classic script.
+    files: ['services/relay/public/**'],
+    languageOptions: { sourceType: 'script', globals: { document: 'readonly', location: 'readonly', WebSocket: 'readonly', setTimeout: 'readonly' } },
+  },
+  {
     files: ['scripts/**', 'test/**'],
     rules: { 'no-console': 'off' },
   },

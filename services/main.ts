@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, ROLES, type Config, type Role } from '#shared/
 import { createLogger, type Logger } from '#shared/logger';
 import { resolveEnvironment } from '#shared/secrets';
 import { buildIngressApp } from './ingress/app.ts';
+import { DASHBOARD_PATH } from './ingress/plugins/queue-dashboard.ts';
 import { WEBHOOK_PATH } from './ingress/routes/webhook.ts';
 import { buildRelayApp } from './relay/app.ts';
 import { buildWorkerApp } from './worker/app.ts';
@@ -19,6 +20,9 @@ const STARTERS: Record<Role, { build: Build; port: (config: Config) => number; p
 };
 
 const isRole = (name: string): name is Role => (ROLES as readonly string[]).includes(name);
+
+/** How a bound address is written in a URL: a wildcard as the loopback, IPv6 in brackets. */
+const urlHost = (address: string) => (address === '0.0.0.0' || address === '::' ? '127.0.0.1' : address.includes(':') ? `[${address}]` : address);
 
 /**
  * Grace for in-flight requests and jobs on shutdown. Longer than any job takes even with the
@@ -58,6 +62,8 @@ async function main(argv: string[]) {
     apps.push(app);
     await app.listen({ host: config.host, port: port(config) });
     const { port: bound } = app.server.address() as { port: number };
+    const admin = app.adminListener?.server.address() as { address: string; port: number } | undefined;
+    if (admin) logger.info(`${role} admin on http://${urlHost(admin.address)}:${admin.port}${DASHBOARD_PATH}`);
     logger.info(`${role} ready on http://127.0.0.1:${bound}${path}`);
   }
 }

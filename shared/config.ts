@@ -27,7 +27,11 @@ const list = (value: string) =>
     .map((item) => item.trim())
     .filter((item) => item.length > 0);
 
-const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+const portNumber = z.coerce.number().int().min(0).max(65535);
+const port = (fallback: number) => portNumber.default(fallback);
+/** A port that is off unless set (absent or empty: none). */
+const optionalPort = z.union([z.literal('').transform(() => undefined), portNumber]).optional();
+const listenHost = z.string().default('0.0.0.0');
 const count = (fallback: number, max: number) => z.coerce.number().int().min(0).max(max).default(fallback);
 
 /** Placeholders copied from examples; accepting one would make the deployment's secret public knowledge. */
@@ -86,7 +90,7 @@ const commonSchema = z
   .object({
     NODE_ENV: z.string().default('development'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    HOST: z.string().default('0.0.0.0'),
+    HOST: listenHost,
     DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/vapi_relay'),
     REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
     // host:port of some Redis Cluster nodes, comma-separated: when set, a cluster instead of REDIS_URL.
@@ -113,6 +117,10 @@ const commonSchema = z
 const ingressSchema = z
   .object({
     PORT: port(3000),
+    // The admin scope on a listener of its own (a private address), and not on PORT.
+    ADMIN_PORT: optionalPort,
+    ADMIN_HOST: z.string().default(''),
+    HOST: listenHost,
     VAPI_WEBHOOK_SECRET: secretList('VAPI_WEBHOOK_SECRET'),
     VAPI_AUTH: z.enum(['hmac', 'bearer', 'secret']).default('hmac'),
     VAPI_SIGNATURE_HEADER: z.string().min(1).default('x-vapi-signature').transform((h) => h.toLowerCase()),
@@ -142,10 +150,11 @@ const ingressSchema = z
     SPOOL_MAX_BYTES: z.coerce.number().int().min(1024 * 1024).default(1024 * 1024 * 1024),
   })
   .superRefine((env, ctx) => {
+    const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if (env.ADMIN_PORT !== undefined && env.ADMIN_PORT !== 0 && env.ADMIN_PORT === env.PORT) problem('ADMIN_PORT', 'ADMIN_PORT must differ from PORT');
     // Parts of the signed payload that would be unsigned, or empty, make a signature meaningless.
     if (env.VAPI_AUTH !== 'hmac') return;
     const format = payloadFormatOf(env);
-    const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
     if (!format.includes('{body}')) problem('VAPI_SIGNATURE_PAYLOAD', 'VAPI_SIGNATURE_PAYLOAD must include {body}');
     if (env.VAPI_TIMESTAMP_HEADER && !format.includes('{timestamp}')) {
       problem('VAPI_SIGNATURE_PAYLOAD', 'VAPI_SIGNATURE_PAYLOAD must include {timestamp} when VAPI_TIMESTAMP_HEADER is set, or the timestamp is unsigned');
@@ -160,6 +169,7 @@ const ingressSchema = z
   })
   .transform((env) => ({
     ingressPort: env.PORT,
+    adminListener: env.ADMIN_PORT === undefined ? undefined : { host: env.ADMIN_HOST || env.HOST, port: env.ADMIN_PORT },
     vapi: {
       secrets: env.VAPI_WEBHOOK_SECRET,
       auth: env.VAPI_AUTH,
@@ -211,8 +221,22 @@ const relaySchema = z
   .object({
     RELAY_PORT: port(3001),
     RELAY_JWT_SECRET: secret('RELAY_JWT_SECRET'),
+    // An app keeps one socket per device; a patient with more than this on one relay is not an app.
+    RELAY_MAX_SOCKETS_PER_PATIENT: z.coerce.number().int().min(1).max(10_000).default(16),
+    // A token valid for longer than this is refused, however it was minted (in ms by mistake, 1e300).
+    RELAY_TOKEN_MAX_TTL_S: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .max(30 * 86_400, 'RELAY_TOKEN_MAX_TTL_S is in seconds, at most 30 days')
+      .default(86_400),
   })
-  .transform((env) => ({ relayPort: env.RELAY_PORT, relayJwtSecret: env.RELAY_JWT_SECRET }));
+  .transform((env) => ({
+    relayPort: env.RELAY_PORT,
+    relayJwtSecret: env.RELAY_JWT_SECRET,
+    relayMaxSocketsPerPatient: env.RELAY_MAX_SOCKETS_PER_PATIENT,
+    relayTokenMaxTtlS: env.RELAY_TOKEN_MAX_TTL_S,
+  }));
 
 const ROLE_SCHEMAS = { ingress: ingressSchema, worker: workerSchema, relay: relaySchema };
 

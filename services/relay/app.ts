@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { RelayConfig } from '#shared/config';
 import { databasePlugin } from '#shared/db/plugin';
+import { registerAdminScope } from '#shared/http/admin-scope';
 import { createServiceApp } from '#shared/http/service-app';
 import type { Logger } from '#shared/logger';
 import { cipherPlugin } from '#shared/plugins/cipher';
@@ -15,18 +16,20 @@ export interface RelayOptions {
   stream?: Partial<Omit<StreamOptions, 'config'>>;
 }
 
-const STREAM_DEFAULTS = { pingIntervalMs: 30_000, maxBufferedBytes: 1024 * 1024, replayCacheMs: 2_000, subscribeGraceMs: 500 };
+const STREAM_DEFAULTS = { pingIntervalMs: 30_000, maxBufferedBytes: 1024 * 1024, subscribeGraceMs: 500 };
 
 /**
  * Builds the relay (never listens): the WebSocket stream at `/v1/stream` that forwards each
  * patient's events from Redis and replays them from Postgres, the watch page at `/`, health and metrics.
  */
 export async function buildRelayApp({ config, logger, stream }: RelayOptions): Promise<FastifyInstance> {
-  const app = await createServiceApp('relay', logger, config.adminToken);
+  const app = await createServiceApp('relay', logger);
   await app.register(redisPlugin, { target: config.redis });
   await app.register(databasePlugin, { url: config.databaseUrl, max: 5 });
   await app.register(cipherPlugin, { keys: config.dataEncryptionKeys });
   await app.register(streamPlugin, { config, ...STREAM_DEFAULTS, ...stream });
   await app.register(pageRoutes);
+  // No admin routes here, but the scope still answers /admin/... with 401 (nothing to find without the token).
+  await registerAdminScope(app, { token: config.adminToken });
   return app;
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { WorkerConfig } from '#shared/config';
 import { databasePlugin } from '#shared/db/plugin';
+import { registerAdminScope } from '#shared/http/admin-scope';
 import { createServiceApp } from '#shared/http/service-app';
 import type { Logger } from '#shared/logger';
 import { cipherPlugin } from '#shared/plugins/cipher';
@@ -18,6 +19,8 @@ export interface WorkerOptions {
   logger: Logger;
   /** The tools the assistant may call; the clinic's registry unless a test brings its own. */
   tools?: ReadonlyMap<string, ToolDefinition>;
+  /** Until when jobs sealed by an earlier version are opened (epoch ms); the codec's window unless a test moves it. */
+  legacySealsUntil?: number;
 }
 
 /**
@@ -28,16 +31,18 @@ export interface WorkerOptions {
 const DATABASE_CONNECTIONS = 20;
 
 /** Builds the worker (never listens): the queue consumers and the outbox dispatcher, plus health and metrics over HTTP. */
-export async function buildWorkerApp({ config, logger, tools }: WorkerOptions): Promise<FastifyInstance> {
-  const app = await createServiceApp('worker', logger, config.adminToken);
+export async function buildWorkerApp({ config, logger, tools, legacySealsUntil }: WorkerOptions): Promise<FastifyInstance> {
+  const app = await createServiceApp('worker', logger);
   await app.register(redisPlugin, { target: config.redis });
   await app.register(databasePlugin, { url: config.databaseUrl, max: DATABASE_CONNECTIONS });
-  await app.register(cipherPlugin, { keys: config.dataEncryptionKeys });
+  await app.register(cipherPlugin, { keys: config.dataEncryptionKeys, legacySealsUntil });
   await app.register(queuesPlugin, { prefix: config.queuePrefix });
   await app.register(outboxPlugin, { config });
   await app.register(eventsWorkerPlugin, { config });
   await app.register(liveWorkerPlugin, { config });
   await app.register(toolsWorkerPlugin, tools ? { config, tools } : { config });
   await app.register(notificationsWorkerPlugin, { config });
+  // No admin routes here, but the scope still answers /admin/... with 401 (nothing to find without the token).
+  await registerAdminScope(app, { token: config.adminToken });
   return app;
 }

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
 /** An error whose code and message are meant for the client: `{ success: false, code, message }`. */
@@ -14,6 +14,16 @@ export class HttpError extends Error {
   }
 }
 
+/** Answers with an `HttpError`: its status, headers and `{ success: false, code, message }`. */
+export function sendHttpError(reply: FastifyReply, error: HttpError): FastifyReply {
+  return reply.code(error.statusCode).headers(error.headers).send({ success: false, code: error.code, message: error.message });
+}
+
+/** The contract's 404 for a path no route matches (the query is left out: it is not the path). */
+export function replyNotFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return sendHttpError(reply, new HttpError(404, 'NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}`));
+}
+
 /** Fastify's own errors that the contract answers with a status and code of its own. */
 const FASTIFY_ERRORS: Record<string, { status: number; code: string }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'PAYLOAD_TOO_LARGE' },
@@ -23,15 +33,14 @@ const FASTIFY_ERRORS: Record<string, { status: number; code: string }> = {
 
 /**
  * One error shape for every service. Client errors keep their message; server errors are logged
- * in full and answered with a generic message, so no internal detail (or health data) leaks out.
+ * (a database error by SQLSTATE and table, never its values: shared/logger.ts) and answered with a
+ * generic message, so no internal detail (or health data) leaks out.
  */
 export const errorHandlerPlugin = fp(
   async (app: FastifyInstance) => {
     app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {
       const statusCode = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
-      if (error instanceof HttpError) {
-        return reply.code(statusCode).headers(error.headers).send({ success: false, code: error.code, message: error.message });
-      }
+      if (error instanceof HttpError) return sendHttpError(reply, error);
       if (statusCode >= 500) {
         request.log.error({ err: error }, 'request failed');
         return reply.code(statusCode).send({ success: false, code: 'INTERNAL', message: 'Internal error' });
@@ -40,9 +49,7 @@ export const errorHandlerPlugin = fp(
       const code = known?.code ?? (statusCode === 404 ? 'NOT_FOUND' : 'BAD_REQUEST');
       return reply.code(known?.status ?? statusCode).send({ success: false, code, message: error.message });
     });
-    app.setNotFoundHandler((request, reply) =>
-      reply.code(404).send({ success: false, code: 'NOT_FOUND', message: `No route for ${request.method} ${request.url}` }),
-    );
+    app.setNotFoundHandler(replyNotFound);
   },
   { name: 'error-handler' },
 );

@@ -1,9 +1,11 @@
+import helmet from '@fastify/helmet';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Role } from '../config.ts';
 import type { Logger } from '../logger.ts';
-import { adminAuthPlugin } from './admin-auth.ts';
 import { errorHandlerPlugin, HttpError } from './errors.ts';
 import { healthPlugin } from './health.ts';
 import { metricsPlugin } from './metrics.ts';
+import { SECURITY_HEADERS } from './security-headers.ts';
 
 /** How long a client may take: to send its headers, its whole request, or nothing at all on a kept-alive connection. */
 export interface ServerTimeouts {
@@ -19,20 +21,16 @@ export interface ServerTimeouts {
  */
 export const SERVER_TIMEOUTS: ServerTimeouts = { headersMs: 10_000, requestMs: 30_000, idleMs: 60_000 };
 
+/** Per-listener Fastify options a role chooses (the ingress: request ids from its proxy, trusted proxies). */
+export type ListenerOptions = Pick<FastifyServerOptions, 'trustProxy' | 'requestIdHeader'>;
+
 /**
- * A Fastify instance with what every service has: its role in every log line, one error shape,
- * `/healthz` + `/readyz`, `/metrics`, `/admin/*` guarded by the admin token, timeouts on headers,
- * requests and idle connections, and the contract's 503 for requests that arrive while it closes
- * (those already in flight finish). Services log their own request lines where they matter
- * (the webhook), so Fastify's per-request lines are off.
+ * A Fastify instance with what every listener has: its role in every log line, one error shape,
+ * security headers, timeouts on headers, requests and idle connections, and the contract's 503 for
+ * requests that arrive while it closes (those already in flight finish). Services log their own
+ * request lines where they matter (the webhook), so Fastify's per-request lines are off.
  */
-export async function createServiceApp(
-  role: 'ingress' | 'worker' | 'relay',
-  logger: Logger,
-  adminToken: string,
-  options: Pick<FastifyServerOptions, 'trustProxy' | 'requestIdHeader'> = {},
-  timeouts: ServerTimeouts = SERVER_TIMEOUTS,
-): Promise<FastifyInstance> {
+export async function createHttpApp(role: Role, logger: Logger, options: ListenerOptions = {}, timeouts: ServerTimeouts = SERVER_TIMEOUTS): Promise<FastifyInstance> {
   const app = Fastify({
     ...options,
     loggerInstance: logger.child({ role }),
@@ -47,6 +45,7 @@ export async function createServiceApp(
   // Node enforces the header and request timeouts on this sweep (30 s by default): check often enough to mean them.
   Object.assign(app.server, { connectionsCheckingInterval: Math.min(1_000, Math.ceil(timeouts.headersMs / 2)) });
   await app.register(errorHandlerPlugin);
+  await app.register(helmet, SECURITY_HEADERS);
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
@@ -56,7 +55,15 @@ export async function createServiceApp(
     reply.header('connection', 'close');
     done(new HttpError(503, 'UNAVAILABLE', 'This instance is shutting down; retry', { 'retry-after': '1' }));
   });
-  await app.register(adminAuthPlugin, { token: adminToken });
+  return app;
+}
+
+/**
+ * A role's app: an HTTP app (above) with `/healthz` + `/readyz` and `/metrics`. Each role adds its
+ * admin scope last (shared/http/admin-scope.ts), once what the scope's routes use is registered.
+ */
+export async function createServiceApp(role: Role, logger: Logger, options: ListenerOptions = {}, timeouts: ServerTimeouts = SERVER_TIMEOUTS): Promise<FastifyInstance> {
+  const app = await createHttpApp(role, logger, options, timeouts);
   await app.register(healthPlugin);
   await app.register(metricsPlugin, { service: role });
   return app;

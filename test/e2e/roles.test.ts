@@ -42,6 +42,12 @@ describe('each role starts with only its own variables', () => {
     expect(output).toMatch(/ingress ready on http/);
   });
 
+  it('starts a production ingress with its admin scope on ADMIN_PORT, and logs where', async () => {
+    const { output } = await start('ingress', { ...common, VAPI_WEBHOOK_SECRET: randomBytes(16).toString('hex'), ADMIN_PORT: '0' });
+    expect(output).toMatch(/ingress admin on http:\/\/127\.0\.0\.1:\d+\/admin\/queues/);
+    expect(output).toMatch(/ingress ready on http/);
+  });
+
   it('stops a production relay without its JWT key, naming it and nothing else', async () => {
     const { code, output } = await start('relay', common);
     expect(code).toBe(1);

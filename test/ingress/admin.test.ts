@@ -5,12 +5,14 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
 import { adminActions, vapiEvents } from '#shared/db/schema';
+import { createLogger } from '#shared/logger';
 import { eventsQueue } from '#shared/queues/events-queue';
 import { toolsQueue } from '#shared/queues/tools-queue';
 import { buildIngressApp } from '../../services/ingress/app.ts';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
+import { TEST_DATABASE_URL } from '../helpers/environment.ts';
 import { integrationResources } from '../helpers/resources.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -131,5 +133,47 @@ describe('admin routes', () => {
     expect(events[0]).toMatchObject({ type: 'hang' });
     expect(events[0]).not.toHaveProperty('payload');
     await worker.close();
+  });
+
+  it('refuse a filter Postgres cannot store with 400, and log no filter value, even when the database fails', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'trace', service: 'test', pretty: false, destination: { write: (line: string) => void lines.push(line) } });
+    const [app] = track(await buildIngressApp({ config, logger }));
+    const marker = 'operator-filter-5d2b';
+    const nul = `${marker}%00`;
+    const searches = [
+      `/admin/dlq?type=${nul}`,
+      `/admin/dlq?error=${nul}`,
+      `/admin/dlq?ids=a,${nul}`,
+      `/admin/log/events?sessionId=${nul}`,
+      `/admin/log/events?type=${nul}`,
+      `/admin/log/tool-calls?status=${nul}`,
+      `/admin/log/deliveries?endpoint=${nul}`,
+      `/admin/dlq/events/${nul}`,
+    ];
+    for (const url of searches) {
+      const refused = await app.inject({ url, headers: bearer() });
+      expect(refused.statusCode, url).toBe(400);
+      expect(refused.json()).toEqual({ success: false, code: 'BAD_REQUEST', message: expect.stringMatching(/cannot be stored/) });
+    }
+    // JSON.stringify writes both as escapes (\u0000, \ud800), as a client would send them.
+    for (const type of [`${marker}\u0000`, `${marker}\ud800`]) {
+      for (const url of ['/admin/dlq/replay', '/admin/dlq/purge']) {
+        const refused = await app.inject({ method: 'POST', url, headers: { ...bearer(), 'content-type': 'application/json' }, payload: JSON.stringify({ type }) });
+        expect(refused.statusCode, `${url} ${JSON.stringify(type)}`).toBe(400);
+      }
+    }
+    expect(await handle.db.select().from(adminActions)).toEqual([]);
+
+    // A search the database cannot answer (it does not exist, or nothing listens) is a 500 whose log line names the failure, not the filter.
+    for (const databaseUrl of [TEST_DATABASE_URL.replace(/\/[^/]+$/, '/vapi_relay_no_such_database'), 'postgres://postgres@127.0.0.1:1/vapi_relay']) {
+      const broken = testConfig({ DATABASE_URL: databaseUrl, QUEUE_PREFIX: config.queuePrefix });
+      const [failing] = track(await buildIngressApp({ config: broken, logger }));
+      const answer = await failing.inject({ url: `/admin/log/events?sessionId=${marker}&type=${marker}`, headers: { authorization: `Bearer ${broken.adminToken}` } });
+      expect(answer.statusCode).toBe(500);
+    }
+    const failures = lines.map((line) => JSON.parse(line) as { msg: string; err?: { message: string } }).filter((line) => line.msg === 'request failed');
+    expect(failures.map((line) => line.err?.message)).toEqual([expect.stringMatching(/^Database error 3D000/), expect.stringMatching(/ECONNREFUSED/)]);
+    expect(lines.join('\n')).not.toContain(marker);
   });
 });

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
 import { buildIngressApp } from '../../services/ingress/app.ts';
@@ -9,24 +9,13 @@ import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { buildRelayApp } from '../../services/relay/app.ts';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { realisticCall } from '../fixtures/vapi-call.ts';
+import { complaintsOf, launchChromium } from '../helpers/chromium.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
 import { openTestDatabase, truncateAll } from '../helpers/database.ts';
 import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { tokenFor } from './relay-harness.ts';
 
-/** Debian's Chromium, installed by `.ci/run`. */
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const SCREENSHOT = resolve('test-artifacts/relay-page.png');
 
 const handle = openTestDatabase();
@@ -46,7 +35,7 @@ beforeAll(async () => {
   await worker.ready();
   webhookUrl = `${await ingress.listen({ host: '127.0.0.1', port: 0 })}${WEBHOOK_PATH}`;
   relayUrl = await relay.listen({ host: '127.0.0.1', port: 0 });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
@@ -58,9 +47,13 @@ afterAll(async () => {
 });
 
 describe('the watch page', () => {
-  it("shows a played call's transcript live, and keeps a screenshot", async () => {
+  it("shows a played call's transcript live under the relay's CSP, and keeps a screenshot", async () => {
     const page = await browser.newPage({ viewport: { width: 720, height: 900 } });
-    await page.goto(relayUrl);
+    const complaints = complaintsOf(page);
+    const loaded: string[] = [];
+    page.on('requestfinished', (request) => loaded.push(new URL(request.url()).pathname));
+    const answer = await page.goto(relayUrl);
+    expect(answer?.headers()['content-security-policy']).toMatch(/script-src 'self';/);
     await page.fill('#token', tokenFor(config, 'pat-page'));
     await page.click('button[type=submit]');
     await page.waitForSelector('#conn:text-is("open")');
@@ -86,6 +79,9 @@ describe('the watch page', () => {
     expect(bubbles.find((b) => b.text?.startsWith('Hi, I would'))?.className).toBe('bubble user');
     expect(bubbles.find((b) => b.text?.startsWith('Of course'))?.className).toBe('bubble assistant');
     expect(await page.textContent('#status')).toBe('ended');
+    // Its script and style came from the relay's own files, and the browser refused nothing.
+    expect(loaded).toEqual(expect.arrayContaining(['/watch.js', '/watch.css']));
+    expect(complaints).toEqual([]);
 
     await mkdir(resolve('test-artifacts'), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });

@@ -25,11 +25,20 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ADMIN_TOKEN: secrets.ADMIN_TOKEN, DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY }, ['relay'])).toThrow(/RELAY_JWT_SECRET/);
   });
 
+  it.each([
+    [{ RELAY_TOKEN_MAX_TTL_S: String(86_400_000) }, /RELAY_TOKEN_MAX_TTL_S is in seconds, at most 30 days/],
+    [{ RELAY_TOKEN_MAX_TTL_S: '0' }, /RELAY_TOKEN_MAX_TTL_S/],
+    [{ RELAY_MAX_SOCKETS_PER_PATIENT: '0' }, /RELAY_MAX_SOCKETS_PER_PATIENT/],
+  ])('refuses relay limits that would bound nothing: %j', (env, message) => {
+    expect(() => loadConfig({ ...secrets, ...env }, ['relay'])).toThrow(message);
+  });
+
   it('applies the contract defaults', () => {
     const config = loadConfig(secrets);
     expect(config.databaseUrl).toBe('postgres://postgres@127.0.0.1:5432/vapi_relay');
     expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', clusterNodes: [] });
     expect(config).toMatchObject({ ingressPort: 3000, relayPort: 3001, workerPort: 3002, toolDeadlineMs: 15_000 });
+    expect(config).toMatchObject({ relayMaxSocketsPerPatient: 16, relayTokenMaxTtlS: 86_400 });
     expect(config.rateLimit).toEqual({ unverifiedPerMinute: 50, verifiedPerMinute: 0 });
     expect(config.vapi).toMatchObject({
       auth: 'hmac',
@@ -65,6 +74,18 @@ describe('loadConfig', () => {
     [{ VAPI_TIMESTAMP_TOLERANCE_S: '300000' }, /at most a day/],
   ])('refuses a signing setup that would leave part of it unsigned or meaningless: %j', (env, message) => {
     expect(() => loadConfig({ ...secrets, ...env })).toThrow(message);
+  });
+
+  it('serves the admin scope on the webhook port unless ADMIN_PORT gives it one, on ADMIN_HOST or else HOST', () => {
+    expect(loadConfig(secrets).adminListener).toBeUndefined();
+    expect(loadConfig({ ...secrets, ADMIN_PORT: '' }).adminListener).toBeUndefined();
+    expect(loadConfig({ ...secrets, ADMIN_PORT: '9400' }).adminListener).toEqual({ host: '0.0.0.0', port: 9400 });
+    expect(loadConfig({ ...secrets, ADMIN_PORT: '9400', HOST: '10.0.0.5' }).adminListener).toEqual({ host: '10.0.0.5', port: 9400 });
+    expect(loadConfig({ ...secrets, ADMIN_PORT: '0', ADMIN_HOST: '127.0.0.1' }).adminListener).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(() => loadConfig({ ...secrets, ADMIN_PORT: '3000' })).toThrow(/ADMIN_PORT must differ from PORT/);
+    expect(() => loadConfig({ ...secrets, ADMIN_PORT: 'admin' })).toThrow(/ADMIN_PORT/);
+    // Only the ingress reads them.
+    expect(loadConfig({ DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY, ADMIN_TOKEN: secrets.ADMIN_TOKEN, ADMIN_PORT: 'admin' }, ['worker'])).not.toHaveProperty('adminListener');
   });
 
   it('refuses well-known placeholder secrets', () => {

@@ -28,7 +28,7 @@ function dribble(port: number, chunks: string[], everyMs: number): Promise<{ clo
 
 describe('server timeouts on every role', () => {
   it('cut off a client that dribbles its headers or its body', async () => {
-    app = await createServiceApp('ingress', silentLogger(), 'admin-token-for-timeouts', {}, { headersMs: 300, requestMs: 600, idleMs: 2_000 });
+    app = await createServiceApp('ingress', silentLogger(), {}, { headersMs: 300, requestMs: 600, idleMs: 2_000 });
     app.post('/slow', async () => ({ ok: true }));
     await app.listen({ host: '127.0.0.1', port: 0 });
     const { port } = app.server.address() as net.AddressInfo;

@@ -4,6 +4,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
 import { FieldCipher } from '#shared/crypto';
 import { UnrecoverableError } from 'bullmq';
+import { JobCodec } from '#shared/queues/codec';
 import { eventRetryDelay, eventsQueue } from '#shared/queues/events-queue';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { toJobError } from '../../services/worker/lib/job-error.ts';
@@ -44,8 +45,8 @@ const hang = { message: { type: 'hang', timestamp: 1795000000000, call: { id: 'c
 describe('the events worker', () => {
   it('dead-letters a job it can never process after one attempt', async () => {
     const queue = await startWorker();
-    const job = jobFor(hang, new FieldCipher(config.dataEncryptionKeys));
-    await queue.add(job.type, { ...job, sealed: new FieldCipher(config.dataEncryptionKeys).encryptJson('not an event') }, { jobId: job.eventId });
+    const { sealed, ...meta } = jobFor(hang, new FieldCipher(config.dataEncryptionKeys));
+    await queue.add(meta.type, new JobCodec(new FieldCipher(config.dataEncryptionKeys)).seal(eventsQueue, meta, 'not an event'), { jobId: meta.eventId });
     const failed = await waitFor(async () => (await queue.getFailed())[0]);
     expect(failed.attemptsMade).toBe(1);
     expect(failed.failedReason).toMatch(/cannot be read/);
@@ -58,7 +59,7 @@ describe('the events worker', () => {
     await queue.add(job.type, { ...job, sealed: tampered(job.sealed) }, { jobId: job.eventId });
     const failed = await waitFor(async () => (await queue.getFailed())[0]);
     expect(failed.attemptsMade).toBe(1);
-    expect(failed.failedReason).toMatch(/cannot be read: DecryptionError/);
+    expect(failed.failedReason).toMatch(/cannot be read: sealed payload does not match .*: the job was altered after it was sealed/);
     await queue.close();
   });
 

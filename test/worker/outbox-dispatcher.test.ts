@@ -169,7 +169,7 @@ describe('the outbox dispatcher', () => {
     const queue = openQueue(notificationsQueue, redis, prefix);
     const jobs = await queue.getJobs(['waiting', 'delayed', 'active']);
     expect(jobs.map((job) => job.id).sort()).toEqual(endpoints.map((endpoint) => notificationJobId(intent!.id, endpoint)).sort());
-    const body = new JobCodec(cipher).open(notificationsQueue, jobs[0]!.data);
+    const body = new JobCodec(cipher).open(notificationsQueue, jobs[0]!.data).payload;
     expect(body).toMatchObject({ type: 'session.ended', sessionId: call.callId, patientId: 'pat-notify', data: { status: 'ended' } });
     expect(JSON.stringify(jobs[0]!.data)).not.toContain('Okafor');
     await queue.close();

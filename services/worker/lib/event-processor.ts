@@ -18,12 +18,10 @@ import { toolsUsedIn } from './tool-call-repository.ts';
 /** What became of an event: stored now, stored before (a redelivery), or not for storing. */
 export type ProcessOutcome = 'processed' | 'duplicate' | 'live-only';
 
-/** One event job, opened: its clear fields, the raw webhook body, and that body as sealed in the job. */
+/** One event job, opened: its clear fields and the raw webhook body. */
 export interface EventToStore {
   meta: EventMeta;
   body: string;
-  /** Stored as is in `vapi_events.payload`: already encrypted, no need to encrypt again. */
-  sealedBody: string;
 }
 
 /** Events per transaction, and transactions at once (each holds a connection). */
@@ -93,7 +91,8 @@ export function createEventProcessor({ db, cipher, onCommit, batch = DEFAULT_BAT
     const [recorded, locked] = await Promise.all([
       recordEvents(
         tx,
-        events.map(({ eventId, event, sessionId, receivedAt, job }) => ({ id: eventId, sessionId, type: event.type, occurredAt: event.timestamp, receivedAt, payload: job.sealedBody })),
+        // Each payload encrypted on its own: the job's seal is bound to the job's clear fields, which the row does not keep.
+        events.map(({ eventId, event, sessionId, receivedAt, job }) => ({ id: eventId, sessionId, type: event.type, occurredAt: event.timestamp, receivedAt, payload: cipher.encrypt(job.body) })),
       ),
       lockSessions(tx, [...new Set(events.flatMap((e) => (e.sessionId ? [e.sessionId] : [])))]),
     ]);

@@ -1,20 +1,5 @@
 import { UnrecoverableError } from 'bullmq';
-import { DrizzleQueryError } from 'drizzle-orm';
-
-interface PostgresErrorFields {
-  code?: string;
-  table_name?: string;
-  column_name?: string;
-  constraint_name?: string;
-}
-
-/** A server-side Postgres error (postgres.js marks them with `severity`), however deeply wrapped. */
-const postgresErrorOf = (error: unknown): PostgresErrorFields | undefined => {
-  for (let current = error; current instanceof Error; current = current.cause) {
-    if ('severity' in current && typeof (current as PostgresErrorFields).code === 'string') return current as PostgresErrorFields;
-  }
-  return undefined;
-};
+import { databaseErrorSummary, postgresErrorOf } from '#shared/db/errors';
 
 /**
  * SQLSTATE classes an event's own content causes, which no retry heals: data exceptions (a value
@@ -38,12 +23,10 @@ export class SafeJobError extends Error {
  */
 export function toJobError(error: unknown): Error {
   if (error instanceof UnrecoverableError || error instanceof SafeJobError) return error;
-  const pg = postgresErrorOf(error);
-  if (pg) {
-    const where = [pg.table_name, pg.column_name, pg.constraint_name].filter(Boolean).join(' ');
-    const message = `Database error ${pg.code}${where ? ` on ${where}` : ''}`;
-    return DETERMINISTIC_SQLSTATE.test(pg.code ?? '') ? new UnrecoverableError(`${message}: the event itself cannot be stored`) : new Error(message);
+  const message = databaseErrorSummary(error);
+  if (message) {
+    const deterministic = DETERMINISTIC_SQLSTATE.test(postgresErrorOf(error)?.code ?? '');
+    return deterministic ? new UnrecoverableError(`${message}: the event itself cannot be stored`) : new Error(message);
   }
-  const cause = error instanceof DrizzleQueryError ? error.cause : error;
-  return cause instanceof Error ? new Error(`${cause.name}: ${cause.message}`) : new Error('Unknown failure while storing the event');
+  return error instanceof Error ? new Error(`${error.name}: ${error.message}`) : new Error('Unknown failure while storing the event');
 }

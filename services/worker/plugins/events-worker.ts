@@ -37,7 +37,7 @@ export const eventsWorkerPlugin = fp(
         queue: eventsQueue,
         concurrency: config.workerConcurrency,
         settings: { backoffStrategy: (attemptsMade) => eventRetryDelay(attemptsMade) },
-        handle: async (body, meta, job) => ({ outcome: await processEvent({ meta, body, sealedBody: job.data.sealed }) }),
+        handle: async (body, meta) => ({ outcome: await processEvent({ meta, body }) }),
       },
       config.queuePrefix,
     );
