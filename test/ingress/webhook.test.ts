@@ -7,6 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { FieldCipher } from '#shared/crypto';
+import { JobCodec } from '#shared/queues/codec';
 import { eventsQueue } from '#shared/queues/events-queue';
 import { withDeadline } from '#shared/deadline';
 import { readEnvelope } from '#shared/vapi/envelope';
@@ -82,7 +83,7 @@ describe('accepted events', () => {
     expect(job!.data.type).toBe('transcript');
     expect(job!.data.sealed).not.toContain(String(final.message.transcript));
     expect(JSON.stringify(job!.data)).not.toContain('Riverside');
-    expect(new FieldCipher(config.dataEncryptionKeys).decryptJson(job!.data.sealed)).toBe(body);
+    expect(new JobCodec(new FieldCipher(config.dataEncryptionKeys)).open(eventsQueue, job!.data)).toEqual({ payload: body, legacy: false });
   });
 
   it('answers the same body again as a duplicate and still holds one job', async () => {

@@ -14,7 +14,7 @@ const handle = openTestDatabase();
 const { db } = handle;
 const cipher = new FieldCipher(testConfig().dataEncryptionKeys);
 let kicks = 0;
-const processEvent = createEventProcessor({ db, cipher, onOutbox: () => kicks++ });
+const processEvent = createEventProcessor({ db, cipher, onCommit: () => kicks++ });
 const processBody = (body: unknown) => processEvent(storeFor(body, cipher));
 
 const session = async (id: string) => (await db.select().from(vapiSessions).where(eq(vapiSessions.id, id)))[0];
@@ -207,7 +207,7 @@ describe('input that cannot be stored as given', () => {
     expect(await session(call.callId)).toMatchObject({ status: 'completed', cost: null });
   });
 
-  it('stores an artifact of 12,000 messages in chunks, and completes the call', async () => {
+  it('stores an artifact of 12,000 messages, past what one statement may bind as parameters, and completes the call', async () => {
     const call = realisticCall();
     const artifact = call.report.message.artifact as { messages: unknown[] };
     artifact.messages = Array.from({ length: 12_000 }, (_, i) => ({ role: i % 2 ? 'user' : 'bot', message: `line ${i}`, time: call.startMs + i }));
