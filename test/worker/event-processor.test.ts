@@ -359,6 +359,16 @@ describe('odd input', () => {
     expect(row!.keyInsights).not.toHaveProperty('successEvaluation');
   });
 
+  it('completes a call whose report names a tool with a lone surrogate (jsonb refuses the escape)', async () => {
+    const call = realisticCall();
+    const artifact = call.report.message.artifact as { messages: unknown[] };
+    artifact.messages.push({ role: 'tool_calls', message: '', time: call.startMs, toolCalls: [{ id: 't', type: 'function', function: { name: 'look\ud800up', arguments: '{}' } }] });
+    await processBody(call.report);
+    const row = await session(call.callId);
+    expect(row!.status).toBe('completed');
+    expect(row!.keyInsights).toMatchObject({ toolsUsed: expect.arrayContaining(['look\ufffdup']) });
+  });
+
   it('keeps the assistant prompt out of a backfilled transcript and its turns', async () => {
     const call = realisticCall();
     const artifact = call.report.message.artifact as { messages: unknown[] };
