@@ -219,7 +219,9 @@ const ingressSchema = z
 const workerSchema = z
   .object({
     WORKER_PORT: port(3002),
-    WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+    // Events jobs one process holds at once: what a group commit can gather (DESIGN 15). Held jobs cost
+    // no connection, and BullMQ's round trip per job caps a worker at about this many per round trip.
+    WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(64),
     WORKER_QUEUES: workerQueues,
     NOTIFY_WEBHOOK_URL: z
       .string()
@@ -246,8 +248,22 @@ const relaySchema = z
   .object({
     RELAY_PORT: port(3001),
     RELAY_JWT_SECRET: secret('RELAY_JWT_SECRET'),
+    // An app keeps one socket per device; a patient with more than this on one relay is not an app.
+    RELAY_MAX_SOCKETS_PER_PATIENT: z.coerce.number().int().min(1).max(10_000).default(16),
+    // A token valid for longer than this is refused, however it was minted (in ms by mistake, 1e300).
+    RELAY_TOKEN_MAX_TTL_S: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .max(30 * 86_400, 'RELAY_TOKEN_MAX_TTL_S is in seconds, at most 30 days')
+      .default(86_400),
   })
-  .transform((env) => ({ relayPort: env.RELAY_PORT, relayJwtSecret: env.RELAY_JWT_SECRET }));
+  .transform((env) => ({
+    relayPort: env.RELAY_PORT,
+    relayJwtSecret: env.RELAY_JWT_SECRET,
+    relayMaxSocketsPerPatient: env.RELAY_MAX_SOCKETS_PER_PATIENT,
+    relayTokenMaxTtlS: env.RELAY_TOKEN_MAX_TTL_S,
+  }));
 
 const ROLE_SCHEMAS = { ingress: ingressSchema, worker: workerSchema, relay: relaySchema };
 

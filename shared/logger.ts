@@ -41,16 +41,39 @@ export const REDACTED_PATHS = [
   'err.parameters',
 ];
 
+/** What a Redis client attaches to an error of a command: the command and its arguments (a queued job, sealed). */
+const COMMAND_FIELDS = ['command', 'args'];
+
+/** What pino's serializer makes of an error, to tell the errors nested in one from other values. */
+const SERIALIZED_ERROR = Object.getPrototypeOf(pino.stdSerializers.err(new Error('probe'))) as object;
+const isSerializedError = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === SERIALIZED_ERROR;
+
+/** Drops the command fields from a serialized error and from every error serialized inside it. */
+function withoutCommands(serialized: Record<string, unknown>): void {
+  for (const field of COMMAND_FIELDS) delete serialized[field];
+  for (const inner of Object.values(serialized).flat()) if (isSerializedError(inner)) withoutCommands(inner);
+}
+
 /**
- * Errors as pino writes them, except database errors: their message, the head of their stack and
- * their fields quote the statement's values (health data, an operator's filter), so only the
- * SQLSTATE, the schema objects and the stack frames are kept.
+ * Errors as pino's standard serializer writes them, less what would carry health data or a sealed job:
+ * - a database error's message, the head of its stack and its fields quote the statement's values
+ *   (health data, an operator's filter), so only the SQLSTATE, the schema objects and the frames stay;
+ * - ioredis attaches a refused command's `command.args`, which for a queue add is the whole sealed
+ *   job (1.7 KB a line, every webhook, while Redis refuses writes): a Redis refusal is one short line,
+ *   its name and message (`ReplyError: OOM command not allowed …`); the stack of a reply is the parser's.
  */
-function serializeError(error: Error): Record<string, unknown> {
-  const summary = databaseErrorSummary(error);
-  if (summary === undefined) return pino.stdSerializers.err(error);
-  const frames = (error.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
-  return { type: error.name, message: summary, stack: [summary, ...frames].join('\n') };
+export function serializeError(error: unknown): unknown {
+  const summary = error instanceof Error ? databaseErrorSummary(error) : undefined;
+  if (summary !== undefined) {
+    const frames = ((error as Error).stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
+    return { type: (error as Error).name, message: summary, stack: [summary, ...frames].join('\n') };
+  }
+  const serialized: unknown = pino.stdSerializers.err(error as Error);
+  if (!isSerializedError(serialized)) return serialized;
+  if ('command' in serialized) delete serialized.stack;
+  withoutCommands(serialized);
+  return serialized;
 }
 
 /** A request as log lines show it (when one does): the path without its query, which may carry filter values. */

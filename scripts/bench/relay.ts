@@ -7,52 +7,47 @@
  * - Delivery latency: live events published on Redis at 1,000/s, timed from the publish to a
  *   connected WebSocket client of the relay. Reference: a plain Redis subscriber of the same
  *   channel, receiving the same publishes in the same run.
- *
- * This file is also the children's entry point (`--relay-child server|clients …`).
+ * - Flood: a victim patient's live partials through the relay while another patient, from a process
+ *   of its own (`relay-attacker.ts`) and with one valid token, opens 20 sockets and keeps asking for
+ *   the whole of a 4 MB session of its own. Reference: the same partials without it, in quiet parts
+ *   that alternate with the flooded ones in the same run.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { WebSocket, WebSocketServer } from 'ws';
-import { loadConfig } from '#shared/config';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { eq } from 'drizzle-orm';
+import { loadConfig, type RelayConfig } from '#shared/config';
 import { FieldCipher } from '#shared/crypto';
+import { createDatabase } from '#shared/db/client';
 import { migrateDatabase } from '#shared/db/migrate';
+import { sessionEvents, vapiSessions } from '#shared/db/schema';
 import { createRedis, deleteKeysWithPrefix } from '#shared/redis';
 import { patientChannel, type LiveRelayEvent } from '#shared/relay';
-import { buildRelayApp } from '../../services/relay/app.ts';
 import { signRelayToken } from '../../services/relay/lib/relay-token.ts';
 import { STREAM_PATH } from '../../services/relay/plugins/stream.ts';
 import { BENCH_DATABASE_URL, benchEnvironment, ms, silentLogger, summarise } from './bench-environment.ts';
+import type { AttackPlan, AttackReport } from './relay-attacker.ts';
+import { publishPartials, relayClient, rssOf, settle, startChild, stop, usageOf } from './relay-processes.ts';
 import type { BenchRun } from './section.ts';
 
 const CLIENTS = Number(process.env.BENCH_RELAY_CLIENTS ?? 10_000);
 const EVENTS_PER_S = 1_000;
 const EVENTS = Number(process.env.BENCH_RELAY_EVENTS ?? 3_000);
 const MEMORY_LIMIT_MB = 512;
+const FLOOD_S = Number(process.env.BENCH_RELAY_FLOOD_S ?? 10);
+/** The flood's seconds are played in this many rounds, each a quiet part then a flooded one. */
+const FLOOD_ROUNDS = 5;
+const VICTIM_PER_S = 200;
+const FLOOD_SOCKETS = 20;
+/** The attacker's session: 4,000 stored events of about 1 KB. */
+const FLOOD_SESSION_EVENTS = 4_000;
+const ATTACKER = fileURLToPath(new URL('./relay-attacker.ts', import.meta.url));
 
 const mb = (bytes: number) => bytes / 1024 / 1024;
-
-type ChildMessage = { ready: string } | { rss: number } | { opened: number };
-
-/** Starts this file as a child in one of its roles, and waits for its first message. */
-async function startChild(args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; first: ChildMessage }> {
-  const child = fork(fileURLToPath(import.meta.url), ['--relay-child', ...args], { env, execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-  const [first] = (await once(child, 'message')) as [ChildMessage];
-  return { child, first };
-}
-
-/** Asks a server child for its resident memory. */
-async function rssOf(child: ChildProcess): Promise<number> {
-  child.send('rss');
-  const [message] = (await once(child, 'message')) as [{ rss: number }];
-  return message.rss;
-}
-
-async function stop(child: ChildProcess) {
-  child.kill('SIGTERM');
-  if (child.exitCode === null) await once(child, 'exit');
-}
 
 /** Memory of a server (relay or bare `ws`) holding `CLIENTS` idle clients opened by another child. */
 async function idleClients(kind: 'relay' | 'bare', env: NodeJS.ProcessEnv) {
@@ -75,13 +70,11 @@ async function idleClients(kind: 'relay' | 'bare', env: NodeJS.ProcessEnv) {
 async function deliveryLatency(env: NodeJS.ProcessEnv) {
   const config = loadConfig(env, ['relay']);
   const cipher = new FieldCipher(config.dataEncryptionKeys);
-  const logger = silentLogger;
   const { child: server, first } = await startChild(['server', 'relay'], env);
   const url = (first as { ready: string }).ready;
-  const patientId = 'bench-patient';
-  const channel = patientChannel(config.queuePrefix, patientId);
-  const publisher = createRedis(config.redis, 'worker', logger);
-  const subscriber = createRedis(config.redis, 'subscriber', logger);
+  const channel = patientChannel(config.queuePrefix, 'bench-patient');
+  const publisher = createRedis(config.redis, 'worker', silentLogger);
+  const subscriber = createRedis(config.redis, 'subscriber', silentLogger);
   const sentAt = new Map<number, number>();
   const viaRelay: number[] = [];
   const viaRedis: number[] = [];
@@ -91,35 +84,116 @@ async function deliveryLatency(env: NodeJS.ProcessEnv) {
     const event = cipher.decryptJson<LiveRelayEvent>(text);
     viaRedis.push(performance.now() - sentAt.get(event.data.n as number)!);
   });
-  const token = signRelayToken({ patientId, expiresAt: Math.floor(Date.now() / 1000) + 3600 }, config.relayJwtSecret);
-  const ws = new WebSocket(`${url}?token=${token}`);
+  const ws = await relayClient(url, 'bench-patient', config.relayJwtSecret, publisher, channel, 2);
   ws.on('message', (raw) => {
     const event = JSON.parse(raw.toString()) as LiveRelayEvent;
     viaRelay.push(performance.now() - sentAt.get(event.data.n as number)!);
   });
-  await once(ws, 'open');
-  // The relay subscribes the patient's channel as the client connects: wait until Redis says so.
-  while (((await publisher.pubsub('NUMSUB', channel)) as [string, number])[1] < 2) await new Promise((r) => setTimeout(r, 20));
-
-  const started = performance.now();
-  for (let n = 0; n < EVENTS; n++) {
-    const due = started + (n * 1000) / EVENTS_PER_S;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    const at = new Date().toISOString();
-    const event: LiveRelayEvent = { type: 'transcript', sessionId: 'bench-call', at, data: { n, role: 'user', transcript: 'I would like to move my appointment', timestamp: at, final: false } };
-    const text = cipher.encryptJson(event);
-    sentAt.set(n, performance.now());
-    void publisher.publish(channel, text);
-  }
-  const deadline = Date.now() + 10_000;
-  while ((viaRelay.length < EVENTS || viaRedis.length < EVENTS) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await publishPartials(publisher, cipher, channel, [0, EVENTS], EVENTS_PER_S, sentAt);
+  await settle(() => viaRelay.length >= EVENTS && viaRedis.length >= EVENTS);
   ws.close();
   subscriber.disconnect();
   await deleteKeysWithPrefix(publisher, config.queuePrefix);
   publisher.disconnect();
   await stop(server);
   return { relay: summarise(viaRelay), redis: summarise(viaRedis) };
+}
+
+/** Stores the attacker's session, about 1 KB an event as the relay sends it; returns its size in bytes. */
+async function storeFloodSession(config: RelayConfig, patientId: string, sessionId: string): Promise<number> {
+  const { db, close } = createDatabase(BENCH_DATABASE_URL);
+  const cipher = new FieldCipher(config.dataEncryptionKeys);
+  await db.insert(vapiSessions).values({ id: sessionId, patientId, status: 'completed' });
+  let bytes = 0;
+  for (let seq = 1; seq <= FLOOD_SESSION_EVENTS; seq += 500) {
+    const rows = Array.from({ length: 500 }, (_, i) => {
+      const at = new Date();
+      const data = { role: 'user', transcript: `${seq + i} ${'I would like to book a follow-up visit next Tuesday. '.repeat(17)}`, timestamp: at.toISOString(), final: true };
+      bytes += JSON.stringify({ type: 'transcript', sessionId, seq: seq + i, at: at.toISOString(), data }).length;
+      return { sessionId, seq: seq + i, type: 'transcript', at, data: cipher.encryptJson(data), dispatchedAt: at };
+    });
+    await db.insert(sessionEvents).values(rows);
+  }
+  await close();
+  return bytes;
+}
+
+/** One of the relay's metrics (the first series of `name`), from its `/metrics`, on a connection of its own (a kept-alive one may be closed under it). */
+async function relayMetric(url: string, name: string): Promise<number> {
+  const [response] = (await once(http.get(`${url.replace(/^ws/, 'http').replace(STREAM_PATH, '')}/metrics`, { agent: false }), 'response')) as [http.IncomingMessage];
+  let text = '';
+  for await (const chunk of response) text += chunk;
+  return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(text)?.[1] ?? Number.NaN);
+}
+
+/**
+ * A victim's live partials through a relay, in rounds that alternate a quiet part and a part where
+ * an attacker child floods the same relay, so that whatever else the machine does weighs on both
+ * alike: latencies, the relay's CPU share and bytes sent, for each kind of part.
+ */
+async function floodLatency(env: NodeJS.ProcessEnv) {
+  const config = loadConfig(env, ['relay']);
+  const cipher = new FieldCipher(config.dataEncryptionKeys);
+  const sessionId = `bench-flood-${randomUUID()}`;
+  const sessionBytes = await storeFloodSession(config, 'bench-attacker', sessionId);
+  const { child: server, first } = await startChild(['server', 'relay'], env);
+  const url = (first as { ready: string }).ready;
+  const channel = patientChannel(config.queuePrefix, 'bench-victim');
+  const publisher = createRedis(config.redis, 'worker', silentLogger);
+  const sentAt = new Map<number, number>();
+  const latencies: number[] = [];
+  const ws = await relayClient(url, 'bench-victim', config.relayJwtSecret, publisher, channel, 1);
+  ws.on('message', (raw) => {
+    const n = (JSON.parse(raw.toString()) as LiveRelayEvent).data.n as number;
+    latencies[n] = performance.now() - sentAt.get(n)!;
+  });
+  const emptyPart = () => ({ latencies: [] as number[], cpuUs: 0, ms: 0, bytesSent: 0, loopDelayMaxMs: 0 });
+  const parts = { quiet: emptyPart(), flood: emptyPart() };
+  const perPart = (FLOOD_S * VICTIM_PER_S) / FLOOD_ROUNDS;
+  let next = 0;
+  /** Plays the next `perPart` partials, adding their latencies and the relay's CPU time and bytes sent meanwhile to `part`. */
+  const play = async (part?: (typeof parts)['quiet']) => {
+    const from = next;
+    next += perPart;
+    const [usage, bytes, started] = [await usageOf(server), await relayMetric(url, 'vapi_relay_ws_bytes_sent_total'), performance.now()];
+    await publishPartials(publisher, cipher, channel, [from, next], VICTIM_PER_S, sentAt);
+    const received = () => latencies.slice(from, next).filter((latency) => latency !== undefined);
+    await settle(() => received().length === perPart);
+    if (!part) return;
+    part.latencies.push(...received());
+    const after = await usageOf(server);
+    part.cpuUs += after.cpuUs - usage.cpuUs;
+    part.loopDelayMaxMs = Math.max(part.loopDelayMaxMs, after.loopDelayMaxMs);
+    part.ms += performance.now() - started;
+    part.bytesSent += (await relayMetric(url, 'vapi_relay_ws_bytes_sent_total')) - bytes;
+  };
+
+  const attacker = fork(ATTACKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const token = signRelayToken({ patientId: 'bench-attacker', expiresAt: Math.floor(Date.now() / 1000) + 3600 }, config.relayJwtSecret);
+  const tell = async (message: AttackPlan | 'pause' | 'stop') => {
+    attacker.send(message);
+    return ((await once(attacker, 'message')) as [unknown])[0];
+  };
+  await play(); // warm-up
+  for (let round = 0; round < FLOOD_ROUNDS; round++) {
+    await play(parts.quiet);
+    await tell({ url, token, sessionId, sockets: FLOOD_SOCKETS, everyMs: 20 });
+    await play(parts.flood);
+    await tell('pause');
+    // The next quiet part begins once the relay has let go of every attacking socket.
+    while ((await relayMetric(url, 'vapi_relay_ws_connections')) > 1) await sleep(20);
+  }
+  const attack = (await tell('stop')) as AttackReport;
+
+  ws.close();
+  await deleteKeysWithPrefix(publisher, config.queuePrefix);
+  publisher.disconnect();
+  await stop(server);
+  const { db, close } = createDatabase(BENCH_DATABASE_URL);
+  await db.delete(vapiSessions).where(eq(vapiSessions.id, sessionId));
+  await close();
+  const summary = ({ latencies, cpuUs, ms, bytesSent, loopDelayMaxMs }: (typeof parts)['quiet']) => ({ ...summarise(latencies), cpuPercent: cpuUs / 10 / ms, bytesSent, loopDelayMaxMs });
+  return { count: perPart * FLOOD_ROUNDS, sessionBytes, maxSockets: config.relayMaxSocketsPerPatient, quiet: summary(parts.quiet), flood: summary(parts.flood), attack };
 }
 
 export const benchRelay: BenchRun = async () => {
@@ -129,6 +203,7 @@ export const benchRelay: BenchRun = async () => {
   const relay = await idleClients('relay', env);
   const bare = await idleClients('bare', env);
   const latency = await deliveryLatency(env);
+  const flooded = await floodLatency(env);
   const heldUnderLimit = relay.opened === CLIENTS && relay.afterMb < MEMORY_LIMIT_MB;
   // Extrapolated from the measured cost per client; the row's verdict rests on the measured RSS.
   const capacity = Math.floor(((MEMORY_LIMIT_MB - relay.beforeMb) * 1024) / relay.perClientKb);
@@ -151,59 +226,21 @@ export const benchRelay: BenchRun = async () => {
         target: 'p99 ≤ 25 ms',
         met: latency.relay.count === EVENTS && latency.relay.p99 <= 25,
       },
+      {
+        what: `a patient's live partials at ${VICTIM_PER_S}/s while another floods the relay (${FLOOD_SOCKETS} sockets re-subscribing afterSeq 0 to ${mb(flooded.sessionBytes).toFixed(1)} MB), median / p99`,
+        figure:
+          `${ms(flooded.flood.p50)} / ${ms(flooded.flood.p99)} (${flooded.flood.count}/${flooded.count} received; ${flooded.attack.accepted.join('/')} of ${FLOOD_SOCKETS} sockets accepted, ` +
+          `the rest 429; relay sent ${mb(flooded.flood.bytesSent).toFixed(1)} MB in ${FLOOD_S} s at ${flooded.flood.cpuPercent.toFixed(0)} % CPU)`,
+        reference: `no flood, alternating with it: ${ms(flooded.quiet.p50)} / ${ms(flooded.quiet.p99)} (${mb(flooded.quiet.bytesSent).toFixed(1)} MB at ${flooded.quiet.cpuPercent.toFixed(0)} % CPU)`,
+        ratio: `${(flooded.flood.p99 / flooded.quiet.p99).toFixed(2)}× at p99`,
+        target: 'p99 within 2× of no flood',
+        met:
+          flooded.flood.count === flooded.count &&
+          flooded.flood.p99 <= 2 * flooded.quiet.p99 &&
+          flooded.attack.accepted.every((accepted) => accepted === flooded.maxSockets),
+      },
     ],
-    figures: { clients: CLIENTS, relayIdle: relay, bareIdle: bare, clientsUnderLimit: capacity, latency },
+    figures: { clients: CLIENTS, relayIdle: relay, bareIdle: bare, clientsUnderLimit: capacity, latency, flooded },
   };
 };
 
-/** Child: a relay (or a bare `ws` server) that reports its address, then its RSS on request. */
-async function serveChild(kind: string) {
-  let address: string;
-  let close: () => Promise<unknown>;
-  if (kind === 'relay') {
-    const config = loadConfig(process.env, ['relay']);
-    const app = await buildRelayApp({ config, logger: silentLogger });
-    const base = await app.listen({ host: '127.0.0.1', port: 0 });
-    address = `${base.replace('http', 'ws')}${STREAM_PATH}`;
-    close = () => app.close();
-  } else {
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    await once(wss, 'listening');
-    address = `ws://127.0.0.1:${(wss.address() as { port: number }).port}${STREAM_PATH}`;
-    close = () => new Promise((resolve) => wss.close(resolve));
-  }
-  process.on('message', () => process.send!({ rss: process.memoryUsage().rss }));
-  process.on('SIGTERM', () => void close().finally(() => process.exit(0)));
-  process.send!({ ready: address });
-}
-
-/** Child: opens `count` idle clients, each of its own patient, a few hundred at a time; reports how many opened. */
-async function clientsChild(url: string, count: number) {
-  const secret = process.env.BENCH_TOKEN_SECRET!;
-  const expiresAt = Math.floor(Date.now() / 1000) + 3600;
-  const sockets: WebSocket[] = [];
-  let opened = 0;
-  for (let i = 0; i < count; i += 250) {
-    await Promise.all(
-      Array.from({ length: Math.min(250, count - i) }, async (_, j) => {
-        const ws = new WebSocket(url, { headers: { authorization: `Bearer ${signRelayToken({ patientId: `bench-${i + j}`, expiresAt }, secret)}` } });
-        ws.on('error', () => undefined);
-        sockets.push(ws);
-        if (await Promise.race([once(ws, 'open').then(() => true), once(ws, 'close').then(() => false)])) opened++;
-      }),
-    );
-  }
-  // Let the server settle (subscriptions confirmed, buffers released) before it is measured.
-  await new Promise((r) => setTimeout(r, 1_000));
-  process.send!({ opened });
-  process.on('SIGTERM', () => {
-    for (const ws of sockets) ws.terminate();
-    process.exit(0);
-  });
-}
-
-const childAt = process.argv.indexOf('--relay-child');
-if (childAt >= 0) {
-  const [role, ...rest] = process.argv.slice(childAt + 1);
-  await (role === 'server' ? serveChild(rest[0]!) : clientsChild(rest[0]!, Number(rest[1])));
-}

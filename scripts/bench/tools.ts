@@ -92,7 +92,7 @@ export const benchTools: BenchRun = async () => {
   const date = new Date(Date.now() + 24 * 3600 * 1000).toISOString().slice(0, 10);
 
   // Reference: the worker's own tool runner, in this process.
-  const runTool = createToolRunner({ db: handle.db, cipher, tools: TOOLS, onOutbox: () => {}, logger: silentLogger });
+  const runTool = createToolRunner({ db: handle.db, cipher, tools: TOOLS, onCommit: () => {}, logger: silentLogger });
   const sessionId = `bench-tools-${randomUUID()}`;
   const context = { sessionId, kind: 'call' as const, claimedPatientId: null, callerNumber: null };
   // Ours: signed tool-calls over HTTP to the ingress, through the queue to the tools worker and back.

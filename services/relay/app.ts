@@ -16,7 +16,7 @@ export interface RelayOptions {
   stream?: Partial<Omit<StreamOptions, 'config'>>;
 }
 
-const STREAM_DEFAULTS = { pingIntervalMs: 30_000, maxBufferedBytes: 1024 * 1024, replayCacheMs: 2_000, subscribeGraceMs: 500 };
+const STREAM_DEFAULTS = { pingIntervalMs: 30_000, maxBufferedBytes: 1024 * 1024, subscribeGraceMs: 500 };
 
 /**
  * Builds the relay (never listens): the WebSocket stream at `/v1/stream` that forwards each

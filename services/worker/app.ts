@@ -19,7 +19,16 @@ export interface WorkerOptions {
   logger: Logger;
   /** The tools the assistant may call; the clinic's registry unless a test brings its own. */
   tools?: ReadonlyMap<string, ToolDefinition>;
+  /** Until when jobs sealed by an earlier version are opened (epoch ms); the codec's window unless a test moves it. */
+  legacySealsUntil?: number;
 }
+
+/**
+ * Connections of a worker process, whatever WORKER_CONCURRENCY says: the events lane holds one per
+ * transaction slot of its group commit (two), the rest serve tool calls, notification deliveries
+ * and the outbox dispatcher at once.
+ */
+const DATABASE_CONNECTIONS = 20;
 
 /**
  * Builds the worker (never listens): the consumers of the queues `WORKER_QUEUES` names, and only
@@ -27,13 +36,13 @@ export interface WorkerOptions {
  * Postgres where a consumer reads or writes it (not for the live lane, which never waits for it),
  * plus health and metrics over HTTP.
  */
-export async function buildWorkerApp({ config, logger, tools }: WorkerOptions): Promise<FastifyInstance> {
+export async function buildWorkerApp({ config, logger, tools, legacySealsUntil }: WorkerOptions): Promise<FastifyInstance> {
   const consumes = new Set(config.workerQueues);
   const writesOutbox = consumes.has('events') || consumes.has('tools');
   const app = await createServiceApp('worker', logger);
   await app.register(redisPlugin, { target: config.redis });
-  if (writesOutbox || consumes.has('notifications')) await app.register(databasePlugin, { url: config.databaseUrl, max: config.workerConcurrency + 4 });
-  await app.register(cipherPlugin, { keys: config.dataEncryptionKeys });
+  if (writesOutbox || consumes.has('notifications')) await app.register(databasePlugin, { url: config.databaseUrl, max: DATABASE_CONNECTIONS });
+  await app.register(cipherPlugin, { keys: config.dataEncryptionKeys, legacySealsUntil });
   if (writesOutbox) {
     await app.register(queuesPlugin, { prefix: config.queuePrefix });
     await app.register(outboxPlugin, { config });

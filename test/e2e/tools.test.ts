@@ -116,6 +116,29 @@ describe('tool calls through ingress, queue and worker', () => {
     expect(parsed(records!)).toEqual({ allergies: ada.allergies });
   });
 
+  it("never hands one call's answer to another: a result copied in Redis into another job's is answered with an error", async () => {
+    const adaCall = callOf(ada.id);
+    const benCall = callOf(ben.id);
+    const adaRecords = toolCall('get_health_records', { category: 'medications' });
+    const benRecords = toolCall('get_health_records', { category: 'medications' });
+    const medicationsOf = async (call: typeof adaCall, request: typeof adaRecords) => (parsed((await callTools(call, request))[0]!).medications as unknown[]).length;
+    expect(await medicationsOf(adaCall, adaRecords)).toBe(ada.medications.length);
+    expect(await medicationsOf(benCall, benRecords)).toBe(ben.medications.length);
+
+    // Someone with access to Redis (not to the key) puts Ada's sealed answer into Ben's finished job.
+    const finished = await ingress.queues.tools.getCompleted();
+    const jobOf = (sessionId: string) => finished.find((job) => job.data.sessionId === sessionId)!;
+    const adaAnswer = await redis.hget(ingress.queues.tools.toKey(jobOf(adaCall.id).id!), 'returnvalue');
+    await redis.hset(ingress.queues.tools.toKey(jobOf(benCall.id).id!), 'returnvalue', adaAnswer!);
+
+    // Vapi delivers Ben's message again: the ingress waits for the same job and finds an answer that is not its own.
+    const [again] = await callTools(benCall, benRecords);
+    expect(again).toEqual({ toolCallId: benRecords.id, name: 'get_health_records', error: expect.any(String) });
+    expect(JSON.stringify(again)).not.toContain(ada.medications[0]!.name);
+    expect(logLines.some((line) => line.includes('a seal was altered in Redis after it was sealed') && line.includes('"sealed":"result"'))).toBe(true);
+    expect((await ingress.inject({ url: '/metrics' })).body).toMatch(/vapi_relay_tampered_seals_total\{queue="vapi-tools",sealed="result",service="ingress"\} 1/);
+  });
+
   it('books a slot for exactly one of twenty callers racing for it; the others hear a sentence', async () => {
     const slot = await tomorrowSlot();
     const patients = Array.from({ length: 20 }, (_, i) => SEED_PATIENTS[i % SEED_PATIENTS.length]!.id);

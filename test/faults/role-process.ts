@@ -24,9 +24,11 @@ export class RoleProcess {
     readonly port: number,
     private readonly env: Record<string, string>,
     private readonly cwd: string,
+    /** Names the log when a run has two processes of one role. */
+    readonly label: string = role,
   ) {
     mkdirSync(FAULT_ARTIFACTS, { recursive: true });
-    this.log = createWriteStream(join(FAULT_ARTIFACTS, `${run}-${role}.log`), { flags: 'w' });
+    this.log = createWriteStream(join(FAULT_ARTIFACTS, `${run}-${label}.log`), { flags: 'w' });
   }
 
   get url(): string {
@@ -37,22 +39,29 @@ export class RoleProcess {
   async start(): Promise<void> {
     const child = spawn(process.execPath, ['--import', TSX, MAIN, this.role], {
       cwd: this.cwd,
-      env: { PATH: process.env.PATH, ...this.env },
+      // PGAPPNAME names its Postgres connections (postgres.js reads it), so the suite can tell two workers apart there.
+      env: { PATH: process.env.PATH, PGAPPNAME: `faults-${this.label}`, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout!.pipe(this.log, { end: false });
     child.stderr!.pipe(this.log, { end: false });
     this.child = child;
     child.once('exit', (code, signal) => {
-      if (this.child === child) this.crashes.push(`${this.role} exited by itself (code ${code}, signal ${signal}) at ${new Date().toISOString()}`);
+      if (this.child === child) this.crashes.push(`${this.label} exited by itself (code ${code}, signal ${signal}) at ${new Date().toISOString()}`);
     });
     await waitFor(async () => child.exitCode === null && (await fetch(`${this.url}/healthz`)).ok, 30_000);
+  }
+
+  /** Freezes the process with everything it holds (SIGSTOP: connections, transactions, job locks), or thaws it (SIGCONT). */
+  freeze(frozen: boolean): void {
+    if (!this.child) throw new Error(`${this.label} is not running`);
+    this.child.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
   }
 
   /** Sends `signal` and waits for the exit: its code and how long it took. */
   async stop(signal: NodeJS.Signals): Promise<{ code: number | null; ms: number }> {
     const child = this.child;
-    if (!child) throw new Error(`${this.role} is not running`);
+    if (!child) throw new Error(`${this.label} is not running`);
     const startedAt = Date.now();
     const exit = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
     this.child = null;

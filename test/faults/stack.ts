@@ -15,7 +15,7 @@ export interface Delivery {
   type: string;
 }
 
-export type Roles = { ingress: RoleProcess; worker: RoleProcess; relay: RoleProcess };
+export type Roles = { ingress: RoleProcess; worker: RoleProcess; relay: RoleProcess; secondWorker?: RoleProcess };
 
 /**
  * The three roles as separate node processes against the given Redis and Postgres, a receiver for
@@ -35,8 +35,11 @@ export class Stack {
     private readonly receiver: Server,
   ) {}
 
-  /** `redis` is REDIS_URL or REDIS_CLUSTER_NODES, as the roles read them. */
-  static async start(name: string, { databaseUrl, redis }: { databaseUrl: string; redis: { REDIS_URL: string } | { REDIS_CLUSTER_NODES: string } }): Promise<Stack> {
+  /** `redis` is REDIS_URL or REDIS_CLUSTER_NODES, as the roles read them; `secondWorker` adds another worker process. */
+  static async start(
+    name: string,
+    { databaseUrl, redis, secondWorker = false }: { databaseUrl: string; redis: { REDIS_URL: string } | { REDIS_CLUSTER_NODES: string }; secondWorker?: boolean },
+  ): Promise<Stack> {
     const deliveries: Delivery[] = [];
     const receiver = createServer((request, response) => {
       let body = '';
@@ -48,7 +51,7 @@ export class Stack {
       });
     });
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-    const [ingressPort, workerPort, relayPort] = await Promise.all([freePort(), freePort(), freePort()]);
+    const [ingressPort, workerPort, relayPort, secondWorkerPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     const spoolDir = mkdtempSync(join(tmpdir(), 'faults-spool-'));
     const relayJwtSecret = randomBytes(32).toString('hex');
     const env = {
@@ -74,6 +77,7 @@ export class Stack {
       ingress: new RoleProcess(name, 'ingress', ingressPort, env, cwd),
       worker: new RoleProcess(name, 'worker', workerPort, env, cwd),
       relay: new RoleProcess(name, 'relay', relayPort, env, cwd),
+      ...(secondWorker ? { secondWorker: new RoleProcess(name, 'worker', secondWorkerPort, { ...env, WORKER_PORT: String(secondWorkerPort) }, cwd, 'worker-2') } : {}),
     };
     const stack = new Stack(name, roles, deliveries, spoolDir, relayJwtSecret, receiver);
     await Promise.all(Object.values(roles).map((role) => role.start()));

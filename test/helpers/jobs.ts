@@ -16,5 +16,5 @@ export function jobFor(body: unknown, cipher: FieldCipher, receivedAt = new Date
 /** The same job as the worker's event processor sees it, once the queue worker has opened it. */
 export function storeFor(body: unknown, cipher: FieldCipher, receivedAt = new Date()) {
   const { sealed, ...meta } = jobFor(body, cipher, receivedAt);
-  return { meta, body: JSON.stringify(body), sealedBody: sealed };
+  return { meta, body: JSON.stringify(body) };
 }

@@ -84,7 +84,7 @@ describe('accepted events', () => {
     expect(job!.data.type).toBe('transcript');
     expect(job!.data.sealed).not.toContain(String(final.message.transcript));
     expect(JSON.stringify(job!.data)).not.toContain('Riverside');
-    expect(new FieldCipher(config.dataEncryptionKeys).decryptJson(job!.data.sealed)).toBe(body);
+    expect(new JobCodec(new FieldCipher(config.dataEncryptionKeys)).open(eventsQueue, job!.data)).toEqual({ payload: body, legacy: false });
   });
 
   it('answers the same body again as a duplicate and still holds one job', async () => {
@@ -105,6 +105,21 @@ describe('accepted events', () => {
     const [job] = await queuedJobs(app);
     await job!.remove();
     expect((await post(app, body)).json()).toEqual({ received: true, duplicate: true });
+  });
+
+  it('queues an event whose marker a failed delivery left behind without its job', async () => {
+    const { app } = await startIngress();
+    const body = vapiBody({ type: 'status-update', status: 'ringing' });
+    // The marker and the add go to Redis together: an earlier delivery's marker may have landed while its add did not.
+    const eventId = deriveEventId(readEnvelope(JSON.parse(body))!, Buffer.from(body));
+    await redis.set(app.queues.events.toKey(`seen:${eventId}`), '1');
+
+    const again = await post(app, body);
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toEqual({ received: true, duplicate: true });
+    const jobs = await queuedJobs(app);
+    expect(jobs.map((job) => job.id)).toEqual([eventId]);
+    expect(await jobs[0]!.getState()).toBe('waiting');
   });
 
   it('puts a dead-lettered event back with a fresh attempt budget when Vapi delivers it again', async () => {

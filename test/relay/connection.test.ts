@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Config } from '#shared/config';
 import { buildRelayApp } from '../../services/relay/app.ts';
 import { CLOSE } from '../../services/relay/lib/relay-client.ts';
-import { signRelayToken } from '../../services/relay/lib/relay-token.ts';
+import { CLOCK_SKEW_S, signRelayToken } from '../../services/relay/lib/relay-token.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
 import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
 import { waitFor } from '../helpers/wait-for.ts';
-import { metricValue, openClient, streamUrl, tokenFor, upgradeStatus } from './relay-harness.ts';
+import { craftToken, metricValue, openClient, streamUrl, tokenFor, upgradeResponse, upgradeStatus } from './relay-harness.ts';
 
 const redis = openTestRedis();
 let config: Config;
@@ -50,9 +50,39 @@ describe('relay connections', () => {
     expect(await upgradeStatus(url.replace('/v1/stream', '/elsewhere'), bearer(valid))).toBe(404);
   });
 
-  it('closes a connection with 1008 when its token expires', async () => {
-    const client = await openClient(url, tokenFor(config, `pat-${randomUUID()}`, { ttlS: 2 }));
-    expect(await client.closed).toBe(CLOSE.policyViolation);
+  it('refuses tokens out of bounds with 401 before the upgrade, naming the reason', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const patientId = `pat-${randomUUID()}`;
+    const outOfBounds: [Record<string, unknown>, string][] = [
+      [{ exp: now + config.relayTokenMaxTtlS + CLOCK_SKEW_S + 60 }, 'token expires too far ahead'],
+      [{ exp: 1e300 }, 'token expires too far ahead'],
+      [{ exp: Date.now() + 600_000 }, 'token expires too far ahead'], // minted in milliseconds
+      [{ exp: now + 600, nbf: now + 600 }, 'token not valid yet'],
+      [{ exp: now + 600, iat: now + 600 }, 'token issued in the future'],
+    ];
+    for (const [dates, reason] of outOfBounds) {
+      const refused = await upgradeResponse(url, bearer(craftToken({ sub: patientId, ...dates }, config.relayJwtSecret)));
+      expect([dates, refused.status, JSON.parse(refused.body)]).toEqual([dates, 401, { success: false, code: 'UNAUTHORIZED', message: expect.stringContaining(reason) }]);
+    }
+  });
+
+  it('closes a connection with 1008 exactly when its token expires, 30 days out (past setTimeout’s limit)', async () => {
+    const own = await buildRelayApp({ config: testConfig({ RELAY_TOKEN_MAX_TTL_S: String(30 * 86_400), QUEUE_PREFIX: config.queuePrefix }), logger: silentLogger() });
+    await own.listen({ host: '127.0.0.1', port: 0 });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const expiresAt = Math.floor(Date.now() / 1000) + 30 * 86_400;
+      const client = await openClient(streamUrl(own), signRelayToken({ patientId: `pat-${randomUUID()}`, expiresAt }, config.relayJwtSecret));
+      const expired = () => metricValue(own, 'vapi_relay_ws_closes_total', { code: String(CLOSE.policyViolation) });
+      await vi.advanceTimersByTimeAsync(expiresAt * 1000 - Date.now() - 1);
+      expect(await expired()).toBe(0);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await expired()).toBe(1);
+      expect(await client.closed).toBe(CLOSE.policyViolation);
+    } finally {
+      vi.useRealTimers();
+      await own.close();
+    }
   });
 
   it('answers a malformed message with BAD_REQUEST and keeps the connection', async () => {

@@ -1,4 +1,5 @@
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { WebSocket, type ClientOptions } from 'ws';
@@ -17,6 +18,13 @@ export const tokenFor = (config: Config, patientId: string, options: { sessionId
     config.relayJwtSecret,
   );
 
+/** An HS256 JWT of any claims and header, for tokens `signRelayToken` would never mint. */
+export function craftToken(claims: unknown, secret: string, header: unknown = { alg: 'HS256', typ: 'JWT' }): string {
+  const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const signingInput = `${b64(header)}.${b64(claims)}`;
+  return `${signingInput}.${createHmac('sha256', secret).update(signingInput).digest('base64url')}`;
+}
+
 /** The `ws://` address of a listening relay's stream. */
 export const streamUrl = (relay: FastifyInstance) => {
   const { port } = relay.server.address() as { port: number };
@@ -31,13 +39,19 @@ export interface TestClient {
   seqs(sessionId: string): number[];
   closed: Promise<number>;
   subscribe(sessionId: string, afterSeq: number): void;
+  /** Resolves once `condition` holds, checked now and on each message: no timer, so it works under a fake clock. */
+  until(condition: () => boolean): Promise<void>;
 }
 
 /** Opens a client with the token in the Authorization header; resolves once the socket is open. */
 export async function openClient(url: string, token: string, options: ClientOptions = {}): Promise<TestClient> {
   const ws = new WebSocket(url, { ...options, headers: { authorization: `Bearer ${token}` } });
   const received: Record<string, unknown>[] = [];
-  ws.on('message', (raw) => received.push(JSON.parse(raw.toString()) as Record<string, unknown>));
+  const waiting = new Set<() => void>();
+  ws.on('message', (raw) => {
+    received.push(JSON.parse(raw.toString()) as Record<string, unknown>);
+    for (const check of waiting) check();
+  });
   const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
     ws.once('open', resolve);
@@ -49,25 +63,42 @@ export async function openClient(url: string, token: string, options: ClientOpti
     closed,
     seqs: (sessionId) => received.filter((m) => m.sessionId === sessionId && typeof m.seq === 'number').map((m) => m.seq as number),
     subscribe: (sessionId, afterSeq) => ws.send(JSON.stringify({ type: 'subscribe', sessionId, afterSeq })),
+    until: (condition) =>
+      new Promise((resolve) => {
+        const check = () => {
+          if (!condition()) return;
+          waiting.delete(check);
+          resolve();
+        };
+        waiting.add(check);
+        check();
+      }),
   };
 }
 
-/** The HTTP status an upgrade request is refused with (0 if it was accepted). */
-export function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
+/** How an upgrade request was answered: status 0 when it was accepted, else the HTTP refusal. */
+export function upgradeResponse(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
   return new Promise((resolve) => {
     const ws = new WebSocket(url, { headers });
     ws.on('unexpected-response', (_request, response) => {
-      resolve(response.statusCode ?? -1);
-      response.resume();
-      ws.terminate();
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => {
+        resolve({ status: response.statusCode ?? -1, headers: response.headers, body });
+        ws.terminate();
+      });
     });
     ws.on('open', () => {
-      resolve(0);
+      resolve({ status: 0, headers: {}, body: '' });
       ws.close();
     });
     ws.on('error', () => undefined);
   });
 }
+
+/** The HTTP status an upgrade request is refused with (0 if it was accepted). */
+export const upgradeStatus = async (url: string, headers: Record<string, string> = {}) => (await upgradeResponse(url, headers)).status;
 
 /**
  * Stores and publishes relay events the way the worker's outbox does: a `session_events` row
@@ -75,12 +106,12 @@ export function upgradeStatus(url: string, headers: Record<string, string> = {})
  */
 export function eventWriter(config: Config, handle: DatabaseHandle, redis: Redis) {
   const cipher = new FieldCipher(config.dataEncryptionKeys);
-  const eventOf = (sessionId: string, seq: number): RelayEvent => ({
+  const eventOf = (sessionId: string, seq: number, padding: number): RelayEvent => ({
     type: 'transcript',
     sessionId,
     seq,
     at: new Date().toISOString(),
-    data: { role: 'user', transcript: `utterance ${seq}`, timestamp: new Date().toISOString(), final: true },
+    data: { role: 'user', transcript: `utterance ${seq}${' and so on'.repeat(padding / 10)}`, timestamp: new Date().toISOString(), final: true },
   });
   return {
     cipher,
@@ -90,12 +121,11 @@ export function eventWriter(config: Config, handle: DatabaseHandle, redis: Redis
       await handle.db.insert(vapiSessions).values({ id, patientId, status: 'in-progress' });
       return id;
     },
-    /** Stores events `seqs` of a session (in a transaction the caller may pass), without publishing. */
-    async store(sessionId: string, seqs: number[], db: Pick<DatabaseHandle['db'], 'insert'> = handle.db): Promise<RelayEvent[]> {
-      const events = seqs.map((seq) => eventOf(sessionId, seq));
-      await db.insert(sessionEvents).values(
-        events.map((event) => ({ sessionId, seq: event.seq!, type: event.type, at: new Date(event.at), data: cipher.encryptJson(event.data), dispatchedAt: new Date() })),
-      );
+    /** Stores events `seqs` of a session without publishing them; `padding` lengthens each transcript by that many bytes. */
+    async store(sessionId: string, seqs: number[], { padding = 0 } = {}): Promise<RelayEvent[]> {
+      const events = seqs.map((seq) => eventOf(sessionId, seq, padding));
+      const rows = events.map((event) => ({ sessionId, seq: event.seq!, type: event.type, at: new Date(event.at), data: cipher.encryptJson(event.data), dispatchedAt: new Date() }));
+      for (let i = 0; i < rows.length; i += 500) await handle.db.insert(sessionEvents).values(rows.slice(i, i + 500));
       return events;
     },
     /** Publishes stored events (or live-only ones) on the patient's channel. */
@@ -106,6 +136,12 @@ export function eventWriter(config: Config, handle: DatabaseHandle, redis: Redis
       await this.publish(patientId, await this.store(sessionId, seqs));
     },
   };
+}
+
+/** How many of the relay's page reads (`readSessionEvents`) wait on a lock, e.g. the test's own `lock table`. */
+export async function pageReadsWaitingOnLock(handle: DatabaseHandle): Promise<number> {
+  const [row] = await handle.sql`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query ilike '%from "vapi_sessions" left join lateral%'`;
+  return row!.n as number;
 }
 
 /** The relay's count of a metric (summed over labels matching `labels`). */

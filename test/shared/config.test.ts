@@ -19,10 +19,18 @@ const tempEnvPath = () => join(mkdtempSync(join(tmpdir(), 'vapi-relay-')), '.env
 describe('loadConfig', () => {
   it('validates only what the roles asked for use', () => {
     const worker = loadConfig({ DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY, ADMIN_TOKEN: secrets.ADMIN_TOKEN }, ['worker']);
-    expect(worker).toMatchObject({ workerPort: 3002, workerConcurrency: 16, notify: { urls: [] } });
+    expect(worker).toMatchObject({ workerPort: 3002, workerConcurrency: 64, notify: { urls: [] } });
     expect(worker).not.toHaveProperty('vapi');
     expect(worker).not.toHaveProperty('relayJwtSecret');
     expect(() => loadConfig({ ADMIN_TOKEN: secrets.ADMIN_TOKEN, DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY }, ['relay'])).toThrow(/RELAY_JWT_SECRET/);
+  });
+
+  it.each([
+    [{ RELAY_TOKEN_MAX_TTL_S: String(86_400_000) }, /RELAY_TOKEN_MAX_TTL_S is in seconds, at most 30 days/],
+    [{ RELAY_TOKEN_MAX_TTL_S: '0' }, /RELAY_TOKEN_MAX_TTL_S/],
+    [{ RELAY_MAX_SOCKETS_PER_PATIENT: '0' }, /RELAY_MAX_SOCKETS_PER_PATIENT/],
+  ])('refuses relay limits that would bound nothing: %j', (env, message) => {
+    expect(() => loadConfig({ ...secrets, ...env }, ['relay'])).toThrow(message);
   });
 
   it('applies the contract defaults', () => {
@@ -30,6 +38,7 @@ describe('loadConfig', () => {
     expect(config.databaseUrl).toBe('postgres://postgres@127.0.0.1:5432/vapi_relay');
     expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', clusterNodes: [] });
     expect(config).toMatchObject({ ingressPort: 3000, relayPort: 3001, workerPort: 3002, toolDeadlineMs: 15_000 });
+    expect(config).toMatchObject({ relayMaxSocketsPerPatient: 16, relayTokenMaxTtlS: 86_400 });
     expect(config.rateLimit).toEqual({ unverifiedPerMinute: 50, verifiedPerMinute: 0 });
     expect(config.vapi).toMatchObject({
       auth: 'hmac',

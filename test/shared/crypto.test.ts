@@ -48,4 +48,27 @@ describe('FieldCipher', () => {
     expect(() => new FieldCipher([randomBytes(16)])).toThrow(/32 bytes/);
     expect(() => new FieldCipher([])).toThrow();
   });
+
+  it('binds a value to additional data: it opens only with the same data, and never passes for an unbound one', () => {
+    const cipher = new FieldCipher([oldKey]);
+    const bound = cipher.encrypt('Allergic to penicillin', 'job vapi-events e1');
+    expect(bound).toMatch(/^v1\.[0-9a-f]{8}\+ad\./);
+    expect(cipher.isBound(bound)).toBe(true);
+    expect(cipher.decrypt(bound, 'job vapi-events e1')).toBe('Allergic to penicillin');
+    expect(() => cipher.decrypt(bound, 'job vapi-events e2')).toThrow('failed authentication');
+    expect(() => cipher.decrypt(bound)).toThrow(DecryptionError);
+    // Dropping the marker does not turn it into an unbound value, nor adding one an unbound value into a bound one.
+    expect(() => cipher.decrypt(bound.replace('+ad.', '.'))).toThrow('failed authentication');
+    const unbound = cipher.encrypt('Allergic to penicillin');
+    expect(cipher.isBound(unbound)).toBe(false);
+    expect(() => cipher.decrypt(unbound, 'job vapi-events e1')).toThrow(DecryptionError);
+    expect(() => cipher.decrypt(unbound.replace(/^(v1\.[0-9a-f]{8})\./, '$1+ad.'), 'job vapi-events e1')).toThrow('failed authentication');
+    expect(() => cipher.decrypt(tampered(bound), 'job vapi-events e1')).toThrow('failed authentication');
+  });
+
+  it('reads a bound value under an old key after rotation, and under an unknown key says so (which heals)', () => {
+    const bound = new FieldCipher([oldKey]).encryptJson({ dose: '10 mg' }, 'ad');
+    expect(new FieldCipher([newKey, oldKey]).decryptJson(bound, 'ad')).toEqual({ dose: '10 mg' });
+    expect(() => new FieldCipher([newKey]).decrypt(bound, 'ad')).toThrow(UnknownKeyError);
+  });
 });

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { asc, eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import { Webhook } from 'standardwebhooks';
@@ -15,6 +15,7 @@ import { silentLogger, testConfig } from '../helpers/config.ts';
 import { openTestDatabase, truncateAll } from '../helpers/database.ts';
 import { jobFor } from '../helpers/jobs.ts';
 import { openQueue } from '../helpers/queues.ts';
+import { startReceiver, type Receiver } from '../helpers/receiver.ts';
 import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
@@ -22,31 +23,15 @@ const handle = openTestDatabase();
 const redis = openTestRedis();
 const secret = `whsec_${randomBytes(32).toString('base64')}`;
 
-interface Received {
-  at: number;
-  headers: IncomingMessage['headers'];
-  body: string;
-}
+const receivers: Receiver[] = [];
 
-/** A receiver on 127.0.0.1 answering each request with the next of `answers` (the last one repeats). */
+/** A receiver closed after the test. */
 async function receiver(answers: { status: number; headers?: Record<string, string> }[]) {
-  const received: Received[] = [];
-  const server: Server = createServer((request, response) => {
-    let body = '';
-    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    request.on('end', () => {
-      received.push({ at: Date.now(), headers: request.headers, body });
-      const answer = answers[Math.min(received.length - 1, answers.length - 1)]!;
-      response.writeHead(answer.status, answer.headers).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  servers.push(server);
-  return { url: `http://127.0.0.1:${port}/hooks/calls`, received };
+  const started = await startReceiver(answers);
+  receivers.push(started);
+  return started;
 }
 
-const servers: Server[] = [];
 let worker: FastifyInstance | undefined;
 let config: Config;
 
@@ -76,7 +61,7 @@ const attemptsOf = () => handle.db.select().from(notificationAttempts).orderBy(a
 afterEach(async () => {
   await worker?.close();
   worker = undefined;
-  for (const server of servers.splice(0)) server.close();
+  for (const started of receivers.splice(0)) await started.close();
   await deleteKeys(redis, config.queuePrefix);
   await truncateAll(handle);
 });

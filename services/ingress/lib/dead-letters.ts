@@ -2,7 +2,7 @@ import type { Job, Queue } from 'bullmq';
 import type { Database } from '#shared/db/client';
 import { adminActions } from '#shared/db/schema';
 import type { CatalogQueues } from '#shared/plugins/queues';
-import type { JobCodec } from '#shared/queues/codec';
+import { LegacySealError, TamperedJobError, type JobCodec } from '#shared/queues/codec';
 import { QUEUES, type QueueKey } from '#shared/queues/catalog';
 import type { JobData, QueueDefinition } from '#shared/queues/definition';
 
@@ -58,6 +58,22 @@ function describe(queue: QueueKey, job: AnyJob): DeadLetter {
   };
 }
 
+/**
+ * A dead letter's payload as an operator sees it: opened, with how it was sealed (`bound`, or
+ * `legacy` for an earlier version's job), or, for one that does not open, why: `tampered` (altered
+ * in Redis after it was sealed) or `expired` (an earlier version's, past the upgrade window).
+ */
+function openForOperator(codec: JobCodec, queue: QueueKey, job: AnyJob) {
+  try {
+    const { payload, legacy } = codec.open(QUEUES[queue] as QueueDefinition<Record<string, unknown>, unknown, unknown>, job.data);
+    return { seal: legacy ? 'legacy' : 'bound', payload };
+  } catch (error) {
+    if (error instanceof TamperedJobError) return { seal: 'tampered', payload: null, problem: error.message };
+    if (error instanceof LegacySealError) return { seal: 'expired', payload: null, problem: error.message };
+    throw error;
+  }
+}
+
 const matches = (filter: DeadLetterFilter, job: AnyJob) =>
   (!filter.type || job.name === filter.type) &&
   (!filter.error || job.failedReason?.toLowerCase().includes(filter.error.toLowerCase())) &&
@@ -97,12 +113,12 @@ export function createDeadLetters(queues: CatalogQueues, db: Database, codec: Jo
       return (await find(filter)).map(({ queue, job }) => describe(queue, job));
     },
 
-    /** One dead letter with its payload opened: for the admin caller only, and the access recorded. */
+    /** One dead letter with its payload opened (or why it cannot be): for the admin caller only, and the access recorded. */
     async show(queue: QueueKey, id: string, actorIp: string) {
       const job = (await (queues[queue] as unknown as Queue).getJob(id)) as AnyJob | undefined;
       if (!job) return null;
       await audit('show', { queue, ids: [id] }, [id], actorIp);
-      return { ...describe(queue, job), state: await job.getState(), payload: codec.open(QUEUES[queue] as QueueDefinition<Record<string, unknown>, unknown, unknown>, job.data) };
+      return { ...describe(queue, job), state: await job.getState(), ...openForOperator(codec, queue, job) };
     },
 
     /** Puts dead letters back with their attempt count reset, so each gets its full retry budget. */

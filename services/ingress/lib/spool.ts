@@ -50,6 +50,7 @@ export class Spool<T> {
   private batch: Append[] = [];
   private writing: Promise<void> | null = null;
   private draining: Promise<number> | null = null;
+  private probing: Promise<void> | null = null;
   /** Bytes appended but not yet written, counted against the limit. */
   private reserved = 0;
   /** Appends in the write under way. */
@@ -102,6 +103,18 @@ export class Spool<T> {
     return this.bytes + bytes <= this.maxBytes;
   }
 
+  /**
+   * Resolves when the spool's directory takes a new file, written and synced (what a new segment
+   * needs), rejects with a SpoolError when it does not: a directory gone or unwritable, a full disk.
+   * One probe at a time; callers arriving meanwhile share it.
+   */
+  probe(): Promise<void> {
+    this.probing ??= this.writeProbe().finally(() => {
+      this.probing = null;
+    });
+    return this.probing;
+  }
+
   /** Appends `job`; resolves once it is on disk, rejects with a SpoolError when it cannot be. */
   append(job: T): Promise<void> {
     const at = Date.now();
@@ -133,6 +146,22 @@ export class Spool<T> {
     while (this.writing) await this.writing;
     await this.active?.file.close();
     this.active = null;
+  }
+
+  private async writeProbe(): Promise<void> {
+    const path = join(this.dir, '.probe');
+    try {
+      const file = await open(path, 'w', 0o600);
+      try {
+        await file.write('probe\n');
+        await file.datasync();
+      } finally {
+        await file.close();
+      }
+      await unlink(path);
+    } catch (error) {
+      throw new SpoolError(`the spool cannot be written: ${(error as Error).message}`);
+    }
   }
 
   private pathOf(n: number): string {

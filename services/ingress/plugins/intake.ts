@@ -4,7 +4,7 @@ import { Gauge } from 'prom-client';
 import { jobDataSchema } from '#shared/queues/definition';
 import { eventsQueue } from '#shared/queues/events-queue';
 import { createEventIntake, createLiveIntake, type EnqueueLive, type EventIntake, type EventJob } from '../lib/event-intake.ts';
-import { Spool } from '../lib/spool.ts';
+import { Spool, SpoolError } from '../lib/spool.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,7 +24,9 @@ const SPOOL_READY_AGE_S = 3600;
 /**
  * The ingress's two lanes into Redis, on the fail-fast producer connection, and the spool behind
  * the durable one. The ingress is ready while it can make events durable: Redis answers, or the
- * spool has room and is not too old.
+ * spool has room, is not too old, and can be written now (a directory gone or read-only, a full
+ * disk). When neither can take an event every webhook gets 503, so the load balancer must stop
+ * sending here.
  */
 export const intakePlugin = fp(
   async (app: FastifyInstance, { spool: options }: { spool: { dir: string; maxBytes: number } }) => {
@@ -68,8 +70,12 @@ export const intakePlugin = fp(
       try {
         await redis.ping();
       } catch (error) {
-        const spoolUsable = spool.hasRoom(options.maxBytes * (1 - SPOOL_READY_FILL)) && spool.ageSeconds() < SPOOL_READY_AGE_S;
-        if (!spoolUsable) throw error;
+        const refused = `Redis does not answer (${(error as Error).message})`;
+        if (!spool.hasRoom(options.maxBytes * (1 - SPOOL_READY_FILL))) throw new SpoolError(`${refused} and the spool is nearly full`);
+        if (spool.ageSeconds() >= SPOOL_READY_AGE_S) throw new SpoolError(`${refused} and the spool has held events for over ${SPOOL_READY_AGE_S} s`);
+        await spool.probe().catch((probe: unknown) => {
+          throw new SpoolError(`${refused} and ${(probe as Error).message}`);
+        });
       }
     });
     app.addHook('onClose', async () => {

@@ -48,7 +48,8 @@ export const toolCallsPlugin = fp(
           throw error;
         });
         if (typeof sealed !== 'string') throw new Error('tool job returned no sealed result');
-        return app.jobCodec.openResult(toolsQueue, sealed);
+        // Bound to this job's id: another call's answer copied here does not open.
+        return app.jobCodec.openResult(toolsQueue, job.id!, sealed);
       } catch (error) {
         app.log.warn({ err: error, sessionId: context.sessionId, toolCallId: call.id, tool: call.name }, 'tool call unanswered');
         return { error: NO_ANSWER };

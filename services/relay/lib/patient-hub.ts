@@ -22,8 +22,6 @@ export function createPatientHub(deps: {
   cipher: FieldCipher;
   prefix: string;
   logger: FastifyBaseLogger;
-  /** Sees every sequenced event first (the replay cache). */
-  observe(event: RelayEvent): void;
 }) {
   const { subscriber, prefix } = deps;
   const patients = new Map<string, Patient>();
@@ -40,7 +38,6 @@ export function createPatientHub(deps: {
       deps.logger.error({ err: error, channel }, 'relay message could not be decrypted; dropped');
       return;
     }
-    if (event.seq !== undefined) deps.observe(event);
     for (const client of patient.clients) client.deliver(event);
   });
 

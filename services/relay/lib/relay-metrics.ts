@@ -5,6 +5,7 @@ export function createRelayMetrics(registry: Registry) {
   return {
     connections: new Gauge({ name: 'vapi_relay_ws_connections', help: 'Open WebSocket connections', registers: [registry] }),
     sent: new Counter({ name: 'vapi_relay_ws_messages_sent_total', help: 'Events sent to WebSocket clients', registers: [registry] }),
+    sentBytes: new Counter({ name: 'vapi_relay_ws_bytes_sent_total', help: 'Bytes of the messages sent to WebSocket clients', registers: [registry] }),
     lag: new Histogram({
       name: 'vapi_relay_delivery_lag_seconds',
       help: "Time from an event's `at` to its live delivery to a client",
@@ -14,7 +15,13 @@ export function createRelayMetrics(registry: Registry) {
     closes: new Counter({ name: 'vapi_relay_ws_closes_total', help: 'WebSocket connections closed, by close code', labelNames: ['code'], registers: [registry] }),
     replayQueries: new Counter({
       name: 'vapi_relay_replay_queries_total',
-      help: 'Replays read from Postgres (concurrent replays of one session share one read)',
+      help: 'Pages of stored events read from Postgres for replays and hole fills (concurrent reads of one page share one query)',
+      registers: [registry],
+    }),
+    rateLimited: new Counter({
+      name: 'vapi_relay_rate_limited_total',
+      help: "Requests refused for a patient's or a socket's limits: upgrades past the sockets per patient, subscribes past the allowance, replays past those running",
+      labelNames: ['limit'],
       registers: [registry],
     }),
   };

@@ -1,15 +1,19 @@
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
 import type { RelayConfig } from '#shared/config';
+import type { HttpError } from '#shared/http/errors';
+import { RelayErrors } from '../errors.ts';
 import { createPatientHub } from '../lib/patient-hub.ts';
+import { createPatientLimits } from '../lib/patient-limits.ts';
 import { CLOSE, RelayClient } from '../lib/relay-client.ts';
 import { createRelayMetrics } from '../lib/relay-metrics.ts';
 import { createReplayLoader } from '../lib/replay-loader.ts';
 import { TokenError, verifyRelayToken, type RelayGrant } from '../lib/relay-token.ts';
+import { timerAt } from '../lib/timer-at.ts';
 
 /** The WebSocket endpoint (CONTRACT.md, "Relay: WebSocket"). */
 export const STREAM_PATH = '/v1/stream';
@@ -18,16 +22,11 @@ export interface StreamOptions {
   config: RelayConfig;
   /** How often clients are pinged; one unanswered ping drops them. */
   pingIntervalMs: number;
-  /** Unsent bytes a client may hold before it is closed with 1013. */
+  /** Unsent bytes a client may hold before it is closed with 1013; a replay waits at a quarter of it. */
   maxBufferedBytes: number;
-  /** How long a replay read is kept for other clients of the session. */
-  replayCacheMs: number;
   /** How long after connecting sequenced events wait for a subscribe that would replay them in order. */
   subscribeGraceMs: number;
 }
-
-/** setTimeout's longest delay; a token valid for longer is not timed. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** How long shutdown waits for clients to answer the 1001 close before cutting them off. */
 const CLOSE_GRACE_MS = 2_000;
@@ -46,11 +45,11 @@ function tokenOf(request: IncomingMessage, url: URL): string | undefined {
 }
 
 /** Answers an upgrade request with a plain HTTP error in the service's error shape, and hangs up. */
-function refuse(socket: Duplex, status: number, statusText: string, code: string, message: string): void {
-  const body = JSON.stringify({ success: false, code, message });
-  socket.end(
-    `HTTP/1.1 ${status} ${statusText}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+function refuse(socket: Duplex, error: HttpError): void {
+  const body = JSON.stringify({ success: false, code: error.code, message: error.message });
+  const headers = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), ...error.headers, Connection: 'close' };
+  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+  socket.end(`HTTP/1.1 ${error.statusCode} ${STATUS_CODES[error.statusCode]}\r\n${head.join('')}\r\n${body}`);
 }
 
 /**
@@ -64,32 +63,27 @@ export const streamPlugin = fp(
     const loader = createReplayLoader({
       db: app.db,
       cipher: app.cipher,
-      cacheMs: options.replayCacheMs,
       onQuery: () => metrics.replayQueries.inc(),
       watchedSince: (patientId) => hub.watchedSince(patientId),
     });
-    const hub = createPatientHub({
-      subscriber: app.redis.subscriber,
-      cipher: app.cipher,
-      prefix: config.queuePrefix,
-      logger: app.log,
-      observe: (event) => loader.observe(event),
-    });
+    const hub = createPatientHub({ subscriber: app.redis.subscriber, cipher: app.cipher, prefix: config.queuePrefix, logger: app.log });
+    const limits = createPatientLimits(config.relayMaxSocketsPerPatient);
     const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 });
     let closing = false;
 
-    function connect(ws: WebSocket, grant: RelayGrant) {
-      const client = new RelayClient(ws, grant, { loader, metrics, maxBufferedBytes: options.maxBufferedBytes });
+    function connect(ws: WebSocket, socket: Duplex, grant: RelayGrant) {
+      const replayBudget = limits.replayBudget(grant.patientId);
+      const client = new RelayClient(ws, socket, grant, { loader, metrics, log: app.log, replayBudget, maxBufferedBytes: options.maxBufferedBytes });
       metrics.connections.inc();
       const joined = hub.join(client);
       const grace = setTimeout(() => client.settle(), options.subscribeGraceMs);
-      // A connection lives no longer than its token: the app reconnects with a fresh one.
-      const ttl = grant.expiresAt * 1000 - Date.now();
-      const expiry = ttl < MAX_TIMER_MS ? setTimeout(() => client.close(CLOSE.policyViolation, 'token expired'), ttl) : undefined;
+      // A connection lives no longer than its token, however far ahead it expires: the app reconnects with a fresh one.
+      const cancelExpiry = timerAt(grant.expiresAt * 1000, () => client.close(CLOSE.policyViolation, 'token expired'));
       ws.on('pong', () => {
         client.alive = true;
       });
       ws.on('message', (raw, isBinary) => {
+        if (!client.admit()) return;
         let parsed: z.infer<typeof subscribeMessage>;
         try {
           parsed = subscribeMessage.parse(JSON.parse(isBinary ? '' : raw.toString()));
@@ -102,7 +96,7 @@ export const streamPlugin = fp(
       ws.on('error', (error) => app.log.debug({ err: error }, 'websocket error'));
       ws.on('close', (code) => {
         clearTimeout(grace);
-        clearTimeout(expiry);
+        cancelExpiry();
         hub.leave(client);
         metrics.connections.dec();
         if (client.closedWith === undefined) metrics.closes.inc({ code: String(code) });
@@ -111,22 +105,29 @@ export const streamPlugin = fp(
 
     app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       const url = new URL(request.url ?? '/', 'http://relay');
-      if (url.pathname !== STREAM_PATH) return refuse(socket, 404, 'Not Found', 'NOT_FOUND', `WebSocket endpoint is ${STREAM_PATH}`);
-      if (closing) return refuse(socket, 503, 'Service Unavailable', 'SHUTTING_DOWN', 'the relay is shutting down; reconnect');
+      if (url.pathname !== STREAM_PATH) return refuse(socket, RelayErrors.notFound(STREAM_PATH));
+      if (closing) return refuse(socket, RelayErrors.shuttingDown());
       const token = tokenOf(request, url);
-      if (!token) return refuse(socket, 401, 'Unauthorized', 'UNAUTHORIZED', 'a token is required (Authorization: Bearer or ?token=)');
+      if (!token) return refuse(socket, RelayErrors.unauthorized('a token is required (Authorization: Bearer or ?token=)'));
       let grant: RelayGrant;
       try {
-        grant = verifyRelayToken(token, config.relayJwtSecret);
+        grant = verifyRelayToken(token, { secret: config.relayJwtSecret, maxTtlS: config.relayTokenMaxTtlS });
       } catch (error) {
         if (!(error instanceof TokenError)) throw error;
-        return refuse(socket, 401, 'Unauthorized', 'UNAUTHORIZED', error.message);
+        return refuse(socket, RelayErrors.unauthorized(error.message));
       }
-      wss.handleUpgrade(request, socket, head, (ws) => connect(ws, grant));
+      if (!limits.admit(grant.patientId)) {
+        metrics.rateLimited.inc({ limit: 'sockets' });
+        return refuse(socket, RelayErrors.tooManySockets(config.relayMaxSocketsPerPatient));
+      }
+      // The place belongs to the TCP connection: given back however it ends, upgraded or not.
+      socket.once('close', () => limits.release(grant.patientId));
+      wss.handleUpgrade(request, socket, head, (ws) => connect(ws, socket, grant));
     });
 
     // Unanswered pings drop the peer: a phone that lost its network never sends a close frame.
     const pinger = setInterval(() => {
+      limits.sweep();
       for (const client of hub.clients()) {
         if (!client.alive) {
           metrics.closes.inc({ code: 'dead' });

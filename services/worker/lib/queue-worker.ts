@@ -2,6 +2,7 @@ import { UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq
 import type { FastifyInstance } from 'fastify';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { DecryptionError, UnknownKeyError } from '#shared/crypto';
+import type { Opened } from '#shared/queues/codec';
 import { jobDataSchema, type JobData, type QueueDefinition } from '#shared/queues/definition';
 import { metricType } from '#shared/vapi/message-types';
 import { toJobError } from './job-error.ts';
@@ -22,6 +23,11 @@ export interface QueueWorkerSpec<Meta extends Record<string, unknown>, Payload, 
   logLevel?: 'info' | 'debug';
   /** Job names fit for a metric label beyond Vapi's event types (the tools' names); others count as `other`. */
   knownNames?: ReadonlySet<string>;
+  /**
+   * Why a job sealed by an earlier version, whose clear fields nothing vouches for, must not run
+   * (undefined when it may): a queue whose clear fields decide where data goes checks them here.
+   */
+  refuseLegacy?(meta: Meta): string | undefined;
 }
 
 interface JobMetrics {
@@ -82,16 +88,21 @@ export function registerQueueWorker<Meta extends Record<string, unknown>, Payloa
     const parsed = schema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`Job ${job.id} does not hold a ${queue.name} job`);
     const data = parsed.data as JobData<Meta>;
+    let opened: Opened<Payload>;
     try {
-      return { data, payload: app.jobCodec.open(queue, data) };
+      // The data as Redis holds it, not as parsed: a field added there breaks the seal too.
+      opened = app.jobCodec.open(queue, job.data);
     } catch (error) {
-      // A key on its way in a rotation heals; a tampered or foreign payload never will.
+      // A key on its way in a rotation heals; a tampered, foreign or expired seal never will.
       if (error instanceof UnknownKeyError) throw error;
-      if (error instanceof DecryptionError || error instanceof SyntaxError) {
-        throw new UnrecoverableError(`Job ${job.id} cannot be read: ${error.name}`);
-      }
+      if (error instanceof DecryptionError) throw new UnrecoverableError(`Job ${job.id} cannot be read: ${error.message}`);
+      // JSON's own message quotes the text it could not parse: the name only.
+      if (error instanceof SyntaxError) throw new UnrecoverableError(`Job ${job.id} cannot be read: ${error.name}`);
       throw error;
     }
+    const refused = opened.legacy ? spec.refuseLegacy?.(data) : undefined;
+    if (refused) throw new UnrecoverableError(`Job ${job.id} sealed by an earlier version is refused: ${refused}`);
+    return { data, payload: opened.payload };
   };
 
   async function run(job: Job<JobData<Meta>>) {
@@ -105,7 +116,7 @@ export function registerQueueWorker<Meta extends Record<string, unknown>, Payloa
       { queue: queue.name, jobId: job.id, ...meta, outcome: handled.outcome, attempt: job.attemptsMade + 1, ms: Math.round(seconds * 1e4) / 10 },
       'job',
     );
-    return handled.result === undefined ? undefined : app.jobCodec.sealResult(queue, handled.result);
+    return handled.result === undefined ? undefined : app.jobCodec.sealResult(queue, job.id!, handled.result);
   }
 
   const worker = new Worker<JobData<Meta>>(
@@ -114,6 +125,10 @@ export function registerQueueWorker<Meta extends Record<string, unknown>, Payloa
     (job) => run(job).catch((error: unknown) => {
       throw toJobError(error);
     }),
+    // Job locks keep BullMQ's 30 s (and its 30 s stalled-job check): a frozen worker's jobs are taken
+    // over within about a minute, and its row locks are gone after 5 s anyway (shared/db/client.ts),
+    // which is what held the others up. Shorter would take live jobs from a worker whose event loop a
+    // large event blocks for a while, and a job taken twice that way is failed for good.
     { connection: app.redis.worker, prefix, concurrency: spec.concurrency, ...(spec.settings ? { settings: spec.settings } : {}) },
   );
 

@@ -38,6 +38,8 @@ export const notificationsWorkerPlugin = fp(
         queue: notificationsQueue,
         concurrency: NOTIFY_CONCURRENCY,
         settings: { backoffStrategy: notificationBackoff(config.notify.retryBaseMs) },
+        // An earlier version's job does not vouch for its endpoint: only one this worker would send to itself is trusted.
+        refuseLegacy: (meta) => (config.notify.urls.includes(meta.endpoint) ? undefined : 'its endpoint is not one of NOTIFY_WEBHOOK_URL'),
         handle: async (body, meta, job) => {
           if (!config.notify.secret) throw new UnrecoverableError('NOTIFY_WEBHOOK_SECRET is not set: notifications cannot be signed');
           const disabled = await disabledReason(app.db, meta.endpoint);
