@@ -223,7 +223,7 @@ describe('accepted events', () => {
     const [job] = await app.queues.live.getJobs(['waiting']);
     expect(Object.keys(job!.data).sort()).toEqual(['callId', 'receivedAt', 'sealed', 'type']);
     expect(JSON.stringify(job!.data)).not.toContain('pat-sealed-claim');
-    const sealed = new JobCodec(new FieldCipher(config.dataEncryptionKeys)).open(liveQueue, job!.data);
+    const { payload: sealed } = new JobCodec(new FieldCipher(config.dataEncryptionKeys)).open(liveQueue, job!.data);
     expect(sealed).toMatchObject({ claimedPatientId: 'pat-sealed-claim', event: { sessionId: call.callId, data: { final: false } } });
   });
 });
