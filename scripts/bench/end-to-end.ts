@@ -14,6 +14,7 @@ import { eventsQueue } from '#shared/queues/events-queue';
 import { liveQueue } from '#shared/queues/live-queue';
 import { createRedis, deleteKeysWithPrefix } from '#shared/redis';
 import { patientChannel, type RelayEvent } from '#shared/relay';
+import { openForPatient, patientOfChannel } from '#shared/relay-messages';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { BENCH_DATABASE_URL, benchConfig, benchEnvironment, ms, signedHeaders, silentLogger, summarise, transcriptBody } from './bench-environment.ts';
 import { now } from './clock.ts';
@@ -36,9 +37,10 @@ export const benchEndToEnd: BenchRun = async () => {
 
   const received = new Map<string, number>();
   const subscriber = createRedis(config.redis, 'subscriber', silentLogger);
-  subscriber.on('pmessage', (_pattern, _channel, message: string) => {
+  subscriber.on('pmessage', (_pattern, channel: string, message: string) => {
     const at = now();
-    const event = message.startsWith('v1.') ? cipher.decryptJson<RelayEvent>(message) : (JSON.parse(message) as RelayEvent);
+    const patientId = patientOfChannel(config.queuePrefix, channel);
+    const event = message.startsWith('v1.') && patientId ? openForPatient(cipher, patientId, message) : (JSON.parse(message) as RelayEvent);
     const tag = event.type === 'transcript' ? tagOf(event.data.transcript) : undefined;
     if (tag && !received.has(tag)) received.set(tag, at);
   });

@@ -6,6 +6,7 @@ import { FieldCipher } from '#shared/crypto';
 import { JobCodec } from '#shared/queues/codec';
 import { liveQueue } from '#shared/queues/live-queue';
 import { patientChannel, type RelayEvent } from '#shared/relay';
+import { openForPatient, patientOfChannel } from '#shared/relay-messages';
 import { buildIngressApp } from '../../services/ingress/app.ts';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { buildRelayApp } from '../../services/relay/app.ts';
@@ -47,7 +48,7 @@ describe('the live lane', () => {
     const cipher = new FieldCipher(config.dataEncryptionKeys);
     const subscriber = openTestRedis();
     const received: RelayEvent[] = [];
-    subscriber.on('pmessage', (_pattern, channel: string, text: string) => received.push({ ...cipher.decryptJson<RelayEvent>(text), channel } as RelayEvent));
+    subscriber.on('pmessage', (_pattern, channel: string, text: string) => received.push({ ...openForPatient(cipher, patientOfChannel(config.queuePrefix, channel)!, text), channel } as RelayEvent));
     await subscriber.psubscribe(patientChannel(config.queuePrefix, '*'));
 
     // While the database is up, the durable lane records who each call is about.
@@ -82,7 +83,7 @@ describe("the live lane, seen on the patient's socket", () => {
   /** Every event published to any patient of the test, and on which channel. */
   let published: { channel: string; event: RelayEvent }[];
   observer.on('pmessage', (_pattern, channel: string, text: string) =>
-    published.push({ channel, event: new FieldCipher(config.dataEncryptionKeys).decryptJson<RelayEvent>(text) }),
+    published.push({ channel, event: openForPatient(new FieldCipher(config.dataEncryptionKeys), patientOfChannel(config.queuePrefix, channel)!, text) }),
   );
 
   beforeEach(async () => {

@@ -9,6 +9,7 @@ import { sessionEvents, vapiEvents, vapiMessages, vapiSessions } from '#shared/d
 import { JobCodec } from '#shared/queues/codec';
 import { notificationsQueue } from '#shared/queues/notifications-queue';
 import { patientChannel, type RelayEvent } from '#shared/relay';
+import { openForPatient, patientOfChannel } from '#shared/relay-messages';
 import { createEventProcessor, type ProcessOutcome } from '../../services/worker/lib/event-processor.ts';
 import { toJobError } from '../../services/worker/lib/job-error.ts';
 import { createOutboxDispatcher } from '../../services/worker/lib/outbox-dispatcher.ts';
@@ -226,7 +227,7 @@ describe('a worker killed mid-batch', () => {
     const prefix = uniquePrefix();
     const subscriber = openTestRedis();
     const received: RelayEvent[] = [];
-    subscriber.on('pmessage', (_pattern, _channel, text: string) => received.push(cipher.decryptJson<RelayEvent>(text)));
+    subscriber.on('pmessage', (_pattern, channel: string, text: string) => received.push(openForPatient(cipher, patientOfChannel(prefix, channel)!, text)));
     await subscriber.psubscribe(patientChannel(prefix, '*'));
     const dispatcher = () =>
       createOutboxDispatcher({ db, redis, cipher, codec: new JobCodec(cipher), notifications: openQueue(notificationsQueue, redis, prefix), endpoints: [], prefix, logger: silentLogger(), relaySettleMs: 0 });

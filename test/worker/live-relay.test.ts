@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FieldCipher } from '#shared/crypto';
 import { callBindingKey, patientChannel, type LiveRelayEvent } from '#shared/relay';
+import { openForPatient, patientOfChannel, sealBinding, sealForPatient } from '#shared/relay-messages';
 import { createLiveRelay } from '../../services/worker/lib/live-relay.ts';
 import { TEST_ENCRYPTION_KEY, uniquePrefix } from '../helpers/config.ts';
 import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
@@ -28,7 +29,7 @@ afterAll(() => {
   redis.disconnect();
   subscriber.disconnect();
 });
-subscriber.on('pmessage', (_pattern, channel: string, text: string) => received.push({ channel, event: cipher.decryptJson<LiveRelayEvent>(text) }));
+subscriber.on('pmessage', (_pattern, channel: string, text: string) => received.push({ channel, event: openForPatient(cipher, patientOfChannel(prefix, channel)!, text) }));
 
 const partialOf = (sessionId: string): LiveRelayEvent => {
   const at = new Date().toISOString();
@@ -41,7 +42,7 @@ describe('the live relay', () => {
     ['an event of a call bound to nobody yet to the patient its own claim names', null, 'claimed'],
   ])('relays %s', async (_, binding, outcome) => {
     const event = partialOf(randomUUID());
-    if (binding) await redis.set(callBindingKey(prefix, event.sessionId), binding);
+    if (binding) await redis.set(callBindingKey(prefix, event.sessionId), sealBinding(cipher, event.sessionId, binding));
 
     expect(await relay({ event, claimedPatientId: 'pat-claimed' })).toBe(outcome);
     await waitFor(() => received.length === 1);
@@ -58,5 +59,23 @@ describe('the live relay', () => {
     expect(await relay({ event: claimed, claimedPatientId: 'pat-claimed' })).toBe('claimed');
     await waitFor(() => received.length === 1);
     expect(received.map(({ event }) => event.sessionId)).toEqual([claimed.sessionId]);
+  });
+
+  it.each([
+    ['written by hand', (_call: string) => 'pat-attacker'],
+    ["copied from another call's binding", (_call: string) => sealBinding(cipher, 'another-call', 'pat-attacker')],
+  ])('follows no binding %s (someone who can write to Redis), only the event\'s own claim', async (_, forged) => {
+    const event = partialOf(randomUUID());
+    await redis.set(callBindingKey(prefix, event.sessionId), forged(event.sessionId));
+    expect(await relay({ event, claimedPatientId: 'pat-claimed' })).toBe('claimed');
+    await waitFor(() => received.length === 1);
+    expect(received).toEqual([{ channel: patientChannel(prefix, 'pat-claimed'), event }]);
+  });
+
+  it("seals each message to its patient's channel: copied onto another patient's, it does not open there", () => {
+    const sealed = sealForPatient(cipher, 'pat-a', partialOf('call-a'));
+    expect(openForPatient(cipher, 'pat-a', sealed)).toEqual(partialOf('call-a'));
+    expect(() => openForPatient(cipher, 'pat-b', sealed)).toThrow(/authentication/);
+    expect(() => openForPatient(cipher, 'pat-a', cipher.encryptJson(partialOf('call-a')))).toThrow(/not bound/);
   });
 });

@@ -7,6 +7,7 @@ import { notificationOutbox, sessionEvents } from '#shared/db/schema';
 import { JobCodec } from '#shared/queues/codec';
 import { notificationsQueue } from '#shared/queues/notifications-queue';
 import { callBindingKey, patientChannel, type RelayEvent } from '#shared/relay';
+import { openBinding, openForPatient, patientOfChannel } from '#shared/relay-messages';
 import { createEventProcessor } from '../../services/worker/lib/event-processor.ts';
 import { createOutboxDispatcher, notificationJobId } from '../../services/worker/lib/outbox-dispatcher.ts';
 import { realisticCall } from '../fixtures/vapi-call.ts';
@@ -53,7 +54,7 @@ beforeEach(async () => {
   prefix = uniquePrefix();
   received = [];
   subscriber = openTestRedis();
-  subscriber.on('pmessage', (_pattern, _channel, text: string) => received.push(cipher.decryptJson<RelayEvent>(text)));
+  subscriber.on('pmessage', (_pattern, channel: string, text: string) => received.push(openForPatient(cipher, patientOfChannel(prefix, channel)!, text)));
   await subscriber.psubscribe(patientChannel(prefix, '*'));
 });
 afterEach(async () => {
@@ -77,7 +78,7 @@ describe('the outbox dispatcher', () => {
     expect(received.every((event) => event.sessionId === call.callId)).toBe(true);
     expect(await undispatched()).toBe(0);
     // The live lane can now find the call's patient without Postgres.
-    expect(await redis.get(callBindingKey(prefix, call.callId))).toBe('pat-sweep');
+    expect(openBinding(cipher, call.callId, await redis.get(callBindingKey(prefix, call.callId)))).toBe('pat-sweep');
   });
 
   it('publishes what a commit hands over from memory and marks it, refreshing the binding, with no sweep', async () => {
@@ -89,7 +90,7 @@ describe('the outbox dispatcher', () => {
     await outbox.stop();
     await waitFor(() => received.some((event) => event.type === 'session_end'));
     expect(received.map((event) => event.seq)).toEqual(received.map((_, i) => i + 1));
-    expect(await redis.get(callBindingKey(prefix, call.callId))).toBe('pat-direct');
+    expect(openBinding(cipher, call.callId, await redis.get(callBindingKey(prefix, call.callId)))).toBe('pat-direct');
   });
 
   it('leaves relay events younger than the settle time to the worker publishing them, and sweeps them once settled', async () => {

@@ -8,6 +8,7 @@ import type { JobCodec } from '#shared/queues/codec';
 import type { JobData } from '#shared/queues/definition';
 import { notificationsQueue, type NotificationBody, type NotificationMeta } from '#shared/queues/notifications-queue';
 import { CALL_BINDING_TTL_S, callBindingKey, patientChannel, type RelayEvent } from '#shared/relay';
+import { sealBinding, sealForPatient } from '#shared/relay-messages';
 import type { JsonObject } from '#shared/vapi/envelope';
 import { claimNotifications, claimRelayEvents, markNotificationsDispatched, markRelayEventsDispatched, type OutboxRelayEvent } from './outbox-repository.ts';
 
@@ -68,9 +69,9 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
       const event: RelayEvent = { type: row.type, sessionId: row.sessionId, seq: row.seq, at: row.at.toISOString(), data: row.data };
       if (!bound.has(row.sessionId)) {
         bound.add(row.sessionId);
-        pipeline.set(callBindingKey(prefix, row.sessionId), row.patientId, 'EX', CALL_BINDING_TTL_S);
+        pipeline.set(callBindingKey(prefix, row.sessionId), sealBinding(cipher, row.sessionId, row.patientId), 'EX', CALL_BINDING_TTL_S);
       }
-      pipeline.publish(patientChannel(prefix, row.patientId), cipher.encryptJson(event));
+      pipeline.publish(patientChannel(prefix, row.patientId), sealForPatient(cipher, row.patientId, event));
     }
     if (pipeline.length === 0) return;
     const results = await pipeline.exec();
