@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { QUEUE_KEYS, type QueueKey } from './queues/catalog.ts';
 
 /** The three processes the product runs as; each validates and holds only what it uses. */
 export const ROLES = ['ingress', 'worker', 'relay'] as const;
@@ -80,6 +81,29 @@ const trustProxy = z
     if (value === 'false' || value === '') return false;
     return list(value); // proxy addresses or CIDRs
   });
+
+const isQueueKey = (name: string): name is QueueKey => (QUEUE_KEYS as readonly string[]).includes(name);
+
+/**
+ * `WORKER_QUEUES`: the catalog's queues one worker process consumes, in catalog order; all of them
+ * when unset. An unknown name or an empty list is refused: a typo must not start a worker that
+ * consumes nothing, or not what the operator meant.
+ */
+const workerQueues = z
+  .string()
+  .optional()
+  .transform((value, ctx): readonly QueueKey[] => {
+    if (value === undefined) return QUEUE_KEYS;
+    const names = list(value);
+    const unknown = [...new Set(names.filter((name) => !isQueueKey(name)))];
+    const queues = `the queues are ${QUEUE_KEYS.join(', ')} (comma-separated; unset for all)`;
+    if (unknown.length > 0) ctx.addIssue({ code: 'custom', message: `unknown queue name(s) ${unknown.join(', ')}; ${queues}` });
+    else if (names.length === 0) ctx.addIssue({ code: 'custom', message: `no queue named; ${queues}` });
+    return QUEUE_KEYS.filter((key) => names.includes(key));
+  });
+
+/** The queues a worker started with this environment consumes (all when WORKER_QUEUES is unset or invalid: loadConfig says why). */
+export const workerQueuesIn = (env: NodeJS.ProcessEnv): readonly QueueKey[] => workerQueues.safeParse(env.WORKER_QUEUES).data ?? QUEUE_KEYS;
 
 /** Vapi's `payloadFormat`: as configured, else what Vapi signs with or without a timestamp. */
 const payloadFormatOf = (env: { VAPI_SIGNATURE_PAYLOAD: string; VAPI_TIMESTAMP_HEADER: string }) =>
@@ -195,7 +219,10 @@ const ingressSchema = z
 const workerSchema = z
   .object({
     WORKER_PORT: port(3002),
-    WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+    // Events jobs one process holds at once: what a group commit can gather (DESIGN 15). Held jobs cost
+    // no connection, and BullMQ's round trip per job caps a worker at about this many per round trip.
+    WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(64),
+    WORKER_QUEUES: workerQueues,
     NOTIFY_WEBHOOK_URL: z
       .string()
       .default('')
@@ -205,13 +232,15 @@ const workerSchema = z
     NOTIFY_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(5_000),
   })
   .superRefine((env, ctx) => {
-    if (env.NOTIFY_WEBHOOK_URL.length > 0 && !env.NOTIFY_WEBHOOK_SECRET) {
+    // Only a process that delivers notifications signs them.
+    if (env.NOTIFY_WEBHOOK_URL.length > 0 && !env.NOTIFY_WEBHOOK_SECRET && env.WORKER_QUEUES.includes('notifications')) {
       ctx.addIssue({ code: 'custom', path: ['NOTIFY_WEBHOOK_SECRET'], message: 'NOTIFY_WEBHOOK_SECRET is required when NOTIFY_WEBHOOK_URL is set' });
     }
   })
   .transform((env) => ({
     workerPort: env.WORKER_PORT,
     workerConcurrency: env.WORKER_CONCURRENCY,
+    workerQueues: env.WORKER_QUEUES,
     notify: { urls: env.NOTIFY_WEBHOOK_URL, secret: env.NOTIFY_WEBHOOK_SECRET, retryBaseMs: env.NOTIFY_RETRY_BASE_MS },
   }));
 

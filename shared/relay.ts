@@ -41,7 +41,8 @@ export const patientChannel = (prefix: string, patientId: string) => `${prefix}:
 
 /**
  * Redis key holding the patient a call is bound to, written by the durable lane's dispatcher
- * (from the session row) and read by the live lane, which never asks Postgres. No key, no relay.
+ * (from the session row) and read by the live lane, which never asks Postgres. It wins over the
+ * patient a live event claims; without it, only such a claim relays (services/worker/lib/live-relay.ts).
  */
 export const callBindingKey = (prefix: string, callId: string) => `${prefix}:binding:${callId}`;
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { ConfigError, ROLE_SECRETS, ROLES, SECRET_VARIABLES, type Role, type SecretName } from './config.ts';
+import { ConfigError, ROLE_SECRETS, ROLES, SECRET_VARIABLES, workerQueuesIn, type Role, type SecretName } from './config.ts';
 
 const generators: Record<SecretName, () => string> = {
   VAPI_WEBHOOK_SECRET: () => randomBytes(32).toString('hex'),
@@ -13,7 +13,7 @@ const generators: Record<SecretName, () => string> = {
 /** The secrets `roles` hold; the notification key is needed only where notifications are sent. */
 function secretsOf(roles: readonly Role[], env: NodeJS.ProcessEnv, production: boolean): SecretName[] {
   const used = new Set(roles.flatMap((role) => ROLE_SECRETS[role]));
-  if (production && !env.NOTIFY_WEBHOOK_URL) used.delete('NOTIFY_WEBHOOK_SECRET');
+  if (production && (!env.NOTIFY_WEBHOOK_URL || !workerQueuesIn(env).includes('notifications'))) used.delete('NOTIFY_WEBHOOK_SECRET');
   return SECRET_VARIABLES.filter((name) => used.has(name));
 }
 

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createHmac } from 'node:crypto';
 import { loadConfig, type Config } from '#shared/config';
 import { createLogger } from '#shared/logger';
+import { createRedis, deleteKeysWithPrefix } from '#shared/redis';
 
 /** The bench's own database: never the one `npm start` or the tests use. */
 export const BENCH_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/vapi_relay_bench';
@@ -24,6 +25,13 @@ export function benchEnvironment(): Record<string, string> {
 export const benchConfig = (env = benchEnvironment()): Config => loadConfig(env);
 
 export const silentLogger = createLogger({ level: 'silent', service: 'bench', pretty: false });
+
+/** Deletes everything a bench run wrote to Redis: every key under its queue prefix. */
+export async function deleteBenchKeys(config: Config): Promise<void> {
+  const redis = createRedis(config.redis, 'worker', silentLogger);
+  await deleteKeysWithPrefix(redis, config.queuePrefix);
+  redis.disconnect();
+}
 
 /** Headers of a body signed the way the ingress verifies by default (hex HMAC-SHA256 of the raw bytes). */
 export const signedHeaders = (secret: string, body: string) => ({

@@ -1,15 +1,12 @@
 /**
  * Bench section: POST → the patient's relay channel, at a steady rate across many calls, half
  * partial transcripts (live lane) and half final ones (durable lane: queue, transaction, outbox,
- * dispatcher), and on to each patient's app over the relay's WebSocket. One ingress, one worker
- * and one relay process, as deployed; the load generator in a process of its own. Reference in the same run: a bare route that publishes each body straight to
- * a Redis channel (HTTP plus pub/sub, nothing else).
+ * dispatcher), and on to each patient's app over the relay's WebSocket. The processes of
+ * production's topology (roles.ts: the durable lane's worker apart from the live one); the load
+ * generator in a process of its own. Reference in the same run: a bare route that publishes each
+ * body straight to a Redis channel (HTTP plus pub/sub, nothing else).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { performance } from 'node:perf_hooks';
 import Fastify from 'fastify';
-import { WebSocket } from 'ws';
 import { Queue } from 'bullmq';
 import { FieldCipher } from '#shared/crypto';
 import { migrateDatabase } from '#shared/db/migrate';
@@ -17,38 +14,19 @@ import { eventsQueue } from '#shared/queues/events-queue';
 import { liveQueue } from '#shared/queues/live-queue';
 import { createRedis, deleteKeysWithPrefix } from '#shared/redis';
 import { patientChannel, type RelayEvent } from '#shared/relay';
+import { openForPatient, patientOfChannel } from '#shared/relay-messages';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
-import { signRelayToken } from '../../services/relay/lib/relay-token.ts';
 import { BENCH_DATABASE_URL, benchConfig, benchEnvironment, ms, signedHeaders, silentLogger, summarise, transcriptBody } from './bench-environment.ts';
+import { now } from './clock.ts';
 import { generateLoad } from './load.ts';
+import { openApps, startTopology, topologyDescription } from './roles.ts';
 import type { BenchRun } from './section.ts';
 
 const RATE = Number(process.env.BENCH_E2E_RATE ?? 1_000);
 const SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 20);
 const CALLS = 100;
-const MAIN = fileURLToPath(new URL('../../services/main.ts', import.meta.url));
 
-const now = () => performance.timeOrigin + performance.now();
 const tagOf = (text: unknown) => /^\[([^\]]+)\]/.exec(String(text))?.[1];
-
-/** Starts one role as its own process and resolves with its URL once it says it is ready. */
-function startRole(role: string, env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, role], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-    let seen = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      seen += chunk.toString();
-      const match = new RegExp(`${role} ready on (http://[^\\s"]+)`).exec(seen);
-      if (match) {
-        seen = '';
-        resolve({ child, url: match[1]! });
-        child.stdout!.removeAllListeners('data');
-        child.stdout!.resume();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
-  });
-}
 
 export const benchEndToEnd: BenchRun = async () => {
   const env = { ...benchEnvironment(), LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: '0', WORKER_PORT: '0', RELAY_PORT: '0' };
@@ -59,9 +37,10 @@ export const benchEndToEnd: BenchRun = async () => {
 
   const received = new Map<string, number>();
   const subscriber = createRedis(config.redis, 'subscriber', silentLogger);
-  subscriber.on('pmessage', (_pattern, _channel, message: string) => {
+  subscriber.on('pmessage', (_pattern, channel: string, message: string) => {
     const at = now();
-    const event = message.startsWith('v1.') ? cipher.decryptJson<RelayEvent>(message) : (JSON.parse(message) as RelayEvent);
+    const patientId = patientOfChannel(config.queuePrefix, channel);
+    const event = message.startsWith('v1.') && patientId ? openForPatient(cipher, patientId, message) : (JSON.parse(message) as RelayEvent);
     const tag = event.type === 'transcript' ? tagOf(event.data.transcript) : undefined;
     if (tag && !received.has(tag)) received.set(tag, at);
   });
@@ -105,29 +84,14 @@ export const benchEndToEnd: BenchRun = async () => {
   await bare.close();
   received.clear();
 
-  // Ours: one ingress process, one worker process, and a relay process with each patient's app connected.
-  const ingress = await startRole('ingress', env);
-  const worker = await startRole('worker', env);
-  const relay = await startRole('relay', env);
+  // Ours: production's processes, and each patient's app connected to the relay.
+  const topology = await startTopology(env);
   const onSockets = new Map<string, number>();
-  const sockets = await Promise.all(
-    calls.map(
-      (call) =>
-        new Promise<WebSocket>((resolve, reject) => {
-          const token = signRelayToken({ patientId: call.patientId, expiresAt: Math.floor(Date.now() / 1000) + 3600 }, config.relayJwtSecret);
-          const socket = new WebSocket(`${relay.url.replace(/^http/, 'ws').replace(/\/$/, '')}/v1/stream?token=${token}`);
-          socket.on('message', (raw) => {
-            const at = now();
-            const event = JSON.parse(raw.toString()) as RelayEvent;
-            const tag = event.type === 'transcript' ? tagOf(event.data.transcript) : undefined;
-            if (tag && !onSockets.has(tag)) onSockets.set(tag, at);
-          });
-          socket.once('open', () => resolve(socket));
-          socket.once('error', reject);
-        }),
-    ),
-  );
-  const url = `${ingress.url.replace(/\/api\/v1\/sessions\/vapi\/webhook$/, '')}${WEBHOOK_PATH}`;
+  const sockets = await openApps(topology.relayUrl, calls.map((call) => call.patientId), config.relayJwtSecret, (event, at) => {
+    const tag = event.type === 'transcript' ? tagOf(event.data.transcript) : undefined;
+    if (tag && !onSockets.has(tag)) onSockets.set(tag, at);
+  });
+  const url = topology.webhookUrl;
   // Each call's first durable event binds it to its patient before the measured load.
   const priming = calls.map((call) => {
     const body = JSON.stringify({ message: { type: 'status-update', status: 'in-progress', timestamp: Date.now(), call: { id: call.id, orgId: 'org-bench', metadata: { patientId: call.patientId } } } });
@@ -150,8 +114,7 @@ export const benchEndToEnd: BenchRun = async () => {
   const app = latencies(tags, report.sentAt, onSockets);
 
   for (const socket of sockets) socket.close();
-  for (const { child } of [ingress, worker, relay]) child.kill('SIGTERM');
-  await Promise.all([ingress, worker, relay].map(({ child }) => new Promise((resolve) => child.once('exit', resolve))));
+  await topology.stop();
   await Promise.all(queues.map((q) => q.close()));
   await deleteKeysWithPrefix(publisher, config.queuePrefix);
   subscriber.disconnect();
@@ -166,7 +129,7 @@ export const benchEndToEnd: BenchRun = async () => {
     met: measured[kind].p99 <= 25 && measured[kind].count === requests.length / 2,
   });
   return {
-    title: `POST → patient's relay channel and app (WebSocket), ${RATE} events/s for ${SECONDS} s over ${CALLS} calls (half partial, half final)`,
+    title: `POST → patient's relay channel and app (WebSocket), ${RATE} events/s for ${SECONDS} s over ${CALLS} calls (half partial, half final); ${topologyDescription()}`,
     rows: [
       row(ours, 'partial', 'channel: partial (live lane)'),
       row(ours, 'final', 'channel: final (durable lane)'),
@@ -174,6 +137,6 @@ export const benchEndToEnd: BenchRun = async () => {
       row(app, 'final', 'WebSocket client: final'),
       { what: 'delivered / backlog', figure: `${ours.partial.count + ours.final.count} of ${requests.length}; waiting ${backlogBefore} → ${backlogAfter}`, reference: `${reference.partial.count + reference.final.count} of ${requests.length}`, ratio: '', target: 'no backlog growth', met: backlogAfter <= backlogBefore + RATE / 10 },
     ],
-    figures: { rate: RATE, seconds: SECONDS, calls: CALLS, channel: ours, webSocket: app, reference, failures: report.failures, backlogBefore, backlogAfter },
+    figures: { rate: RATE, seconds: SECONDS, calls: CALLS, topology: topologyDescription(), channel: ours, webSocket: app, reference, failures: report.failures, backlogBefore, backlogAfter },
   };
 };

@@ -1,15 +1,17 @@
 /**
- * The bench's load generator, run in a process of its own (`fork`) so that it never competes with
- * the servers it measures inside their event loop. It receives a plan over IPC, sends signed
- * POSTs over kept-alive connections, and answers with each request's send time and latency.
+ * The bench's paced load generator, run in a process of its own (`fork`) so that it never competes
+ * with the servers it measures inside their event loop. It receives a plan over IPC, sends signed
+ * POSTs over kept-alive connections, and answers with each request's send time and latency: what
+ * autocannon (cannon.ts), which measures throughput, does not give. The ingress section shows it
+ * keeps up with autocannon on a bare route.
  */
-import http from 'node:http';
-import { performance } from 'node:perf_hooks';
+import { now } from './clock.ts';
+import { KeepAliveClient, type BenchRequest } from './keep-alive-client.ts';
 
 export interface LoadPlan {
   url: string;
   /** Pre-built requests: body and headers. */
-  requests: { body: string; headers: Record<string, string> }[];
+  requests: BenchRequest[];
   /** Either at most this many in flight, as fast as they complete... */
   concurrency?: number;
   /** ...or this many requests a second, paced. */
@@ -20,38 +22,28 @@ export interface LoadReport {
   /** Epoch ms (with sub-ms precision) when each request was sent, in plan order. */
   sentAt: number[];
   latencies: number[];
+  /** Requests not answered 2xx. */
   failures: number;
   seconds: number;
 }
 
-const now = () => performance.timeOrigin + performance.now();
-
-function post(agent: http.Agent, url: string, body: string, headers: Record<string, string>): Promise<boolean> {
-  return new Promise((resolve) => {
-    const request = http.request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (response) => {
-      response.resume();
-      response.on('end', () => resolve(response.statusCode === 200));
-    });
-    request.on('error', () => resolve(false));
-    request.end(body);
-  });
-}
-
 async function run(plan: LoadPlan): Promise<LoadReport> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: plan.concurrency ?? 256 });
-  const sentAt: number[] = new Array(plan.requests.length);
-  const latencies: number[] = new Array(plan.requests.length);
+  const client = new KeepAliveClient(plan.url, plan.concurrency ?? 256);
+  // Encoded before the clock starts, so the run measures sending, not string building.
+  const encoded = plan.requests.map((request) => client.encode(request));
+  const sentAt: number[] = new Array(encoded.length);
+  const latencies: number[] = new Array(encoded.length);
   let failures = 0;
   const send = async (i: number) => {
-    const { body, headers } = plan.requests[i]!;
     sentAt[i] = now();
-    if (!(await post(agent, plan.url, body, headers))) failures++;
+    const { status } = await client.send(encoded[i]!);
+    if (status < 200 || status >= 300) failures++;
     latencies[i] = now() - sentAt[i]!;
   };
   const started = now();
   if (plan.perSecond) {
     const inFlight: Promise<void>[] = [];
-    for (let i = 0; i < plan.requests.length; i++) {
+    for (let i = 0; i < encoded.length; i++) {
       const due = started + (i * 1000) / plan.perSecond;
       const wait = due - now();
       if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
@@ -62,11 +54,11 @@ async function run(plan: LoadPlan): Promise<LoadReport> {
     let next = 0;
     await Promise.all(
       Array.from({ length: plan.concurrency ?? 32 }, async () => {
-        while (next < plan.requests.length) await send(next++);
+        while (next < encoded.length) await send(next++);
       }),
     );
   }
-  agent.destroy();
+  client.close();
   return { sentAt, latencies, failures, seconds: (now() - started) / 1000 };
 }
 

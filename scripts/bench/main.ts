@@ -5,14 +5,16 @@
  * scale them down for a quick look.
  */
 import { existsSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { benchCallMix } from './call-mix.ts';
 import { benchEndToEnd } from './end-to-end.ts';
 import { benchIngress } from './ingress.ts';
 import type { BenchRun, BenchSection } from './section.ts';
 import { benchTools } from './tools.ts';
 import { benchWorker } from './worker.ts';
 
-const sections: Record<string, BenchRun> = { ingress: benchIngress, worker: benchWorker, 'end-to-end': benchEndToEnd, tools: benchTools };
+const sections: Record<string, BenchRun> = { ingress: benchIngress, worker: benchWorker, 'end-to-end': benchEndToEnd, 'call-mix': benchCallMix, tools: benchTools };
 // The relay's section, when the relay service is there to measure.
 if (existsSync(fileURLToPath(new URL('./relay.ts', import.meta.url)))) {
   const relay = (await import('./relay.ts')) as { benchRelay?: BenchRun };
@@ -35,12 +37,13 @@ const print = (section: BenchSection) => {
   }
 };
 
-console.log(`node ${process.version}, ${new Date().toISOString()}; the load generator runs in its own process`);
+const cores = cpus().length;
+console.log(`node ${process.version}, ${cores} cores, ${new Date().toISOString()}; the load generators run in processes of their own`);
 const results: Record<string, BenchSection> = {};
 for (const name of only) {
   results[name] = await sections[name]!();
   print(results[name]);
 }
-writeFileSync('bench-results.json', `${JSON.stringify({ node: process.version, at: new Date().toISOString(), results }, null, 2)}\n`);
+writeFileSync('bench-results.json', `${JSON.stringify({ node: process.version, cores, at: new Date().toISOString(), results }, null, 2)}\n`);
 console.log('\nfigures written to bench-results.json');
 process.exit(0);

@@ -12,7 +12,8 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { loadConfig } from '#shared/config';
 import type { FieldCipher } from '#shared/crypto';
 import type { RedisClient } from '#shared/redis';
-import type { LiveRelayEvent } from '#shared/relay';
+import { patientChannel, type LiveRelayEvent } from '#shared/relay';
+import { sealForPatient } from '#shared/relay-messages';
 import { buildRelayApp } from '../../services/relay/app.ts';
 import { signRelayToken } from '../../services/relay/lib/relay-token.ts';
 import { STREAM_PATH } from '../../services/relay/plugins/stream.ts';
@@ -49,8 +50,16 @@ export async function stop(child: ChildProcess) {
   if (child.exitCode === null) await once(child, 'exit');
 }
 
-/** Publishes live partials numbered `from` to `to - 1` (`data.n`) on `channel`, paced at `perSecond`, noting when each was sent. */
-export async function publishPartials(publisher: RedisClient, cipher: FieldCipher, channel: string, [from, to]: [number, number], perSecond: number, sentAt: Map<number, number>) {
+/** Publishes live partials numbered `from` to `to - 1` (`data.n`) on a patient's channel, paced at `perSecond`, noting when each was sent. */
+export async function publishPartials(
+  publisher: RedisClient,
+  cipher: FieldCipher,
+  { prefix, patientId }: { prefix: string; patientId: string },
+  [from, to]: [number, number],
+  perSecond: number,
+  sentAt: Map<number, number>,
+) {
+  const channel = patientChannel(prefix, patientId);
   const started = performance.now();
   for (let n = from; n < to; n++) {
     const due = started + ((n - from) * 1000) / perSecond;
@@ -58,7 +67,7 @@ export async function publishPartials(publisher: RedisClient, cipher: FieldCiphe
     if (wait > 1) await sleep(wait);
     const at = new Date().toISOString();
     const event: LiveRelayEvent = { type: 'transcript', sessionId: 'bench-call', at, data: { n, role: 'user', transcript: 'I would like to move my appointment', timestamp: at, final: false } };
-    const text = cipher.encryptJson(event);
+    const text = sealForPatient(cipher, patientId, event);
     sentAt.set(n, performance.now());
     void publisher.publish(channel, text);
   }

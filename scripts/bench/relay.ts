@@ -27,6 +27,7 @@ import { migrateDatabase } from '#shared/db/migrate';
 import { sessionEvents, vapiSessions } from '#shared/db/schema';
 import { createRedis, deleteKeysWithPrefix } from '#shared/redis';
 import { patientChannel, type LiveRelayEvent } from '#shared/relay';
+import { openForPatient } from '#shared/relay-messages';
 import { signRelayToken } from '../../services/relay/lib/relay-token.ts';
 import { STREAM_PATH } from '../../services/relay/plugins/stream.ts';
 import { BENCH_DATABASE_URL, benchEnvironment, ms, silentLogger, summarise } from './bench-environment.ts';
@@ -81,7 +82,7 @@ async function deliveryLatency(env: NodeJS.ProcessEnv) {
 
   await subscriber.subscribe(channel);
   subscriber.on('message', (_channel, text: string) => {
-    const event = cipher.decryptJson<LiveRelayEvent>(text);
+    const event = openForPatient(cipher, 'bench-patient', text);
     viaRedis.push(performance.now() - sentAt.get(event.data.n as number)!);
   });
   const ws = await relayClient(url, 'bench-patient', config.relayJwtSecret, publisher, channel, 2);
@@ -89,7 +90,7 @@ async function deliveryLatency(env: NodeJS.ProcessEnv) {
     const event = JSON.parse(raw.toString()) as LiveRelayEvent;
     viaRelay.push(performance.now() - sentAt.get(event.data.n as number)!);
   });
-  await publishPartials(publisher, cipher, channel, [0, EVENTS], EVENTS_PER_S, sentAt);
+  await publishPartials(publisher, cipher, { prefix: config.queuePrefix, patientId: 'bench-patient' }, [0, EVENTS], EVENTS_PER_S, sentAt);
   await settle(() => viaRelay.length >= EVENTS && viaRedis.length >= EVENTS);
   ws.close();
   subscriber.disconnect();
@@ -156,7 +157,7 @@ async function floodLatency(env: NodeJS.ProcessEnv) {
     const from = next;
     next += perPart;
     const [usage, bytes, started] = [await usageOf(server), await relayMetric(url, 'vapi_relay_ws_bytes_sent_total'), performance.now()];
-    await publishPartials(publisher, cipher, channel, [from, next], VICTIM_PER_S, sentAt);
+    await publishPartials(publisher, cipher, { prefix: config.queuePrefix, patientId: 'bench-victim' }, [from, next], VICTIM_PER_S, sentAt);
     const received = () => latencies.slice(from, next).filter((latency) => latency !== undefined);
     await settle(() => received().length === perPart);
     if (!part) return;

@@ -1,8 +1,10 @@
 /**
  * Bench section: the worker at the database's pace. Reference: the same SQL writes per event
  * (event row, session lock, message, outbox row, session update, one transaction each) issued
- * directly with prepared statements at the worker's concurrency: the database's own limit for this
- * work. Ours: the worker draining a backlog of final transcripts over 50 calls.
+ * directly with prepared statements at the worker's concurrency (WORKER_CONCURRENCY transactions
+ * at once): what the database does for this work one event at a time. Ours: the worker draining
+ * a backlog of final transcripts over 50 calls, its group commit storing the jobs it holds at once
+ * in one transaction.
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -58,6 +60,8 @@ export const benchWorker: BenchRun = async () => {
   const sql = postgres(BENCH_DATABASE_URL, { max: config.workerConcurrency, prepare: true, onnotice: () => {} });
   await sql`truncate session_events, vapi_messages, vapi_events, vapi_sessions, notification_outbox restart identity cascade`;
   const reference = await directWrites(sql, cipher, config.workerConcurrency);
+  // Its connections go before the worker opens its own: together they would pass many a server's max_connections.
+  await sql.end();
 
   const redis = createRedis(config.redis, 'worker', silentLogger);
   const queue = new Queue<JobData<EventMeta>>(eventsQueue.name, { connection: redis, prefix: config.queuePrefix, defaultJobOptions: eventsQueue.options });
@@ -82,18 +86,19 @@ export const benchWorker: BenchRun = async () => {
   }
   const ours = EVENTS / ((performance.now() - started) / 1000);
   const failed = (await queue.getJobCounts('failed')).failed ?? 0;
+  const batches = (await worker.metrics.getSingleMetric('vapi_relay_event_batch_size')!.get()).values;
+  const transactions = batches.find((value) => (value as { metricName?: string }).metricName === 'vapi_relay_event_batch_size_count')?.value ?? 0;
   await worker.close();
   await queue.close();
   await deleteKeysWithPrefix(redis, config.queuePrefix);
   redis.disconnect();
-  await sql.end();
 
   const perSecond = (n: number) => `${Math.round(n)} events/s`;
   return {
-    title: `worker draining ${EVENTS} final transcripts over ${CALLS} calls (concurrency ${config.workerConcurrency})`,
+    title: `worker draining ${EVENTS} final transcripts over ${CALLS} calls (concurrency ${config.workerConcurrency}; ${(EVENTS / transactions).toFixed(1)} events per transaction)`,
     rows: [
-      { what: 'events stored', figure: perSecond(ours), reference: `${perSecond(reference)} (same SQL, direct)`, ratio: ratio(ours / reference), target: '≥ 0.5 × (moonshot ≥ 1.0 ×)', met: ours >= 0.5 * reference },
+      { what: 'events stored', figure: perSecond(ours), reference: `${perSecond(reference)} (same SQL, direct)`, ratio: ratio(ours / reference), target: '≥ 1.0 × (moonshot ≥ 2.0 ×)', met: ours >= reference },
     ],
-    figures: { events: EVENTS, calls: CALLS, oursPerSecond: ours, directSqlPerSecond: reference, failed },
+    figures: { events: EVENTS, calls: CALLS, concurrency: config.workerConcurrency, transactions, oursPerSecond: ours, directSqlPerSecond: reference, failed },
   };
 };

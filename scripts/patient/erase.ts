@@ -8,6 +8,7 @@ import type { CatalogQueues } from '#shared/plugins/queues';
 import { jobSessionId, QUEUE_KEYS } from '#shared/queues/catalog';
 import type { RedisClient } from '#shared/redis';
 import { callBindingKey, patientChannel, patientErasedMessage } from '#shared/relay';
+import { sealForPatient } from '#shared/relay-messages';
 import { auditRowsOf, notificationsOf, patientRows, sessionsOf, UnknownPatientError } from './patient-data.ts';
 
 /** Job states whose jobs can be removed; an active job is locked by the worker running it. */
@@ -145,6 +146,6 @@ export async function erasePatient(resources: ErasureResources, plan: ErasurePla
   });
   // A dispatcher that published just before the transaction may have bound a call again.
   if (sessionIds.length > 0) await redis.del(...sessionIds.map((id) => callBindingKey(prefix, id)));
-  await redis.publish(patientChannel(prefix, patientId), cipher.encryptJson(patientErasedMessage(patientId)));
+  await redis.publish(patientChannel(prefix, patientId), sealForPatient(cipher, patientId, patientErasedMessage(patientId)));
   return { rows: deleted, jobs: removedJobs, bindings: plan.bindings.length };
 }

@@ -23,19 +23,36 @@ export interface WorkerOptions {
   legacySealsUntil?: number;
 }
 
-/** Builds the worker (never listens): the queue consumers and the outbox dispatcher, plus health and metrics over HTTP. */
+/**
+ * Connections of a worker process, whatever WORKER_CONCURRENCY says: the events lane holds one per
+ * transaction slot of its group commit (two), the rest serve tool calls, notification deliveries
+ * and the outbox dispatcher at once.
+ */
+const DATABASE_CONNECTIONS = 20;
+
+/**
+ * Builds the worker (never listens): the consumers of the queues `WORKER_QUEUES` names, and only
+ * what they need (DESIGN 16): the outbox dispatcher where outbox rows are written (events, tools),
+ * Postgres where a consumer reads or writes it (not for the live lane, which never waits for it),
+ * plus health and metrics over HTTP.
+ */
 export async function buildWorkerApp({ config, logger, tools, legacySealsUntil }: WorkerOptions): Promise<FastifyInstance> {
+  const consumes = new Set(config.workerQueues);
+  const writesOutbox = consumes.has('events') || consumes.has('tools');
   const app = await createServiceApp('worker', logger);
   await app.register(redisPlugin, { target: config.redis });
-  await app.register(databasePlugin, { url: config.databaseUrl, max: config.workerConcurrency + 4 });
+  if (writesOutbox || consumes.has('notifications')) await app.register(databasePlugin, { url: config.databaseUrl, max: DATABASE_CONNECTIONS });
   await app.register(cipherPlugin, { keys: config.dataEncryptionKeys, legacySealsUntil });
-  await app.register(queuesPlugin, { prefix: config.queuePrefix });
-  await app.register(outboxPlugin, { config });
-  await app.register(eventsWorkerPlugin, { config });
-  await app.register(liveWorkerPlugin, { config });
-  await app.register(toolsWorkerPlugin, tools ? { config, tools } : { config });
-  await app.register(notificationsWorkerPlugin, { config });
+  if (writesOutbox) {
+    await app.register(queuesPlugin, { prefix: config.queuePrefix });
+    await app.register(outboxPlugin, { config });
+  }
+  if (consumes.has('events')) await app.register(eventsWorkerPlugin, { config });
+  if (consumes.has('live')) await app.register(liveWorkerPlugin, { config });
+  if (consumes.has('tools')) await app.register(toolsWorkerPlugin, tools ? { config, tools } : { config });
+  if (consumes.has('notifications')) await app.register(notificationsWorkerPlugin, { config });
   // No admin routes here, but the scope still answers /admin/... with 401 (nothing to find without the token).
   await registerAdminScope(app, { token: config.adminToken });
+  app.log.info({ queues: config.workerQueues }, 'worker consumes these queues');
   return app;
 }

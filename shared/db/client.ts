@@ -4,6 +4,9 @@ import { schema } from './schema.ts';
 
 export type Database = PostgresJsDatabase<typeof schema>;
 
+/** The handle a `db.transaction` callback receives: what repositories write through. */
+export type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0];
+
 export interface DatabaseHandle {
   db: Database;
   /** The underlying driver, for health checks and the rare raw statement. */

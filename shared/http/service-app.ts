@@ -5,7 +5,7 @@ import type { Logger } from '../logger.ts';
 import { errorHandlerPlugin, HttpError } from './errors.ts';
 import { healthPlugin } from './health.ts';
 import { metricsPlugin } from './metrics.ts';
-import { SECURITY_HEADERS } from './security-headers.ts';
+import { SECURITY_HEADERS, securityHeadersFor } from './security-headers.ts';
 
 /** How long a client may take: to send its headers, its whole request, or nothing at all on a kept-alive connection. */
 export interface ServerTimeouts {
@@ -45,7 +45,14 @@ export async function createHttpApp(role: Role, logger: Logger, options: Listene
   // Node enforces the header and request timeouts on this sweep (30 s by default): check often enough to mean them.
   Object.assign(app.server, { connectionsCheckingInterval: Math.min(1_000, Math.ceil(timeouts.headersMs / 2)) });
   await app.register(errorHandlerPlugin);
-  await app.register(helmet, SECURITY_HEADERS);
+  // Every answer gets the same headers, worked out once; `reply.helmet(options)` stays for a page
+  // that needs others (the queue dashboard), set over these.
+  await app.register(helmet, { ...SECURITY_HEADERS, global: false });
+  const securityHeaders = securityHeadersFor(SECURITY_HEADERS);
+  app.addHook('onRequest', (_request, reply, done) => {
+    for (const [name, value] of securityHeaders) reply.raw.setHeader(name, value);
+    done();
+  });
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;

@@ -22,12 +22,12 @@ export const isObject = (value: unknown): value is JsonObject =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
- * A non-empty string field, or undefined. NUL characters are dropped: Postgres text cannot hold
- * them, and no real field carries one.
+ * A non-empty string field, or undefined. NUL characters are dropped and lone surrogates replaced
+ * (U+FFFD): Postgres text cannot hold the one nor jsonb the other, and no real field carries either.
  */
 export const str = (value: unknown): string | undefined => {
   if (typeof value !== 'string') return undefined;
-  const text = value.includes('\u0000') ? value.replaceAll('\u0000', '') : value;
+  const text = (value.includes('\u0000') ? value.replaceAll('\u0000', '') : value).toWellFormed();
   return text.length > 0 ? text : undefined;
 };
 

@@ -1,6 +1,7 @@
+import type { LiveJobPayload } from '../queues/live-queue.ts';
 import type { LiveRelayEvent } from '../relay.ts';
 import { num, str, type IncomingEvent } from './envelope.ts';
-import { isFinalTranscript, toRole, utteranceText } from './read.ts';
+import { callerIdentity, isFinalTranscript, toRole, utteranceText } from './read.ts';
 
 /**
  * Whether an event takes the live lane: partial transcripts (a final one replaces them) and speech
@@ -11,8 +12,18 @@ export function isLiveOnly(event: IncomingEvent): boolean {
   return event.type === 'speech-update' || (event.type.startsWith('transcript') && !isFinalTranscript(event.type, event.message));
 }
 
+/**
+ * What the live lane carries for a live-only event: the relay event it becomes, and the patient
+ * its call claims (read as the durable lane reads it; a caller's number is not a claim: binding by
+ * it takes a look-up only the durable lane makes). Null when the event says nothing showable.
+ */
+export function liveJobOf(event: IncomingEvent, receivedAt: Date): LiveJobPayload | null {
+  const live = liveEventOf(event, receivedAt);
+  return live && { event: live, claimedPatientId: callerIdentity(event.message).claimedPatientId ?? null };
+}
+
 /** The relay event a live-only event becomes; null when it says nothing showable (no role or text). */
-export function liveEventOf(event: IncomingEvent, receivedAt: Date): LiveRelayEvent | null {
+function liveEventOf(event: IncomingEvent, receivedAt: Date): LiveRelayEvent | null {
   if (!isLiveOnly(event) || !event.callId) return null;
   const m = event.message;
   const at = (event.timestamp ?? receivedAt).toISOString();

@@ -6,6 +6,7 @@ import type { Config } from '#shared/config';
 import { FieldCipher } from '#shared/crypto';
 import { patients, vapiMessages, vapiSessions } from '#shared/db/schema';
 import { patientChannel, type RelayEvent } from '#shared/relay';
+import { openForPatient, patientOfChannel } from '#shared/relay-messages';
 import { buildIngressApp } from '../../services/ingress/app.ts';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { buildWorkerApp } from '../../services/worker/app.ts';
@@ -89,7 +90,7 @@ describe('ingress → queue → worker → Postgres, over real HTTP', () => {
     const received: RelayEvent[] = [];
     subscriber.on('message', (_channel, text: string) => {
       expect(text).toMatch(/^v1\./);
-      received.push(cipher.decryptJson<RelayEvent>(text));
+      received.push(openForPatient(cipher, 'pat-e2e', text));
     });
     await subscriber.subscribe(patientChannel(config.queuePrefix, 'pat-e2e'));
 
@@ -115,7 +116,7 @@ describe('ingress → queue → worker → Postgres, over real HTTP', () => {
   it("relays a bound call's partial transcripts live without storing them, and an unbound call's nowhere", async () => {
     const subscriber = openTestRedis();
     const received: RelayEvent[] = [];
-    subscriber.on('pmessage', (_pattern, _channel, text: string) => received.push(cipher().decryptJson<RelayEvent>(text)));
+    subscriber.on('pmessage', (_pattern, channel: string, text: string) => received.push(openForPatient(cipher(), patientOfChannel(config.queuePrefix, channel)!, text)));
     await subscriber.psubscribe(patientChannel(config.queuePrefix, '*'));
 
     const bound = realisticCall({ patientId: 'pat-live' });

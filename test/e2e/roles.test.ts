@@ -59,4 +59,17 @@ describe('each role starts with only its own variables', () => {
     expect(code).toBe(1);
     expect(output).toMatch(/NOTIFY_WEBHOOK_SECRET/);
   });
+
+  it('starts a production worker of the live and tools lanes without the signing key it never uses', async () => {
+    const { output } = await start('worker', { ...common, WORKER_QUEUES: 'live,tools', NOTIFY_WEBHOOK_URL: 'https://hooks.example/calls' });
+    expect(output).toMatch(/"queues":\["live","tools"\]/);
+    expect(output).toMatch(/worker ready on http/);
+  });
+
+  it('stops a worker given an unknown queue name, naming it', async () => {
+    const { code, output } = await start('worker', { ...common, WORKER_QUEUES: 'events,notification' });
+    expect(code).toBe(1);
+    expect(output).toMatch(/WORKER_QUEUES: unknown queue name\(s\) notification; the queues are events, live, tools, notifications/);
+    expect(output).not.toMatch(/ready on http/);
+  });
 });

@@ -9,6 +9,7 @@ import { UnrecoverableError, Worker } from 'bullmq';
 import { FieldCipher } from '#shared/crypto';
 import { JobCodec } from '#shared/queues/codec';
 import { eventsQueue } from '#shared/queues/events-queue';
+import { liveQueue } from '#shared/queues/live-queue';
 import { withDeadline } from '#shared/deadline';
 import { readEnvelope } from '#shared/vapi/envelope';
 import { isLiveOnly } from '#shared/vapi/live';
@@ -106,6 +107,21 @@ describe('accepted events', () => {
     expect((await post(app, body)).json()).toEqual({ received: true, duplicate: true });
   });
 
+  it('queues an event whose marker a failed delivery left behind without its job', async () => {
+    const { app } = await startIngress();
+    const body = vapiBody({ type: 'status-update', status: 'ringing' });
+    // The marker and the add go to Redis together: an earlier delivery's marker may have landed while its add did not.
+    const eventId = deriveEventId(readEnvelope(JSON.parse(body))!, Buffer.from(body));
+    await redis.set(app.queues.events.toKey(`seen:${eventId}`), '1');
+
+    const again = await post(app, body);
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toEqual({ received: true, duplicate: true });
+    const jobs = await queuedJobs(app);
+    expect(jobs.map((job) => job.id)).toEqual([eventId]);
+    expect(await jobs[0]!.getState()).toBe('waiting');
+  });
+
   it('puts a dead-lettered event back with a fresh attempt budget when Vapi delivers it again', async () => {
     const { app, config } = await startIngress();
     const body = vapiBody({ type: 'status-update', status: 'ringing' });
@@ -196,6 +212,19 @@ describe('accepted events', () => {
     expect((await post(app, first)).json()).toEqual({ received: true });
     expect((await post(app, retry)).json()).toEqual({ received: true, duplicate: true });
     expect(await queuedJobs(app)).toHaveLength(1);
+  });
+
+  it('hands a partial transcript to the live lane with the patient its call claims sealed, never in a clear field', async () => {
+    const { app, config } = await startIngress();
+    const call = realisticCall({ patientId: 'pat-sealed-claim' });
+    const partial = call.events.find((event) => event.message.transcriptType === 'partial')!;
+    expect((await post(app, JSON.stringify(partial))).json()).toEqual({ received: true });
+
+    const [job] = await app.queues.live.getJobs(['waiting']);
+    expect(Object.keys(job!.data).sort()).toEqual(['callId', 'receivedAt', 'sealed', 'type']);
+    expect(JSON.stringify(job!.data)).not.toContain('pat-sealed-claim');
+    const { payload: sealed } = new JobCodec(new FieldCipher(config.dataEncryptionKeys)).open(liveQueue, job!.data);
+    expect(sealed).toMatchObject({ claimedPatientId: 'pat-sealed-claim', event: { sessionId: call.callId, data: { final: false } } });
   });
 });
 

@@ -8,6 +8,7 @@ import { FieldCipher } from '#shared/crypto';
 import type { DatabaseHandle } from '#shared/db/client';
 import { sessionEvents, vapiSessions } from '#shared/db/schema';
 import { patientChannel, type RelayEvent } from '#shared/relay';
+import { sealForPatient } from '#shared/relay-messages';
 import { signRelayToken } from '../../services/relay/lib/relay-token.ts';
 import { STREAM_PATH } from '../../services/relay/plugins/stream.ts';
 
@@ -130,7 +131,7 @@ export function eventWriter(config: Config, handle: DatabaseHandle, redis: Redis
     },
     /** Publishes stored events (or live-only ones) on the patient's channel. */
     async publish(patientId: string, events: (RelayEvent | Omit<RelayEvent, 'seq'>)[]): Promise<void> {
-      for (const event of events) await redis.publish(patientChannel(config.queuePrefix, patientId), cipher.encryptJson(event));
+      for (const event of events) await redis.publish(patientChannel(config.queuePrefix, patientId), sealForPatient(cipher, patientId, event));
     },
     async storeAndPublish(patientId: string, sessionId: string, seqs: number[]): Promise<void> {
       await this.publish(patientId, await this.store(sessionId, seqs));

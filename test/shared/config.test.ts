@@ -19,7 +19,7 @@ const tempEnvPath = () => join(mkdtempSync(join(tmpdir(), 'vapi-relay-')), '.env
 describe('loadConfig', () => {
   it('validates only what the roles asked for use', () => {
     const worker = loadConfig({ DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY, ADMIN_TOKEN: secrets.ADMIN_TOKEN }, ['worker']);
-    expect(worker).toMatchObject({ workerPort: 3002, workerConcurrency: 16, notify: { urls: [] } });
+    expect(worker).toMatchObject({ workerPort: 3002, workerConcurrency: 64, notify: { urls: [] } });
     expect(worker).not.toHaveProperty('vapi');
     expect(worker).not.toHaveProperty('relayJwtSecret');
     expect(() => loadConfig({ ADMIN_TOKEN: secrets.ADMIN_TOKEN, DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY }, ['relay'])).toThrow(/RELAY_JWT_SECRET/);
@@ -88,6 +88,28 @@ describe('loadConfig', () => {
     expect(loadConfig({ DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY, ADMIN_TOKEN: secrets.ADMIN_TOKEN, ADMIN_PORT: 'admin' }, ['worker'])).not.toHaveProperty('adminListener');
   });
 
+  it('reads the queues a worker consumes from WORKER_QUEUES: all unless set, spaces and duplicates tolerated', () => {
+    const worker = (env: Record<string, string>) => loadConfig({ DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY, ADMIN_TOKEN: secrets.ADMIN_TOKEN, ...env }, ['worker']);
+    expect(worker({}).workerQueues).toEqual(['events', 'live', 'tools', 'notifications']);
+    expect(worker({ WORKER_QUEUES: 'tools, live ,tools,' }).workerQueues).toEqual(['live', 'tools']);
+    expect(worker({ WORKER_QUEUES: 'events,notifications' }).workerQueues).toEqual(['events', 'notifications']);
+    // A process that delivers no notifications needs no signing key, even where the endpoints are set.
+    expect(() => worker({ WORKER_QUEUES: 'live,tools', NODE_ENV: 'production', NOTIFY_WEBHOOK_URL: 'https://hooks.example/calls' })).not.toThrow();
+    expect(() => worker({ WORKER_QUEUES: 'notifications', NOTIFY_WEBHOOK_URL: 'https://hooks.example/calls' })).toThrow(/NOTIFY_WEBHOOK_SECRET/);
+  });
+
+  it.each([
+    ['live,tool', /WORKER_QUEUES: unknown queue name\(s\) tool; the queues are events, live, tools, notifications/],
+    ['Events', /unknown queue name\(s\) Events;/],
+    ['vapi-live', /unknown queue name\(s\) vapi-live;/],
+    ['', /WORKER_QUEUES: no queue named; the queues are events, live, tools, notifications/],
+    [' , ', /WORKER_QUEUES: no queue named/],
+  ])('refuses WORKER_QUEUES=%j, naming what is wrong', (value, message) => {
+    const attempt = () => loadConfig({ DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY, ADMIN_TOKEN: secrets.ADMIN_TOKEN, WORKER_QUEUES: value }, ['worker']);
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(message);
+  });
+
   it('refuses well-known placeholder secrets', () => {
     expect(() => loadConfig({ ...secrets, ADMIN_TOKEN: 'changeme' })).toThrow(/ADMIN_TOKEN/);
     expect(() => loadConfig({ ...secrets, VAPI_WEBHOOK_SECRET: 'real-one-123,secret' })).toThrow(/VAPI_WEBHOOK_SECRET/);
@@ -132,6 +154,7 @@ describe('resolveEnvironment', () => {
     expect(() => resolveEnvironment({ ...production, NOTIFY_WEBHOOK_URL: 'https://hooks.example/x' }, envPath, ['worker'])).toThrow(
       /: NOTIFY_WEBHOOK_SECRET\./,
     );
+    expect(resolveEnvironment({ ...production, NOTIFY_WEBHOOK_URL: 'https://hooks.example/x', WORKER_QUEUES: 'events,live,tools' }, envPath, ['worker']).generated).toEqual([]);
     expect(() => resolveEnvironment(production, envPath, ['relay'])).toThrow(/: RELAY_JWT_SECRET\./);
     expect(() => resolveEnvironment(production, envPath, ['ingress'])).toThrow(/: VAPI_WEBHOOK_SECRET\./);
   });

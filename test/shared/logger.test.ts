@@ -69,7 +69,7 @@ describe('logging a Redis refusal', () => {
     config = testConfig({ REDIS_URL: redis.url, NOTIFY_WEBHOOK_URL: 'http://127.0.0.1:9/hooks', NOTIFY_WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}` });
     const cipher = new FieldCipher(config.dataEncryptionKeys);
     // A call stored before Redis filled up: its outbox rows (a notification among them) wait for the dispatcher.
-    const store = createEventProcessor({ db: handle.db, cipher, onOutbox: () => {} });
+    const store = createEventProcessor({ db: handle.db, cipher, onCommit: () => {} });
     for (const body of realisticCall({ patientId: 'patient-oom' }).events) await store(storeFor(body, cipher));
 
     await refuseWrites();

@@ -1,6 +1,8 @@
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import helmet from '@fastify/helmet';
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
+import { SECURITY_HEADERS, securityHeadersFor } from '#shared/http/security-headers';
 import { buildIngressApp } from '../../services/ingress/app.ts';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { buildRelayApp } from '../../services/relay/app.ts';
@@ -44,6 +46,19 @@ afterEach(() => reset(config.queuePrefix));
 afterAll(() => close());
 
 describe('security headers', () => {
+  it('worked out once are the ones helmet sets on each request', async () => {
+    const perRequest = Fastify();
+    await perRequest.register(helmet, SECURITY_HEADERS);
+    perRequest.get('/', async () => 'ok');
+    const answer = await perRequest.inject({ url: '/' });
+    await perRequest.close();
+    const once = Object.fromEntries(securityHeadersFor(SECURITY_HEADERS).map(([name, value]) => [name.toLowerCase(), value]));
+    expect(Object.keys(once).length).toBeGreaterThan(5);
+    expect(answer.headers).toMatchObject(once);
+    const helmetNames = Object.keys(answer.headers).filter((name) => !['content-type', 'content-length', 'date', 'connection'].includes(name));
+    expect(helmetNames.sort()).toEqual(Object.keys(once).sort());
+  });
+
   it('are on every answer of every role: health, metrics, refusals and unknown paths', async () => {
     for (const [role, app] of Object.entries({ ingress, worker, relay })) {
       for (const url of ['/healthz', '/metrics', '/admin/anything', '/no-such-path']) expectSecurityHeaders(await app.inject({ url }), `${role} ${url}`);

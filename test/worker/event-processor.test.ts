@@ -14,7 +14,7 @@ const handle = openTestDatabase();
 const { db } = handle;
 const cipher = new FieldCipher(testConfig().dataEncryptionKeys);
 let kicks = 0;
-const processEvent = createEventProcessor({ db, cipher, onOutbox: () => kicks++ });
+const processEvent = createEventProcessor({ db, cipher, onCommit: () => kicks++ });
 const processBody = (body: unknown) => processEvent(storeFor(body, cipher));
 
 const session = async (id: string) => (await db.select().from(vapiSessions).where(eq(vapiSessions.id, id)))[0];
@@ -207,7 +207,7 @@ describe('input that cannot be stored as given', () => {
     expect(await session(call.callId)).toMatchObject({ status: 'completed', cost: null });
   });
 
-  it('stores an artifact of 12,000 messages in chunks, and completes the call', async () => {
+  it('stores an artifact of 12,000 messages, past what one statement may bind as parameters, and completes the call', async () => {
     const call = realisticCall();
     const artifact = call.report.message.artifact as { messages: unknown[] };
     artifact.messages = Array.from({ length: 12_000 }, (_, i) => ({ role: i % 2 ? 'user' : 'bot', message: `line ${i}`, time: call.startMs + i }));
@@ -357,6 +357,16 @@ describe('odd input', () => {
     // Unreadable times fall back to when the event was received.
     expect(Math.abs(row!.startedAt!.getTime() - Date.now())).toBeLessThan(60_000);
     expect(row!.keyInsights).not.toHaveProperty('successEvaluation');
+  });
+
+  it('completes a call whose report names a tool with a lone surrogate (jsonb refuses the escape)', async () => {
+    const call = realisticCall();
+    const artifact = call.report.message.artifact as { messages: unknown[] };
+    artifact.messages.push({ role: 'tool_calls', message: '', time: call.startMs, toolCalls: [{ id: 't', type: 'function', function: { name: 'look\ud800up', arguments: '{}' } }] });
+    await processBody(call.report);
+    const row = await session(call.callId);
+    expect(row!.status).toBe('completed');
+    expect(row!.keyInsights).toMatchObject({ toolsUsed: expect.arrayContaining(['look\ufffdup']) });
   });
 
   it('keeps the assistant prompt out of a backfilled transcript and its turns', async () => {

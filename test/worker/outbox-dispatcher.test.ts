@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { isNull } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -6,6 +7,7 @@ import { notificationOutbox, sessionEvents } from '#shared/db/schema';
 import { JobCodec } from '#shared/queues/codec';
 import { notificationsQueue } from '#shared/queues/notifications-queue';
 import { callBindingKey, patientChannel, type RelayEvent } from '#shared/relay';
+import { openBinding, openForPatient, patientOfChannel } from '#shared/relay-messages';
 import { createEventProcessor } from '../../services/worker/lib/event-processor.ts';
 import { createOutboxDispatcher, notificationJobId } from '../../services/worker/lib/outbox-dispatcher.ts';
 import { realisticCall } from '../fixtures/vapi-call.ts';
@@ -20,13 +22,13 @@ const handle = openTestDatabase();
 const redis = openTestRedis();
 const cipher = new FieldCipher(testConfig().dataEncryptionKeys);
 // A worker that dies between commit and dispatch: the events are committed, nobody is told.
-const storeAndDie = createEventProcessor({ db: handle.db, cipher, onOutbox: () => {} });
+const storeAndDie = createEventProcessor({ db: handle.db, cipher, onCommit: () => {} });
 const endpoints = ['https://clinic.example/hooks/a', 'https://records.example/hooks/b'];
 let prefix: string;
 let subscriber: Redis;
 let received: RelayEvent[];
 
-const dispatcher = (connection: Redis = redis) =>
+const dispatcher = (connection: Redis = redis, relaySettleMs = 0) =>
   createOutboxDispatcher({
     db: handle.db,
     redis: connection,
@@ -36,6 +38,7 @@ const dispatcher = (connection: Redis = redis) =>
     endpoints,
     prefix,
     logger: silentLogger(),
+    relaySettleMs,
   });
 
 async function playCall(patientId: string) {
@@ -51,7 +54,7 @@ beforeEach(async () => {
   prefix = uniquePrefix();
   received = [];
   subscriber = openTestRedis();
-  subscriber.on('pmessage', (_pattern, _channel, text: string) => received.push(cipher.decryptJson<RelayEvent>(text)));
+  subscriber.on('pmessage', (_pattern, channel: string, text: string) => received.push(openForPatient(cipher, patientOfChannel(prefix, channel)!, text)));
   await subscriber.psubscribe(patientChannel(prefix, '*'));
 });
 afterEach(async () => {
@@ -75,7 +78,41 @@ describe('the outbox dispatcher', () => {
     expect(received.every((event) => event.sessionId === call.callId)).toBe(true);
     expect(await undispatched()).toBe(0);
     // The live lane can now find the call's patient without Postgres.
-    expect(await redis.get(callBindingKey(prefix, call.callId))).toBe('pat-sweep');
+    expect(openBinding(cipher, call.callId, await redis.get(callBindingKey(prefix, call.callId)))).toBe('pat-sweep');
+  });
+
+  it('publishes what a commit hands over from memory and marks it, refreshing the binding, with no sweep', async () => {
+    const outbox = dispatcher(redis, 60_000);
+    const storeAndHandOff = createEventProcessor({ db: handle.db, cipher, onCommit: (committed) => outbox.handOff(committed) });
+    const call = realisticCall({ patientId: 'pat-direct' });
+    for (const body of call.events) await storeAndHandOff(storeFor(body, cipher));
+    await waitFor(async () => (await undispatched()) === 0);
+    await outbox.stop();
+    await waitFor(() => received.some((event) => event.type === 'session_end'));
+    expect(received.map((event) => event.seq)).toEqual(received.map((_, i) => i + 1));
+    expect(openBinding(cipher, call.callId, await redis.get(callBindingKey(prefix, call.callId)))).toBe('pat-direct');
+  });
+
+  it('leaves relay events younger than the settle time to the worker publishing them, and sweeps them once settled', async () => {
+    await playCall('pat-settle');
+    const left = await undispatched();
+    await dispatcher(redis, 60_000).dispatchOnce();
+    expect(await undispatched()).toBe(left);
+    expect(received).toHaveLength(0);
+    const sweeper = dispatcher(redis, 200);
+    await waitFor(async () => (await sweeper.dispatchOnce(), (await undispatched()) === 0));
+    await waitFor(() => received.length === left);
+  });
+
+  it('marks the rows of a session nobody is bound to without reading them, so they hold up no other', async () => {
+    // Written under a key this dispatcher does not hold (a call still going: no notification): reading them would fail the whole pass.
+    const foreign = createEventProcessor({ db: handle.db, cipher: new FieldCipher([randomBytes(32)]), onCommit: () => {} });
+    for (const body of realisticCall().events.filter((body) => body.message.type !== 'end-of-call-report')) await foreign(storeFor(body, cipher));
+    const call = await playCall('pat-behind');
+    await dispatcher().dispatchOnce();
+    expect(await undispatched()).toBe(0);
+    await waitFor(() => received.some((event) => event.type === 'session_end'));
+    expect(received.every((event) => event.sessionId === call.callId)).toBe(true);
   });
 
   it('sweeps on its own timer after a start, with no kick', async () => {

@@ -21,11 +21,17 @@ const DEDUP_WINDOW_S = 6 * 3600;
  * Makes events durable: `enqueue` resolves once Redis holds the job or, when Redis does not take it
  * in time, once the spool has it on disk (DESIGN 1); it rejects only when neither could.
  *
- * The job is added first (its id is the event id, so BullMQ keeps one job per event), then a small
- * "seen" marker is set if absent: an event whose marker already existed is a redelivery. In that
- * order a failure never leaves an event marked but not queued; the worker's event log applies an
- * event once whatever happens here. A redelivery of an event whose job sits in the dead-letter set
- * puts that job back with a fresh attempt budget: Vapi sending it again is a second chance.
+ * Each delivery adds the job (its id is the event id, so BullMQ keeps one job per event) and sets a
+ * small "seen" marker if absent: an event whose marker already existed is a redelivery. Both are
+ * sent at once and both answers are read, one round trip instead of two, so Redis may run them in
+ * either order. That is as safe as adding first: the marker never decides whether the job is
+ * added (every delivery adds it), and nothing is answered 2xx before the add's own answer came
+ * back; a delivery whose add failed after its marker was set is spooled (or answered 503), and
+ * the drain or Vapi's next delivery adds the job then, answered as a duplicate, which is still a
+ * 2xx and the event still queued once. The marker only names the outcome and says when to look
+ * for a dead letter; the worker's event log applies an event once whatever happens here. A
+ * redelivery of an event whose job sits in the dead-letter set puts that job back with a fresh
+ * attempt budget: Vapi sending it again is a second chance.
  *
  * While anything is spooled, new events are spooled behind it, so events reach the queue in the
  * order they came; `drainSpool` moves them into the queue through the same `add`, so a spooled
@@ -36,8 +42,10 @@ export function createEventIntake(queue: Queue<EventJob>, redis: RedisClient, sp
   const seenKey = (eventId: string) => queue.toKey(`seen:${eventId}`);
 
   async function add(job: EventJob): Promise<IntakeOutcome> {
-    const queued = await queue.add(job.type, job, { jobId: job.eventId });
-    const first = await redis.set(seenKey(job.eventId), '1', 'EX', DEDUP_WINDOW_S, 'NX');
+    const [queued, first] = await Promise.all([
+      queue.add(job.type, job, { jobId: job.eventId }),
+      redis.set(seenKey(job.eventId), '1', 'EX', DEDUP_WINDOW_S, 'NX'),
+    ]);
     if (first === 'OK') return 'queued';
     if ((await queued.getState()) !== 'failed') return 'duplicate';
     await queued.retry('failed', { resetAttemptsMade: true });

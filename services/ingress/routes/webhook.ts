@@ -3,7 +3,7 @@ import { Counter, Histogram } from 'prom-client';
 import type { IngressConfig } from '#shared/config';
 import { liveQueue } from '#shared/queues/live-queue';
 import { lacksCallId, readEnvelope, type IncomingEvent } from '#shared/vapi/envelope';
-import { isLiveOnly, liveEventOf } from '#shared/vapi/live';
+import { isLiveOnly, liveJobOf } from '#shared/vapi/live';
 import { metricType } from '#shared/vapi/message-types';
 import { IngressErrors } from '../errors.ts';
 import { toEventJob } from '../lib/event-job.ts';
@@ -125,12 +125,13 @@ export async function webhookRoutes(app: FastifyInstance, { config }: { config: 
   /** Partial transcripts and speech updates: to the live lane, never stored; unreadable ones are dropped. */
   async function takeLive(request: FastifyRequest, event: IncomingEvent) {
     const receivedAt = new Date();
-    const live = liveEventOf(event, receivedAt);
+    const live = liveJobOf(event, receivedAt);
     if (!live) {
       request.webhook.outcome = 'ignored';
       return;
     }
-    const data = app.jobCodec.seal(liveQueue, { callId: live.sessionId, type: event.type, receivedAt: receivedAt.toISOString() }, live);
+    // The claimed patient travels sealed with the event, never among the job's clear fields.
+    const data = app.jobCodec.seal(liveQueue, { callId: live.event.sessionId, type: event.type, receivedAt: receivedAt.toISOString() }, live);
     const stop = enqueueTime.startTimer({ lane: 'live' });
     await durably(request, () => app.enqueueLive(event.type, data));
     stop();
@@ -159,12 +160,15 @@ export async function webhookRoutes(app: FastifyInstance, { config }: { config: 
 
     const job = toEventJob(app.jobCodec, event, rawBody, { requestId: request.id, signedDeliveryId: signedDeliveryIdOf(request) });
     request.webhook.eventId = job.eventId;
+    // The assistant waits on tool calls: they run while their message is made durable, not after
+    // (a message that cannot be made durable is still answered 503; a redelivery waits for the same jobs).
+    const calls = toolCallsIn(event);
+    const answers = calls && app.runTools(calls, toolContextOf(event), request.id);
     const stop = enqueueTime.startTimer({ lane: 'durable' });
     request.webhook.outcome = await durably(request, () => app.enqueueEvent(job));
     stop();
 
-    const calls = toolCallsIn(event);
-    if (calls) return reply.send(toolReply(event, calls, await app.runTools(calls, toolContextOf(event), request.id)));
+    if (calls && answers) return reply.send(toolReply(event, calls, await answers));
     const answer = syncReplyFor(event, config.vapi.assistantId);
     if (answer) return reply.send(answer);
     return reply.send(request.webhook.outcome === 'duplicate' ? { received: true, duplicate: true } : { received: true });

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { RedisClient } from '#shared/redis';
 import type { FieldCipher } from '#shared/crypto';
 import { PATIENT_ERASED, patientChannel, type PatientChannelMessage } from '#shared/relay';
+import { openForPatient, patientOfChannel } from '#shared/relay-messages';
 import { CLOSE, type RelayClient } from './relay-client.ts';
 
 interface Patient {
@@ -25,17 +26,17 @@ export function createPatientHub(deps: {
 }) {
   const { subscriber, prefix } = deps;
   const patients = new Map<string, Patient>();
-  const channelPrefix = patientChannel(prefix, '');
 
   subscriber.on('message', (channel: string, text: string) => {
-    if (!channel.startsWith(channelPrefix)) return;
-    const patient = patients.get(channel.slice(channelPrefix.length));
-    if (!patient) return;
+    const patientId = patientOfChannel(prefix, channel);
+    const patient = patientId === undefined ? undefined : patients.get(patientId);
+    if (patientId === undefined || !patient) return;
     let event: PatientChannelMessage;
     try {
-      event = deps.cipher.decryptJson<PatientChannelMessage>(text);
+      // Sealed to this patient's channel: a message copied here from another patient's does not open.
+      event = openForPatient<PatientChannelMessage>(deps.cipher, patientId, text);
     } catch (error) {
-      deps.logger.error({ err: error, channel }, 'relay message could not be decrypted; dropped');
+      deps.logger.error({ err: error, channel }, 'relay message could not be opened for its channel; dropped');
       return;
     }
     // The patient's data was erased (npm run patient -- erase): nothing of theirs may be served any more.

@@ -1,26 +1,21 @@
 import { UnrecoverableError } from 'bullmq';
 import type { FieldCipher } from '#shared/crypto';
-import type { Database } from '#shared/db/client';
-import type { SessionRow } from '#shared/db/schema';
+import type { Database, Transaction } from '#shared/db/client';
 import type { EventMeta } from '#shared/queues/events-queue';
-import { advanceStatus, toSessionStatus, type SessionStatus } from '#shared/session-status';
 import { readEnvelope, sessionIdOf, type IncomingEvent } from '#shared/vapi/envelope';
 import { isLiveOnly } from '#shared/vapi/live';
-import { changeFor, type Completion, type EventChange, type PendingRelayEvent } from './event-changes.ts';
-import {
-  appendNotification,
-  appendToOutbox,
-  countStoredTurns,
-  insertMessages,
-  lockOrCreateSession,
-  recordEvent,
-  sessionOriginOf,
-  updateSession,
-  type Transaction,
-} from './session-repository.ts';
-import { generateSessionSummary } from './session-summary.ts';
+import { callerIdentity } from '#shared/vapi/read';
+import { changeFor } from './event-changes.ts';
+import { recordEvents } from './event-log-repository.ts';
+import { createGroupCommit } from './group-commit.ts';
+import { countStoredTurns, insertMessages } from './message-repository.ts';
+import type { Committed } from './outbox-dispatcher.ts';
+import { appendNotifications, appendRelayEvents } from './outbox-repository.ts';
+import { createSessions, knownCallers, lockSessions, sessionOriginOf, updateSessions } from './session-repository.ts';
+import { applyEvents, bindingFor, NO_TURNS, stateOf, type KnownCaller, type SessionEvent } from './session-state.ts';
 import { toolsUsedIn } from './tool-call-repository.ts';
 
+/** What became of an event: stored now, stored before (a redelivery), or not for storing. */
 export type ProcessOutcome = 'processed' | 'duplicate' | 'live-only';
 
 /** One event job, opened: its clear fields and the raw webhook body. */
@@ -29,18 +24,41 @@ export interface EventToStore {
   body: string;
 }
 
+/** Events per transaction, and transactions at once (each holds a connection). */
+export interface BatchLimits {
+  maxEvents: number;
+  slots: number;
+}
+
+/**
+ * As many events as a worker holds by default, and two slots: under load one commits while the
+ * other runs, where a single slot's commits bound throughput (README, Performance).
+ */
+const DEFAULT_BATCH_LIMITS: BatchLimits = { maxEvents: 64, slots: 2 };
+
 interface Deps {
   db: Database;
   cipher: FieldCipher;
-  /** Called after each commit that wrote outbox rows: the dispatcher publishes them. */
-  onOutbox: () => void;
+  /** Called after each commit that wrote outbox rows, once per batch: the outbox takes them from there. */
+  onCommit: (committed: Committed) => void;
+  batch?: BatchLimits;
+  /** Batch sizes and failed batches, for metrics. */
+  onBatch?: (size: number) => void;
+  onSplit?: (error: unknown, size: number) => void;
 }
 
-/** Marks a session whose transcript was taken from the end-of-call report's artifact. */
-const BACKFILLED = 'end-of-call-report';
+/** An event read from its job, waiting for its batch. */
+interface ReadEvent extends SessionEvent {
+  job: EventToStore;
+  event: IncomingEvent;
+  sessionId: string | null;
+  receivedAt: Date;
+}
 
-const earliest = (a: Date | null, b: Date | null | undefined) => (a && b ? (a < b ? a : b) : (a ?? b ?? null));
-const latest = (a: Date | null, b: Date | null | undefined) => (a && b ? (a > b ? a : b) : (a ?? b ?? null));
+/** A session another transaction created between this batch's lock and its insert: the batch starts again and finds it. */
+class SessionCreatedMeanwhile extends Error {
+  override name = 'SessionCreatedMeanwhile';
+}
 
 /** Reads a job's body back into the event it carries; one that is not an event never will be. */
 function readEvent(job: EventToStore): IncomingEvent {
@@ -54,104 +72,104 @@ function readEvent(job: EventToStore): IncomingEvent {
   return event;
 }
 
+function groupBySession(events: ReadEvent[]): Map<string, ReadEvent[]> {
+  const bySession = new Map<string, ReadEvent[]>();
+  for (const event of events) if (event.sessionId) bySession.set(event.sessionId, [...(bySession.get(event.sessionId) ?? []), event]);
+  return bySession;
+}
+
 /**
- * Stores one event: in a single transaction it records the event under its id (a redelivery stops
- * there), creates or locks the session, applies what the event changes, and appends relay events
- * (with the next `seq`) and notification intents to the outbox, which the dispatcher publishes
- * after commit. Status only moves forward, and times are kept as the earliest start and latest
- * end reported, so order of arrival does not matter.
+ * Stores events in group commit (DESIGN 5, 15): the jobs a worker holds at once are stored in one
+ * transaction that records them in the event log (a redelivery stops there), locks their sessions
+ * in id order (creating those seen for the first time), applies each session's events in the order
+ * they arrived (session-state.ts), and appends relay events (with the next `seq`) and notification
+ * intents to the outbox, in one statement per table. A job's promise settles once its batch is
+ * committed; a batch that fails is stored again event by event, so a bad event fails alone.
  */
-export function createEventProcessor({ db, cipher, onOutbox }: Deps) {
-  async function complete(tx: Transaction, session: SessionRow, values: Partial<SessionRow>, completion: Completion) {
-    if (completion.backfill.length > 0 && Object.values(await countStoredTurns(tx, session.id)).every((n) => n === 0)) {
-      await insertMessages(tx, cipher, session.id, `backfill.${session.id}`, completion.backfill);
-      values.metadata = { ...session.metadata, transcriptFrom: BACKFILLED };
+export function createEventProcessor({ db, cipher, onCommit, batch = DEFAULT_BATCH_LIMITS, onBatch, onSplit }: Deps) {
+  async function storeBatch(tx: Transaction, events: ReadEvent[]) {
+    const [recorded, locked] = await Promise.all([
+      recordEvents(
+        tx,
+        // Each payload encrypted on its own: the job's seal is bound to the job's clear fields, which the row does not keep.
+        events.map(({ eventId, event, sessionId, receivedAt, job }) => ({ id: eventId, sessionId, type: event.type, occurredAt: event.timestamp, receivedAt, payload: cipher.encrypt(job.body) })),
+      ),
+      lockSessions(tx, [...new Set(events.flatMap((e) => (e.sessionId ? [e.sessionId] : [])))]),
+    ]);
+    // An event twice in one batch (a job redelivered while its first run waits) is stored once.
+    const seen = new Set<string>();
+    const fresh = events.map(({ eventId }) => {
+      const first = recorded.has(eventId) && !seen.has(eventId);
+      seen.add(eventId);
+      return first;
+    });
+    const bySession = groupBySession(events.filter((_, index) => fresh[index]));
+
+    const unbound = [...bySession].filter(([id]) => !locked.get(id)?.patientId && !locked.get(id)?.callerHash);
+    const numbers = unbound.flatMap(([, own]) => own.flatMap((e) => (e.identity.callerNumber ? [e.identity.callerNumber] : [])));
+    const callers = numbers.length > 0 ? await knownCallers(tx, cipher, numbers) : new Map<string, KnownCaller>();
+    const missing = [...bySession].filter(([id]) => !locked.has(id));
+    if (missing.length > 0) {
+      const created = await createSessions(
+        tx,
+        missing.map(([id, [first]]) => ({ id, origin: sessionOriginOf(first!.event), binding: bindingFor(first!.identity, callers) })),
+      );
+      // Locking what another transaction created now would take it out of id order: start again, and find it.
+      if (created.length < missing.length) throw new SessionCreatedMeanwhile('A session of the batch was created meanwhile');
+      for (const row of created) locked.set(row.id, row);
     }
-    const summary = generateSessionSummary({
-      startedAt: values.startedAt ?? session.startedAt,
-      endedAt: values.endedAt ?? session.endedAt,
-      reportedDurationSeconds: completion.reportedDurationSeconds,
-      turns: completion.conversation?.turns ?? (await countStoredTurns(tx, session.id)),
-      toolsUsed: await toolsUsedIn(tx, session.id).then((recorded) => (recorded.length > 0 ? recorded : (completion.conversation?.toolsUsed ?? []))),
-      endedReason: values.endedReason ?? session.endedReason,
-      vapiSummary: completion.vapiSummary,
+
+    // The end of a call is summarised from what the session holds: read once its lock is held.
+    const due = [...bySession].filter(([, own]) => own.some((e) => e.change.completion)).map(([id]) => id);
+    const [turns, tools] = due.length > 0 ? await Promise.all([countStoredTurns(tx, due), toolsUsedIn(tx, due)]) : [new Map(), new Map()];
+    const applied = [...bySession].map(([id, own]) => {
+      const row = locked.get(id)!;
+      return { row, ...applyEvents(stateOf(row), own, { turns: turns.get(id) ?? NO_TURNS, toolsUsed: tools.get(id) ?? [] }, callers) };
     });
-    Object.assign(values, {
-      transcriptSummary: cipher.encrypt(summary.text),
-      keyInsights: {
-        durationSeconds: summary.durationSeconds,
-        turns: summary.turns,
-        toolsUsed: summary.toolsUsed,
-        endedReason: summary.endedReason,
-        ...(completion.successEvaluation !== null ? { successEvaluation: completion.successEvaluation } : {}),
-        ...(completion.cost !== null ? { cost: completion.cost } : {}),
-      },
-      ...(completion.analysis ? { analysis: cipher.encryptJson(completion.analysis) } : {}),
-      ...(completion.recordingUrl ? { recordingUrl: cipher.encrypt(completion.recordingUrl) } : {}),
-      ...(completion.cost !== null ? { cost: completion.cost.toFixed(4) } : {}),
-    });
+
+    const notifications = applied.flatMap(({ row, notifications }) => notifications.map((intent) => ({ sessionId: row.id, ...intent })));
+    const [numbered] = await Promise.all([
+      appendRelayEvents(tx, cipher, applied.map(({ row, relay }) => ({ session: row, events: relay }))),
+      insertMessages(tx, cipher, applied.flatMap(({ row, messages }) => messages.map((group) => ({ sessionId: row.id, ...group })))),
+      appendNotifications(tx, cipher, notifications),
+      updateSessions(tx, cipher, applied.map(({ state, completion }) => ({ state, completion }))),
+    ]);
+    const patients = new Map(applied.map(({ state }) => [state.id, state.patientId]));
     return {
-      type: 'session_end' as const,
-      data: { sessionId: session.id, status: 'ended', summary: summary.text, durationSeconds: summary.durationSeconds, endedReason: summary.endedReason },
+      outcomes: fresh.map((stored): ProcessOutcome => (stored ? 'processed' : 'duplicate')),
+      committed: { relay: numbered.map((event) => ({ ...event, patientId: patients.get(event.sessionId) ?? null })), notifications: notifications.length },
     };
   }
 
-  async function apply(tx: Transaction, session: SessionRow, change: EventChange, eventId: string, at: Date) {
-    const current = toSessionStatus(session.status) ?? 'queued';
-    const status: SessionStatus = change.status ? advanceStatus(current, change.status) : current;
-    const values: Partial<SessionRow> = {
-      status,
-      startedAt: earliest(session.startedAt, change.startedAt),
-      endedAt: latest(session.endedAt, change.endedAt) ?? (status === 'ended' || status === 'completed' ? at : null),
-      endedReason: session.endedReason ?? change.endedReason ?? null,
-      lastEventAt: latest(session.lastEventAt, at),
-    };
-    // Once Vapi's own record of the conversation is stored, a late live transcript would repeat it.
-    if (session.metadata.transcriptFrom !== BACKFILLED) await insertMessages(tx, cipher, session.id, eventId, change.messages);
-
-    const relay: PendingRelayEvent[] = [];
-    if (status !== current) relay.push({ type: 'session_status', at, data: { status, ...(values.endedReason ? { endedReason: values.endedReason } : {}) } });
-    relay.push(...change.relay);
-    // A repeated end report (a second `call-end`, say) must not summarise or announce the end twice.
-    if (change.completion && current !== 'completed') relay.push({ at, ...(await complete(tx, session, values, change.completion)) });
-
-    const notifications = [];
-    const ended = relay.find((event) => event.type === 'session_end');
-    if (ended) notifications.push({ type: 'session.ended', at, data: ended.data });
-    if (change.error) notifications.push({ type: 'session.error', at, data: change.error });
-    for (const notification of notifications) await appendNotification(tx, cipher, session, notification);
-
-    const numbered = await appendToOutbox(tx, cipher, session, relay);
-    values.lastSeq = session.lastSeq + numbered.length;
-    await updateSession(tx, session.id, values);
-    return numbered.length > 0 || notifications.length > 0;
+  async function store(events: ReadEvent[]): Promise<ProcessOutcome[]> {
+    for (;;) {
+      try {
+        const { outcomes, committed } = await db.transaction((tx) => storeBatch(tx, events));
+        if (committed.relay.length > 0 || committed.notifications > 0) onCommit(committed);
+        return outcomes;
+      } catch (error) {
+        // Each new start finds committed what the last one collided with, so the batch's sessions to create only shrink.
+        if (!(error instanceof SessionCreatedMeanwhile)) throw error;
+      }
+    }
   }
+
+  const group = createGroupCommit<ReadEvent, ProcessOutcome>({ store, maxBatch: batch.maxEvents, slots: batch.slots, onBatch, onSplit });
 
   return async function processEvent(job: EventToStore): Promise<ProcessOutcome> {
     const event = readEvent(job);
     // The ingress sends these down the live lane; one queued before that (an upgrade) is not stored either.
     if (isLiveOnly(event)) return 'live-only';
     const receivedAt = new Date(job.meta.receivedAt);
-    const change = changeFor(event, receivedAt);
-    const at = event.timestamp ?? receivedAt;
-    const sessionId = sessionIdOf(event);
-
-    const result = await db.transaction(async (tx) => {
-      const session = sessionId ? await lockOrCreateSession(tx, cipher, sessionId, sessionOriginOf(event)) : null;
-      const fresh = await recordEvent(tx, {
-        id: job.meta.eventId,
-        sessionId,
-        type: event.type,
-        occurredAt: event.timestamp,
-        receivedAt,
-        // Encrypted on its own: the job's seal is bound to the job's clear fields, which the row does not keep.
-        payload: cipher.encrypt(job.body),
-      });
-      if (!fresh) return { outcome: 'duplicate' as const, wroteOutbox: false };
-      const wroteOutbox = session ? await apply(tx, session, change, job.meta.eventId, at) : false;
-      return { outcome: 'processed' as const, wroteOutbox };
+    return group.submit({
+      job,
+      event,
+      sessionId: sessionIdOf(event),
+      receivedAt,
+      eventId: job.meta.eventId,
+      at: event.timestamp ?? receivedAt,
+      change: changeFor(event, receivedAt),
+      identity: callerIdentity(event.message),
     });
-    if (result.wroteOutbox) onOutbox();
-    return result.outcome;
   };
 }

@@ -1,18 +1,32 @@
-import { and, asc, eq, inArray, isNull } from 'drizzle-orm';
 import type { Queue } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import type { RedisClient } from '#shared/redis';
 import { createHash } from 'node:crypto';
 import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
-import { notificationOutbox, sessionEvents, vapiSessions } from '#shared/db/schema';
 import type { JobCodec } from '#shared/queues/codec';
 import type { JobData } from '#shared/queues/definition';
 import { notificationsQueue, type NotificationBody, type NotificationMeta } from '#shared/queues/notifications-queue';
-import { CALL_BINDING_TTL_S, callBindingKey, patientChannel, type RelayEvent, type RelayEventType } from '#shared/relay';
+import { CALL_BINDING_TTL_S, callBindingKey, patientChannel, type RelayEvent } from '#shared/relay';
+import { sealBinding, sealForPatient } from '#shared/relay-messages';
+import type { JsonObject } from '#shared/vapi/envelope';
+import { claimNotifications, claimRelayEvents, markNotificationsDispatched, markRelayEventsDispatched, type OutboxRelayEvent } from './outbox-repository.ts';
 
 /** Rows claimed per transaction; a full batch means there may be more, so the loop goes on at once. */
 const BATCH = 500;
+
+/**
+ * Age past which the sweep takes a relay event nobody published: younger ones are being published
+ * by the worker that committed them (a double publish is harmless, but every row raced is work).
+ */
+export const RELAY_SETTLE_MS = 2_000;
+
+/** What a transaction committed to the outbox, handed over right after its commit. */
+export interface Committed {
+  relay: OutboxRelayEvent[];
+  /** Notification intents written. */
+  notifications: number;
+}
 
 export interface DispatcherDeps {
   db: Database;
@@ -25,6 +39,8 @@ export interface DispatcherDeps {
   endpoints: readonly string[];
   prefix: string;
   logger: FastifyBaseLogger;
+  /** RELAY_SETTLE_MS unless a test says otherwise. */
+  relaySettleMs?: number;
 }
 
 /** The delivery job id of one notification to one endpoint: the same whoever dispatches it, however often. */
@@ -34,72 +50,49 @@ export const notificationJobId = (notificationId: number, endpoint: string) =>
 /**
  * Moves committed outbox rows out of Postgres (DESIGN 5): relay events to the patient's pub/sub
  * channel (refreshing the call → patient binding the live lane reads), notification intents to one
- * delivery job per endpoint. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so any number of
- * dispatchers work side by side, and marked only after Redis took them: a crash in between
- * publishes a row twice (relays drop a `seq` they have seen), never zero times.
+ * delivery job per endpoint. Relay events leave as soon as they commit, published from memory by
+ * `handOff` and then marked; the sweep takes whatever a crash or an outage left, and every
+ * notification. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so any number of dispatchers work
+ * side by side, and marked only after Redis took them: a crash in between publishes a row twice
+ * (relays drop a `seq` they have seen), never zero times.
  */
 export function createOutboxDispatcher(deps: DispatcherDeps) {
   const { db, redis, cipher, codec, prefix } = deps;
+  const settleMs = deps.relaySettleMs ?? RELAY_SETTLE_MS;
+
+  /** Publishes relay events to their patients' channels, refreshing each call's binding, in one pipeline. */
+  async function publish(events: OutboxRelayEvent[]): Promise<void> {
+    const pipeline = redis.pipeline();
+    const bound = new Set<string>();
+    for (const row of events) {
+      if (!row.patientId) continue; // nobody to show it to yet
+      const event: RelayEvent = { type: row.type, sessionId: row.sessionId, seq: row.seq, at: row.at.toISOString(), data: row.data };
+      if (!bound.has(row.sessionId)) {
+        bound.add(row.sessionId);
+        pipeline.set(callBindingKey(prefix, row.sessionId), sealBinding(cipher, row.sessionId, row.patientId), 'EX', CALL_BINDING_TTL_S);
+      }
+      pipeline.publish(patientChannel(prefix, row.patientId), sealForPatient(cipher, row.patientId, event));
+    }
+    if (pipeline.length === 0) return;
+    const results = await pipeline.exec();
+    const failed = results?.find(([error]) => error);
+    if (!results || failed) throw failed?.[0] ?? new Error('Redis did not run the publish pipeline');
+  }
 
   async function dispatchRelayEvents(): Promise<number> {
     return db.transaction(async (tx) => {
-      const rows = await tx
-        .select({
-          id: sessionEvents.id,
-          sessionId: sessionEvents.sessionId,
-          seq: sessionEvents.seq,
-          type: sessionEvents.type,
-          at: sessionEvents.at,
-          data: sessionEvents.data,
-          patientId: vapiSessions.patientId,
-        })
-        .from(sessionEvents)
-        .innerJoin(vapiSessions, eq(vapiSessions.id, sessionEvents.sessionId))
-        .where(isNull(sessionEvents.dispatchedAt))
-        .orderBy(asc(sessionEvents.id))
-        .limit(BATCH)
-        .for('update', { of: sessionEvents, skipLocked: true });
+      const rows = await claimRelayEvents(tx, BATCH, settleMs);
       if (rows.length === 0) return 0;
-
-      const pipeline = redis.pipeline();
-      const bound = new Set<string>();
-      for (const row of rows) {
-        if (!row.patientId) continue; // nobody to show it to yet; a later subscriber replays it from Postgres
-        const event: RelayEvent = {
-          type: row.type as RelayEventType,
-          sessionId: row.sessionId,
-          seq: row.seq,
-          at: row.at.toISOString(),
-          data: cipher.decryptJson(row.data),
-        };
-        if (!bound.has(row.sessionId)) {
-          bound.add(row.sessionId);
-          pipeline.set(callBindingKey(prefix, row.sessionId), row.patientId, 'EX', CALL_BINDING_TTL_S);
-        }
-        pipeline.publish(patientChannel(prefix, row.patientId), cipher.encryptJson(event));
-      }
-      if (pipeline.length > 0) {
-        const results = await pipeline.exec();
-        const failed = results?.find(([error]) => error);
-        if (!results || failed) throw failed?.[0] ?? new Error('Redis did not run the publish pipeline');
-      }
-      await tx
-        .update(sessionEvents)
-        .set({ dispatchedAt: new Date() })
-        .where(inArray(sessionEvents.id, rows.map((row) => row.id)));
+      // A session nobody is bound to yet has no channel: its rows are marked unread, and a later subscriber replays them from Postgres.
+      await publish(rows.flatMap((row) => (row.patientId ? [{ ...row, data: cipher.decryptJson<JsonObject>(row.data) }] : [])));
+      await markRelayEventsDispatched(tx, rows.map((row) => row.id));
       return rows.length;
     });
   }
 
   async function dispatchNotifications(): Promise<number> {
     return db.transaction(async (tx) => {
-      const rows = await tx
-        .select()
-        .from(notificationOutbox)
-        .where(isNull(notificationOutbox.dispatchedAt))
-        .orderBy(asc(notificationOutbox.id))
-        .limit(BATCH)
-        .for('update', { skipLocked: true });
+      const rows = await claimNotifications(tx, BATCH);
       if (rows.length === 0) return 0;
       const jobs = rows.flatMap((row) => {
         const body: NotificationBody = {
@@ -116,10 +109,7 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
         }));
       });
       if (jobs.length > 0) await deps.notifications.addBulk(jobs);
-      await tx
-        .update(notificationOutbox)
-        .set({ dispatchedAt: new Date() })
-        .where(and(inArray(notificationOutbox.id, rows.map((row) => row.id)), isNull(notificationOutbox.dispatchedAt)));
+      await markNotificationsDispatched(tx, rows.map((row) => row.id));
       return rows.length;
     });
   }
@@ -135,6 +125,7 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let idle: Promise<void> = Promise.resolve();
+  const publishing = new Set<Promise<void>>();
 
   async function loop() {
     do {
@@ -159,8 +150,23 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
     idle = loop();
   }
 
+  /**
+   * Takes what a transaction just committed: its relay events are published from memory and marked
+   * (no claiming round trips), its notification intents go out with a dispatch pass.
+   */
+  function handOff(committed: Committed): void {
+    if (committed.notifications > 0) kick();
+    if (committed.relay.length === 0 || stopped) return;
+    const done: Promise<void> = publish(committed.relay)
+      .then(() => markRelayEventsDispatched(db, committed.relay.map((event) => event.id)))
+      .catch((error: unknown) => deps.logger.warn({ err: error }, 'publishing committed relay events failed; the sweep sends them'))
+      .finally(() => publishing.delete(done));
+    publishing.add(done);
+  }
+
   return {
     kick,
+    handOff,
     dispatchOnce,
     /** Sweeps on a timer too, so rows left by a crash or an outage go out without a new event. */
     start(sweepMs: number) {
@@ -171,7 +177,7 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
     async stop() {
       stopped = true;
       clearInterval(timer);
-      await idle;
+      await Promise.all([idle, ...publishing]);
     },
   };
 }

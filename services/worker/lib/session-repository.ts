@@ -1,47 +1,11 @@
-import { count, eq, inArray, sql } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
 import type { FieldCipher } from '#shared/crypto';
-import type { Database } from '#shared/db/client';
-import { notificationOutbox, patients, sessionEvents, vapiEvents, vapiMessages, vapiSessions, type SessionRow } from '#shared/db/schema';
-import { obj, str, type IncomingEvent, type JsonObject } from '#shared/vapi/envelope';
-import { callerIdentity, type CallerIdentity, type Turns } from '#shared/vapi/read';
-import type { NewMessage, PendingRelayEvent } from './event-changes.ts';
-
-export type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0];
-
-/** Records the event under its id; false when it was recorded before (a redelivery: do nothing). */
-export async function recordEvent(
-  tx: Transaction,
-  row: { id: string; sessionId: string | null; type: string; occurredAt: Date | null; receivedAt: Date; payload: string },
-): Promise<boolean> {
-  const inserted = await tx.insert(vapiEvents).values(row).onConflictDoNothing().returning({ id: vapiEvents.id });
-  return inserted.length > 0;
-}
-
-interface PatientBinding {
-  patientId: string | null;
-  patientVerified: boolean;
-  callerHash: string | null;
-}
-
-/**
- * Who the call is about: `call.metadata.patientId`, which our own app sets for a logged-in patient
- * (so it verifies), else the patient whose phone matches the caller (binds without verifying),
- * else nobody. Unknown callers still get a session.
- */
-async function bindPatient(tx: Transaction, cipher: FieldCipher, { claimedPatientId, callerNumber }: CallerIdentity): Promise<PatientBinding> {
-  const callerHash = callerNumber ? cipher.lookupHash(callerNumber) : null;
-  if (claimedPatientId) return { patientId: claimedPatientId, patientVerified: true, callerHash };
-  if (callerNumber) {
-    const matches = await tx
-      .select({ id: patients.id })
-      .from(patients)
-      .where(inArray(patients.phoneHash, cipher.lookupHashes(callerNumber)))
-      .limit(2);
-    // Two patients sharing a number (a family phone) is ambiguous: bind neither.
-    if (matches.length === 1) return { patientId: matches[0]!.id, patientVerified: false, callerHash };
-  }
-  return { patientId: null, patientVerified: false, callerHash };
-}
+import type { Transaction } from '#shared/db/client';
+import { patients, vapiSessions, type SessionRow } from '#shared/db/schema';
+import { anyOf, textArray } from '#shared/db/text-array';
+import { obj, str, type IncomingEvent } from '#shared/vapi/envelope';
+import { callerIdentity, type CallerIdentity } from '#shared/vapi/read';
+import { bindingFor, rebind, type KnownCaller, type PatientBinding, type SessionCompletion, type SessionState } from './session-state.ts';
 
 /** What starts a session: who is calling, and what Vapi says about the call. */
 export interface SessionOrigin {
@@ -65,134 +29,152 @@ export function sessionOriginOf(event: IncomingEvent): SessionOrigin {
   };
 }
 
-/** True when a session without a patient gets identity it has not tried yet. */
-function bringsNewIdentity(session: SessionRow, { claimedPatientId, callerNumber }: CallerIdentity): boolean {
-  if (session.patientId) return false;
-  return claimedPatientId !== undefined || (callerNumber !== undefined && session.callerHash === null);
+/** What a writer reads of the sessions it locks: what their events change, and the last `seq` handed out. */
+const LOCKED = {
+  id: vapiSessions.id,
+  status: vapiSessions.status,
+  startedAt: vapiSessions.startedAt,
+  endedAt: vapiSessions.endedAt,
+  endedReason: vapiSessions.endedReason,
+  lastEventAt: vapiSessions.lastEventAt,
+  metadata: vapiSessions.metadata,
+  patientId: vapiSessions.patientId,
+  patientVerified: vapiSessions.patientVerified,
+  callerHash: vapiSessions.callerHash,
+  lastSeq: vapiSessions.lastSeq,
+};
+
+/** A session row as a writer holding its lock reads it. */
+export type LockedSession = Pick<SessionRow, keyof typeof LOCKED>;
+
+/**
+ * The sessions among `ids` that exist, locked for this transaction in id order: transactions that
+ * lock overlapping sets wait for each other in turn, never in a cycle, and concurrent events of
+ * one call take turns, so `seq` stays gap-free.
+ */
+export async function lockSessions(tx: Transaction, ids: string[]): Promise<Map<string, LockedSession>> {
+  if (ids.length === 0) return new Map();
+  const rows = await tx.select(LOCKED).from(vapiSessions).where(anyOf(vapiSessions.id, ids)).orderBy(asc(vapiSessions.id)).for('update');
+  return new Map(rows.map((row) => [row.id, row]));
+}
+
+/** Caller numbers as the patients table knows them, in one query: each one's keyed hash and the patients with that phone. */
+export async function knownCallers(tx: Transaction, cipher: FieldCipher, numbers: Iterable<string>): Promise<Map<string, KnownCaller>> {
+  const distinct = [...new Set(numbers)];
+  const callers = new Map<string, KnownCaller>();
+  if (distinct.length === 0) return callers;
+  const matches = await tx
+    .select({ id: patients.id, phoneHash: patients.phoneHash })
+    .from(patients)
+    .where(anyOf(patients.phoneHash, distinct.flatMap((number) => cipher.lookupHashes(number))));
+  for (const number of distinct) {
+    const hashes = new Set(cipher.lookupHashes(number));
+    const patientIds = [...new Set(matches.filter((match) => match.phoneHash !== null && hashes.has(match.phoneHash)).map((match) => match.id))];
+    callers.set(number, { hash: cipher.lookupHash(number), patientIds });
+  }
+  return callers;
+}
+
+/** A session to create: its id, what its first event says about the call, and the patient bound to it. */
+export interface NewSession {
+  id: string;
+  origin: SessionOrigin;
+  binding: PatientBinding;
 }
 
 /**
- * The call's session, created (and its patient bound) on its first event, and locked for this
- * transaction so that concurrent events of one call take turns and `seq` stays gap-free. A session
- * created without a patient (its first event carried no identity, or arrived before the patient
- * existed) is bound by the first later event that brings one.
+ * Creates sessions, in id order, and returns those created now, locked by their creation; one that
+ * another transaction created first is not among them.
  */
-export async function lockOrCreateSession(
-  tx: Transaction,
-  cipher: FieldCipher,
-  sessionId: string,
-  origin: SessionOrigin,
-): Promise<SessionRow> {
-  const [existing] = await tx.select().from(vapiSessions).where(eq(vapiSessions.id, sessionId)).for('update');
-  if (existing) {
-    if (!bringsNewIdentity(existing, origin.identity)) return existing;
-    const binding = await bindPatient(tx, cipher, origin.identity);
-    const [rebound] = await tx
-      .update(vapiSessions)
-      .set({ ...binding, callerHash: existing.callerHash ?? binding.callerHash })
-      .where(eq(vapiSessions.id, sessionId))
-      .returning();
-    return rebound!;
-  }
-
-  await tx
-    .insert(vapiSessions)
-    .values({
-      id: sessionId,
-      ...(await bindPatient(tx, cipher, origin.identity)),
+export async function createSessions(tx: Transaction, sessions: NewSession[]): Promise<LockedSession[]> {
+  if (sessions.length === 0) return [];
+  const rows = [...sessions]
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .map(({ id, origin, binding }) => ({
+      id,
+      ...binding,
       callType: origin.callType ?? null,
       assistantId: origin.assistantId ?? null,
       phoneNumberId: origin.phoneNumberId ?? null,
       metadata: { source: origin.source },
-    })
-    .onConflictDoNothing();
-  // Re-read under lock: a concurrent first event of the same call may have inserted it first.
-  const [created] = await tx.select().from(vapiSessions).where(eq(vapiSessions.id, sessionId)).for('update');
-  return created!;
+    }));
+  return tx.insert(vapiSessions).values(rows).onConflictDoNothing().returning(LOCKED);
 }
 
-export async function insertMessages(
-  tx: Transaction,
-  cipher: FieldCipher,
-  sessionId: string,
-  eventId: string,
-  messages: NewMessage[],
-): Promise<void> {
-  const rows = messages.map((message, index) => ({
-    sessionId,
-    // One event normally makes one message; a backfill makes several, each with its own id.
-    eventId: messages.length === 1 ? eventId : `${eventId}.${index}`,
-    role: message.role,
-    transcript: cipher.encrypt(message.transcript),
-    timestamp: message.timestamp,
-    metadata: message.metadata,
-  }));
-  // A long artifact goes in chunks: one statement may bind at most 65,535 parameters.
-  for (let start = 0; start < rows.length; start += MESSAGES_PER_INSERT) {
-    await tx.insert(vapiMessages).values(rows.slice(start, start + MESSAGES_PER_INSERT)).onConflictDoNothing();
+const iso = (date: Date | null) => date?.toISOString() ?? null;
+
+/** The columns `updateSessions` writes, in the order of its rows' values. */
+const UPDATED = [
+  'id', 'status', 'started_at', 'ended_at', 'ended_reason', 'last_event_at', 'metadata', 'patient_id', 'patient_verified', 'caller_hash',
+  'transcript_summary', 'key_insights', 'analysis', 'recording_url', 'cost',
+] as const;
+
+/**
+ * Writes the new state of every session a batch changed, in one statement. A completion's columns
+ * are encrypted here; those it leaves null keep what they held. `last_seq` is not written here: the
+ * outbox repository advances it with the rows it numbers.
+ */
+export async function updateSessions(tx: Transaction, cipher: FieldCipher, updates: { state: SessionState; completion: SessionCompletion | null }[]): Promise<void> {
+  if (updates.length === 0) return;
+  const rows = updates.map(({ state, completion }) => [
+    state.id,
+    state.status,
+    iso(state.startedAt),
+    iso(state.endedAt),
+    state.endedReason,
+    iso(state.lastEventAt),
+    JSON.stringify(state.metadata),
+    state.patientId,
+    String(state.patientVerified),
+    state.callerHash,
+    completion ? cipher.encrypt(completion.summary) : null,
+    completion ? JSON.stringify(completion.keyInsights) : null,
+    completion?.analysis ? cipher.encryptJson(completion.analysis) : null,
+    completion?.recordingUrl ? cipher.encrypt(completion.recordingUrl) : null,
+    completion?.cost ?? null,
+  ]);
+  const columns = sql.join(UPDATED.map((_, index) => textArray(rows.map((row) => row[index] ?? null))), sql`, `);
+  await tx.execute(sql`
+    update ${vapiSessions} as s set
+      status = v.status,
+      started_at = v.started_at::timestamptz,
+      ended_at = v.ended_at::timestamptz,
+      ended_reason = v.ended_reason,
+      last_event_at = v.last_event_at::timestamptz,
+      metadata = v.metadata::jsonb,
+      patient_id = v.patient_id,
+      patient_verified = v.patient_verified::boolean,
+      caller_hash = v.caller_hash,
+      transcript_summary = coalesce(v.transcript_summary, s.transcript_summary),
+      key_insights = coalesce(v.key_insights::jsonb, s.key_insights),
+      analysis = coalesce(v.analysis, s.analysis),
+      recording_url = coalesce(v.recording_url, s.recording_url),
+      cost = coalesce(v.cost::numeric, s.cost),
+      updated_at = now()
+    from unnest(${columns}) as v(${sql.raw(UPDATED.join(', '))})
+    where s.id = v.id`);
+}
+
+/**
+ * The call's session for a writer that holds one session at a time (the tool runner), locked for
+ * its transaction: created (its patient bound) on first sight, and bound by a later writer that
+ * brings the identity it lacked.
+ */
+export async function lockOrCreateSession(tx: Transaction, cipher: FieldCipher, sessionId: string, origin: SessionOrigin): Promise<LockedSession> {
+  const [existing] = (await lockSessions(tx, [sessionId])).values();
+  const number = origin.identity.callerNumber;
+  const needsCallers = number !== undefined && !existing?.patientId && (existing?.callerHash ?? null) === null;
+  const callers = needsCallers ? await knownCallers(tx, cipher, [number]) : new Map<string, KnownCaller>();
+  if (existing) {
+    const bound = rebind(existing, origin.identity, callers);
+    if (bound === existing) return existing;
+    const binding = { patientId: bound.patientId, patientVerified: bound.patientVerified, callerHash: bound.callerHash };
+    const [rebound] = await tx.update(vapiSessions).set({ ...binding, updatedAt: sql`now()` }).where(eq(vapiSessions.id, sessionId)).returning(LOCKED);
+    return rebound!;
   }
-}
-
-/** Rows per insert of messages: 6 parameters each, well under Postgres's limit of 65,535. */
-const MESSAGES_PER_INSERT = 1_000;
-
-export async function countStoredTurns(tx: Transaction, sessionId: string): Promise<Turns> {
-  const rows = await tx
-    .select({ role: vapiMessages.role, n: count() })
-    .from(vapiMessages)
-    .where(eq(vapiMessages.sessionId, sessionId))
-    .groupBy(vapiMessages.role);
-  const turns: Turns = { user: 0, assistant: 0, system: 0 };
-  for (const row of rows) turns[row.role as keyof Turns] = row.n;
-  return turns;
-}
-
-/** Appends relay events to the outbox with the session's next `seq` values; returns them numbered. */
-export async function appendToOutbox(
-  tx: Transaction,
-  cipher: FieldCipher,
-  session: SessionRow,
-  events: PendingRelayEvent[],
-): Promise<(PendingRelayEvent & { seq: number })[]> {
-  if (events.length === 0) return [];
-  const numbered = events.map((event, index) => ({ ...event, seq: session.lastSeq + index + 1 }));
-  await tx.insert(sessionEvents).values(
-    numbered.map((event) => ({
-      sessionId: session.id,
-      seq: event.seq,
-      type: event.type,
-      at: event.at,
-      data: cipher.encryptJson(event.data),
-    })),
-  );
-  return numbered;
-}
-
-export async function updateSession(tx: Transaction, sessionId: string, values: Partial<SessionRow>): Promise<void> {
-  await tx
-    .update(vapiSessions)
-    .set({ ...values, updatedAt: sql`now()` })
-    .where(eq(vapiSessions.id, sessionId));
-}
-
-/** Records a notification intent (session ended, terminal error) for the dispatcher to deliver. */
-export async function appendNotification(
-  tx: Transaction,
-  cipher: FieldCipher,
-  session: SessionRow,
-  notification: { type: string; at: Date; data: JsonObject },
-): Promise<void> {
-  await tx.insert(notificationOutbox).values({
-    sessionId: session.id,
-    patientId: session.patientId,
-    type: notification.type,
-    occurredAt: notification.at,
-    data: cipher.encryptJson(notification.data),
-  });
-}
-
-/** Appends relay events and moves the session's `last_seq` past them: for writers that change nothing else. */
-export async function appendSessionEvents(tx: Transaction, cipher: FieldCipher, session: SessionRow, events: PendingRelayEvent[]): Promise<void> {
-  const numbered = await appendToOutbox(tx, cipher, session, events);
-  await updateSession(tx, session.id, { lastSeq: session.lastSeq + numbered.length });
+  const [created] = await createSessions(tx, [{ id: sessionId, origin, binding: bindingFor(origin.identity, callers) }]);
+  if (created) return created;
+  // Another transaction created it first: wait for it, then hold it.
+  const [theirs] = (await lockSessions(tx, [sessionId])).values();
+  return theirs!;
 }

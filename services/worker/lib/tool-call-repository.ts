@@ -1,8 +1,8 @@
 import { eq, sql } from 'drizzle-orm';
 import type { FieldCipher } from '#shared/crypto';
-import type { Database } from '#shared/db/client';
+import type { Database, Transaction } from '#shared/db/client';
 import { toolCalls, vapiSessions } from '#shared/db/schema';
-import type { Transaction } from './session-repository.ts';
+import { anyOf } from '#shared/db/text-array';
 
 /** How a tool call ended; `running` until it does. */
 export type ToolCallStatus = 'running' | 'succeeded' | 'refused' | 'invalid' | 'unknown_tool' | 'failed' | 'expired';
@@ -46,13 +46,16 @@ export async function verifySessionPatient(db: Database, sessionId: string, pati
   await db.update(vapiSessions).set({ patientId, patientVerified: true, updatedAt: sql`now()` }).where(eq(vapiSessions.id, sessionId));
 }
 
-/** Names of the tools a session used, in the order first used. */
-export async function toolsUsedIn(tx: Transaction, sessionId: string): Promise<string[]> {
+/** Names of the tools each session used, in the order first used; sessions that used none are absent. */
+export async function toolsUsedIn(tx: Transaction, sessionIds: string[]): Promise<Map<string, string[]>> {
+  const used = new Map<string, string[]>();
+  if (sessionIds.length === 0) return used;
   const rows = await tx
-    .select({ name: toolCalls.name })
+    .select({ sessionId: toolCalls.sessionId, name: toolCalls.name })
     .from(toolCalls)
-    .where(eq(toolCalls.sessionId, sessionId))
-    .groupBy(toolCalls.name)
+    .where(anyOf(toolCalls.sessionId, sessionIds))
+    .groupBy(toolCalls.sessionId, toolCalls.name)
     .orderBy(sql`min(${toolCalls.createdAt})`);
-  return rows.map((row) => row.name);
+  for (const row of rows) used.set(row.sessionId, [...(used.get(row.sessionId) ?? []), row.name]);
+  return used;
 }

@@ -1,19 +1,21 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { z } from 'zod';
 import type { FieldCipher } from '#shared/crypto';
-import type { Database } from '#shared/db/client';
+import type { Database, Transaction } from '#shared/db/client';
 import type { ToolJobPayload, ToolJobResult, ToolMeta } from '#shared/queues/tools-queue';
 import { ToolDeadlineError, ToolRefusal, type ToolContext, type ToolDefinition } from '../tools/define-tool.ts';
 import { toJobError } from './job-error.ts';
-import { appendSessionEvents, lockOrCreateSession, type SessionOrigin, type Transaction } from './session-repository.ts';
+import type { Committed } from './outbox-dispatcher.ts';
+import { appendRelayEvents } from './outbox-repository.ts';
+import { lockOrCreateSession, type SessionOrigin } from './session-repository.ts';
 import { findToolCall, finishToolCall, startToolCall, toolCallRowId, verifySessionPatient, type ToolCallStatus } from './tool-call-repository.ts';
 
 interface Deps {
   db: Database;
   cipher: FieldCipher;
   tools: ReadonlyMap<string, ToolDefinition>;
-  /** Called after each commit that wrote relay events. */
-  onOutbox: () => void;
+  /** Called after each commit, with the relay events it wrote: the outbox publishes them. */
+  onCommit: (committed: Committed) => void;
   logger: FastifyBaseLogger;
 }
 
@@ -58,16 +60,17 @@ const oneLine = (text: string) => text.replace(/\s*[\r\n]+\s*/g, ' ');
  * ended. A job past its deadline is recorded as expired and not run; a redelivered job gets the
  * answer its first run recorded. Whatever happens, the assistant gets a sentence it can say.
  */
-export function createToolRunner({ db, cipher, tools, onOutbox, logger }: Deps) {
+export function createToolRunner({ db, cipher, tools, onCommit, logger }: Deps) {
   /** Records a step of the call and tells the app, in one transaction under the session's lock. */
   async function announce(meta: ToolMeta, payload: ToolJobPayload, status: 'started' | 'completed' | 'failed', record: (tx: Transaction) => Promise<unknown>) {
-    await db.transaction(async (tx) => {
+    const committed = await db.transaction(async (tx): Promise<Committed> => {
       const session = await lockOrCreateSession(tx, cipher, meta.sessionId, originOf(payload));
       await record(tx);
       const data = { name: meta.name, status, toolCallId: meta.toolCallId };
-      await appendSessionEvents(tx, cipher, session, [{ type: 'function_call', at: new Date(), data }]);
+      const relay = await appendRelayEvents(tx, cipher, [{ session, events: [{ type: 'function_call', at: new Date(), data }] }]);
+      return { relay: relay.map((event) => ({ ...event, patientId: session.patientId })), notifications: 0 };
     });
-    onOutbox();
+    onCommit(committed);
   }
 
   async function execute(tool: ToolDefinition | undefined, meta: ToolMeta, payload: ToolJobPayload): Promise<Ended> {

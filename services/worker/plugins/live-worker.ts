@@ -14,7 +14,7 @@ export const liveWorkerPlugin = fp(
     const relay = createLiveRelay({ redis: app.redis.producer, cipher: app.cipher, prefix: config.queuePrefix });
     registerQueueWorker(
       app,
-      { queue: liveQueue, concurrency: LIVE_CONCURRENCY, logLevel: 'debug', handle: async (event) => ({ outcome: await relay(event) }) },
+      { queue: liveQueue, concurrency: LIVE_CONCURRENCY, logLevel: 'debug', handle: async (payload) => ({ outcome: await relay(payload) }) },
       config.queuePrefix,
     );
   },

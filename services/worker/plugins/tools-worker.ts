@@ -13,7 +13,7 @@ const TOOLS_CONCURRENCY = 32;
 /** Consumes `vapi-tools`: runs each tool call for its session and hands the answer back through the queue. */
 export const toolsWorkerPlugin = fp(
   async (app: FastifyInstance, { config, tools = TOOLS }: { config: WorkerConfig; tools?: ReadonlyMap<string, ToolDefinition> }) => {
-    const runTool = createToolRunner({ db: app.db, cipher: app.cipher, tools, onOutbox: () => app.outbox.kick(), logger: app.log });
+    const runTool = createToolRunner({ db: app.db, cipher: app.cipher, tools, onCommit: (committed) => app.outbox.handOff(committed), logger: app.log });
     registerQueueWorker(
       app,
       { queue: toolsQueue, concurrency: TOOLS_CONCURRENCY, knownNames: new Set(tools.keys()), handle: (payload, meta) => runTool(meta, payload) },
