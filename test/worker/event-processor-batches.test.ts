@@ -63,6 +63,9 @@ async function holdSession(sessionId: string) {
   let locked!: () => void;
   const held = new Promise<void>((done) => (locked = done));
   const holding = handle.sql.begin(async (tx) => {
+    // Held idle on purpose, for as long as the test needs (a child process can take seconds to start):
+    // the database client's idle-transaction timeout is for workers, not for this gate.
+    await tx`set local idle_in_transaction_session_timeout = 0`;
     await tx`select id from vapi_sessions where id = ${sessionId} for update`;
     locked();
     await new Promise<void>((done) => (release = done));
