@@ -53,9 +53,11 @@ async function openWith(token: string, viewport = DESKTOP): Promise<{ page: Page
 }
 
 const rowsOf = (page: Page) =>
-  page.$$eval('.call-row', (rows) => rows.map((row) => ({ id: (row as HTMLElement).dataset.sessionId, text: row.textContent })));
+  page.$$eval('.call-row', (rows) => rows.map((row) => ({ id: row.getAttribute('data-session-id'), text: row.textContent })));
 const bubblesOf = (page: Page) =>
   page.$$eval('#transcript .bubble', (els) => els.map((el) => ({ className: el.className, text: el.textContent })));
+/** A page condition (evaluated in the browser): the transcript shows `n` final utterances. */
+const finalBubbles = (n: number) => `document.querySelectorAll('#transcript .bubble:not(.partial)').length === ${n}`;
 const screenshot = async (page: Page, name: string) => {
   await mkdir(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: resolve(ARTIFACTS, name), fullPage: true });
@@ -107,7 +109,7 @@ describe('the watch page', () => {
   it('fits a phone (390 px) without scrolling sideways, list and call alike', async () => {
     const { page, complaints } = await openWith(tokenFor(config, 'pat-page'), PHONE);
     await page.waitForSelector('.call-row');
-    const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    const overflow = () => page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
     expect(await overflow()).toBeLessThanOrEqual(0);
     await screenshot(page, 'relay-page-phone-list.png');
     await page.click(`.call-row[data-session-id="${newer.callId}"]`);
@@ -123,11 +125,11 @@ describe('the watch page', () => {
 
   it('marks a live call and follows it, and after a relay restart resumes from the last event it showed', async () => {
     const live = realisticCall({ patientId: 'pat-live' });
-    const [queued, ringing, inProgress, ...rest] = live.events;
-    const firstTurn = rest.slice(0, 4); // speech, partial, final, speech of the assistant's greeting
-    const secondTurn = rest.slice(4, 8);
-    const theRest = rest.slice(8);
-    await playAll([queued, ringing, inProgress, ...firstTurn]);
+    // Three status updates, then four events a turn (speech, partial, final, speech), then the end.
+    const firstTurn = live.events.slice(0, 7);
+    const secondTurn = live.events.slice(7, 11);
+    const theRest = live.events.slice(11);
+    await playAll(firstTurn);
     await waitFor(async () => (await resources.handle.sql`select count(*)::int as n from vapi_messages where session_id = ${live.callId}`)[0].n === 1);
 
     const { page, complaints } = await openWith(tokenFor(config, 'pat-live'));
@@ -137,7 +139,7 @@ describe('the watch page', () => {
     await page.waitForSelector('#conn[data-state="live"]');
 
     await playAll(secondTurn);
-    await page.waitForFunction(() => document.querySelectorAll('#transcript .bubble:not(.partial)').length === 2);
+    await page.waitForFunction(finalBubbles(2));
 
     // The relay goes away; what is said meanwhile reaches the page after it reconnects, by replay.
     await relay.close();
@@ -145,13 +147,13 @@ describe('the watch page', () => {
     await playAll(theRest.slice(0, 4));
     await startRelay(relayPort);
     await page.waitForSelector('#conn[data-state="live"]');
-    await page.waitForFunction(() => document.querySelectorAll('#transcript .bubble:not(.partial)').length === 3);
+    await page.waitForFunction(finalBubbles(3));
 
     await playAll(theRest.slice(4));
     await page.waitForSelector('#call-summary:not([hidden])', { timeout: 15_000 });
     const finals = (await bubblesOf(page)).filter((b) => !b.className.includes('partial'));
     expect(finals.map((b) => b.text)).toEqual(live.finalTranscripts.map(([, text]) => text)); // no gap, no duplicate
-    await page.waitForFunction(() => !document.querySelector('.call-row .badge.live'));
+    await page.waitForFunction("!document.querySelector('.call-row .badge.live')");
     expect(complaints).toEqual([]);
     await page.close();
   });
