@@ -87,18 +87,18 @@ describe('the watch page', () => {
 
   it("lists the patient's calls newest first, opens one with its transcript and summary, and keeps screenshots", async () => {
     for (const call of [older, newer, someoneElse]) await playAll(call.events);
-    await waitFor(async () => (await resources.handle.sql`select count(*)::int as n from vapi_sessions where status = 'completed'`)[0].n === 3);
+    await waitFor(async () => (await resources.handle.sql`select count(*)::int as n from vapi_sessions where status = 'completed'`)[0]?.n === 3);
 
     const { page, complaints } = await openWith(tokenFor(config, 'pat-page'));
     await page.waitForSelector('.call-row');
     const rows = await rowsOf(page);
     expect(rows.map((row) => row.id)).toEqual([newer.callId, older.callId]); // never another patient's
-    expect(rows[0].text).toContain('The patient asked to move an appointment');
+    expect(rows[0]?.text).toContain('The patient asked to move an appointment');
 
     await page.click(`.call-row[data-session-id="${older.callId}"]`);
     await page.waitForSelector('#transcript .bubble');
     expect((await bubblesOf(page)).map((b) => b.text)).toEqual(older.finalTranscripts.map(([, text]) => text));
-    expect((await bubblesOf(page))[1].className).toBe('bubble user');
+    expect((await bubblesOf(page))[1]?.className).toBe('bubble user');
     expect(await page.textContent('#call-summary')).toBe('The patient asked to move an appointment with Dr. Okafor.');
     expect(await page.textContent('#call-head')).toContain('customer-ended-call');
     expect(complaints).toEqual([]);
@@ -130,7 +130,7 @@ describe('the watch page', () => {
     const secondTurn = live.events.slice(7, 11);
     const theRest = live.events.slice(11);
     await playAll(firstTurn);
-    await waitFor(async () => (await resources.handle.sql`select count(*)::int as n from vapi_messages where session_id = ${live.callId}`)[0].n === 1);
+    await waitFor(async () => (await resources.handle.sql`select count(*)::int as n from vapi_messages where session_id = ${live.callId}`)[0]?.n === 1);
 
     const { page, complaints } = await openWith(tokenFor(config, 'pat-live'));
     await page.waitForSelector('.call-row .badge.live');
