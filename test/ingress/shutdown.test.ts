@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { buildIngressApp } from '../../services/ingress/app.ts';
@@ -6,6 +5,7 @@ import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { realisticCall } from '../fixtures/vapi-call.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 /** Everything the server sends on `socket` until it closes the connection. */
 const readAll = (socket: net.Socket) =>
@@ -32,10 +32,9 @@ describe('graceful shutdown', () => {
     await new Promise((resolve) => socket.once('connect', resolve));
     const answer = readAll(socket);
     // Half the request is on the wire when the shutdown begins...
-    socket.write(head.slice(0, 40));
-    await sleep(50);
+    await new Promise((resolve) => socket.write(head.slice(0, 40), resolve));
     const closed = app.close();
-    await sleep(100);
+    await waitFor(() => !app.server.listening);
     // ...and the rest arrives while it closes.
     socket.write(head.slice(40) + body);
 
