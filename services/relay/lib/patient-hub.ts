@@ -78,5 +78,3 @@ export function createPatientHub(deps: {
     },
   };
 }
-
-export type PatientHub = ReturnType<typeof createPatientHub>;
