@@ -19,6 +19,9 @@ const BATCH = 10;
  */
 const LEASE_S = 300;
 
+/** Vapi's call statuses (`CallStatus`) of a call that is over; `deletion-failed` ended before its deletion was tried. */
+const ENDED = new Set<unknown>(['ended', 'deletion-failed']);
+
 /** Longest pause between two sweeps. */
 const MAX_SWEEP_MS = 30_000;
 
@@ -95,9 +98,9 @@ export function createReconciler(deps: ReconcilerDeps) {
     const missing = { kind: 'timeout' as const, report: reportMissing(session, now) };
     if (!fetchCall) return missing;
     const fetched = await fetchCall(session.id);
-    if (!fetched.found) return missing;
+    if (!fetched.found || fetched.call.status === 'not-found') return missing;
     // Silent is not over: a call on hold for longer than RECONCILE_AFTER_S is left to go on.
-    if (fetched.call.status !== 'ended') return 'still-live';
+    if (!ENDED.has(fetched.call.status)) return 'still-live';
     return { kind: 'vapi-api', report: reportFromCall(fetched.call, now) };
   }
 
