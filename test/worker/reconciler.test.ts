@@ -276,15 +276,13 @@ describe('reconciling calls whose report never came', () => {
 
     const live = randomUUID();
     const patientId = randomUUID();
-    const started = Date.now();
     for (let i = 0; i < 40; i += 1) {
       const words = { type: 'transcript', role: i % 2 ? 'user' : 'assistant', transcriptType: 'final', transcript: `Line ${i}`, timestamp: Date.now() + i };
       await send({ message: { ...words, call: call(live, patientId) } });
     }
-    const elapsed = Date.now() - started;
-    // Every event stored one after another while all ten requests are still held, each in well under the API's 10 s timeout.
+    // Every event stored, one after another, while all ten requests are still held (none has reached its 10 s timeout).
     expect(api.hanging()).toBe(silent.length);
-    expect(elapsed).toBeLessThan(5_000);
+    expect(api.requests).toHaveLength(silent.length);
     expect(await handle.db.select({ n: count() }).from(vapiMessages).where(eq(vapiMessages.sessionId, live))).toEqual([{ n: 40 }]);
   });
 });
