@@ -249,7 +249,8 @@ describe('reconciling calls whose report never came', () => {
   });
 
   it('two workers sweeping side by side reconcile each session once', async () => {
-    const { send } = await startWorkers({ workers: 2, afterS: '0.5' });
+    // A timeout long enough that a loaded machine never retries a request: each one asked is one claim.
+    const { send } = await startWorkers({ workers: 2, afterS: '0.5', timeoutMs: 10_000 });
     const ids: string[] = Array.from({ length: 25 }, () => randomUUID());
     for (const id of ids) api.answer(id, { status: 200, body: endedCall(id) });
     // More silent sessions than one worker holds in flight (10): both workers claim, neither twice.
