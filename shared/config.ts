@@ -230,6 +230,10 @@ const workerSchema = z
       .pipe(z.array(z.url({ protocol: /^https?$/, error: 'NOTIFY_WEBHOOK_URL entries must be http(s) URLs' }))),
     NOTIFY_WEBHOOK_SECRET: webhookSigningKey,
     NOTIFY_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(5_000),
+    // Decimals allowed (tests reconcile within a second); at most 30 days.
+    RECONCILE_AFTER_S: z.coerce.number().positive().max(30 * 86_400, 'RECONCILE_AFTER_S is in seconds, at most 30 days').default(900),
+    VAPI_API_KEY: z.string().default(''),
+    VAPI_API_URL: z.url({ protocol: /^https?$/, error: 'VAPI_API_URL must be an http(s) URL' }).default('https://api.vapi.ai'),
   })
   .superRefine((env, ctx) => {
     // Only a process that delivers notifications signs them.
@@ -242,6 +246,7 @@ const workerSchema = z
     workerConcurrency: env.WORKER_CONCURRENCY,
     workerQueues: env.WORKER_QUEUES,
     notify: { urls: env.NOTIFY_WEBHOOK_URL, secret: env.NOTIFY_WEBHOOK_SECRET, retryBaseMs: env.NOTIFY_RETRY_BASE_MS },
+    reconcile: { afterS: env.RECONCILE_AFTER_S, vapiApiKey: env.VAPI_API_KEY, vapiApiUrl: env.VAPI_API_URL.replace(/\/+$/, '') },
   }));
 
 const relaySchema = z

@@ -73,6 +73,8 @@ export const vapiSessions = pgTable(
   (t) => [
     index().on(t.patientId, t.createdAt),
     index().on(t.callerHash),
+    // The sessions still going, by when they were last written: the reconciler's sweep reads only these.
+    index('vapi_sessions_unended_updated_at_index').on(t.updatedAt).where(sql`${t.status} not in ('ended', 'completed')`),
     check('vapi_sessions_status_check', sql`${t.status} in (${sql.raw(SESSION_STATUSES.map((s) => `'${s}'`).join(', '))})`),
   ],
 );

@@ -30,7 +30,8 @@ export const eventsQueue = defineQueue<EventMeta, string>({
     eventId: z.string().min(1),
     type: z.string().min(1),
     callId: z.string().min(1).nullable(),
-    source: z.enum(['vapi', 'story']),
+    // `reconcile`: the missing end-of-call report of a silent call, built by the worker (reconciler.ts).
+    source: z.enum(['vapi', 'story', 'reconcile']),
     receivedAt: z.iso.datetime(),
     requestId: z.string(),
   }),
@@ -46,7 +47,7 @@ export interface EventMeta extends Record<string, unknown> {
   eventId: string;
   type: string;
   callId: string | null;
-  source: 'vapi' | 'story';
+  source: 'vapi' | 'story' | 'reconcile';
   receivedAt: string;
   requestId: string;
 }

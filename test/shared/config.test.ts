@@ -52,6 +52,15 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reconciles silent calls after RECONCILE_AFTER_S (decimals allowed), asking VAPI_API_URL only with a key', () => {
+    expect(loadConfig(secrets, ['worker']).reconcile).toEqual({ afterS: 900, vapiApiKey: '', vapiApiUrl: 'https://api.vapi.ai' });
+    const set = loadConfig({ ...secrets, RECONCILE_AFTER_S: '0.5', VAPI_API_KEY: 'k-123', VAPI_API_URL: 'http://127.0.0.1:9/' }, ['worker']);
+    expect(set.reconcile).toEqual({ afterS: 0.5, vapiApiKey: 'k-123', vapiApiUrl: 'http://127.0.0.1:9' });
+    expect(() => loadConfig({ ...secrets, RECONCILE_AFTER_S: '0' }, ['worker'])).toThrow('RECONCILE_AFTER_S');
+    expect(() => loadConfig({ ...secrets, RECONCILE_AFTER_S: 'soon' }, ['worker'])).toThrow('RECONCILE_AFTER_S');
+    expect(() => loadConfig({ ...secrets, VAPI_API_URL: 'ftp://api.vapi.ai' }, ['worker'])).toThrow('VAPI_API_URL must be an http(s) URL');
+  });
+
   it('signs {timestamp}.{body} once a timestamp header is set, and lists secrets for rotation', () => {
     const config = loadConfig({ ...secrets, VAPI_TIMESTAMP_HEADER: 'X-Timestamp', VAPI_WEBHOOK_SECRET: 'new-one-abc, old-one-def' });
     expect(config.vapi.payloadFormat).toBe('{timestamp}.{body}');

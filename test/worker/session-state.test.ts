@@ -138,6 +138,32 @@ describe('applying a session’s events', () => {
     expect(already).toMatchObject({ relay: [], notifications: [], completion: null });
   });
 
+  it('announces a reconciled end once, marked, and applies a real report after it once without announcing again', () => {
+    const missing = event({ status: 'ended', endedReason: 'report-missing', reconciled: 'timeout', completion: storyEnd('none came') }, t(5));
+    const report = (summary: string) => event({ status: 'completed', endedReason: 'customer-ended-call', completion: storyEnd(summary) }, t(9));
+    const ended = applyEvents({ ...fresh(), status: 'in-progress' }, [missing], nothingStored, noCallers);
+    expect(ended.state).toMatchObject({ status: 'ended', endedReason: 'report-missing', metadata: { reconciled: 'timeout' } });
+    expect(ended.relay.filter((e) => e.type === 'session_end').map((e) => e.data)).toEqual([expect.objectContaining({ reconciled: 'timeout' })]);
+    expect(ended.notifications.map((n) => n.data.reconciled)).toEqual(['timeout']);
+
+    const late = applyEvents(ended.state, [report('the real one'), report('a second one')], nothingStored, noCallers);
+    expect(late.state).toMatchObject({ status: 'completed', endedReason: 'customer-ended-call', metadata: { reconciled: 'timeout', lateReport: t(9).toISOString() } });
+    expect(late.completion!.summary).toContain('the real one');
+    expect(late.relay.map((e) => e.type)).toEqual(['session_status']);
+    expect(late.notifications).toEqual([]);
+  });
+
+  it('drops a reconciliation reaching a session its report already completed, and never reconciles twice', () => {
+    const reconciled = event({ status: 'completed', reconciled: 'vapi-api', completion: storyEnd('from the API') }, t(5));
+    const done = applyEvents({ ...fresh(), status: 'completed', endedReason: 'customer-ended-call' }, [reconciled], nothingStored, noCallers);
+    expect(done).toMatchObject({ relay: [], notifications: [], completion: null, state: { endedReason: 'customer-ended-call' } });
+    expect(done.state.metadata.reconciled).toBeUndefined();
+
+    const twice = applyEvents({ ...fresh(), status: 'in-progress' }, [reconciled, { ...reconciled, eventId: 'again' }], nothingStored, noCallers);
+    expect(twice.notifications).toHaveLength(1);
+    expect(twice.state.metadata).toMatchObject({ reconciled: 'vapi-api' });
+  });
+
   it('notifies a terminal error with the patient bound at the time', () => {
     const error = { code: 'ERROR', message: 'Error' };
     const applied = applyEvents(

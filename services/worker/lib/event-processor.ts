@@ -168,7 +168,7 @@ export function createEventProcessor({ db, cipher, onCommit, batch = DEFAULT_BAT
       receivedAt,
       eventId: job.meta.eventId,
       at: event.timestamp ?? receivedAt,
-      change: changeFor(event, receivedAt),
+      change: changeFor(event, receivedAt, job.meta.source === 'reconcile'),
       identity: callerIdentity(event.message),
     });
   };

@@ -1,6 +1,6 @@
 import { asc, eq, sql } from 'drizzle-orm';
 import type { FieldCipher } from '#shared/crypto';
-import type { Transaction } from '#shared/db/client';
+import type { Database, Transaction } from '#shared/db/client';
 import { patients, vapiSessions, type SessionRow } from '#shared/db/schema';
 import { anyOf, textArray } from '#shared/db/text-array';
 import { obj, str, type IncomingEvent } from '#shared/vapi/envelope';
@@ -177,4 +177,37 @@ export async function lockOrCreateSession(tx: Transaction, cipher: FieldCipher, 
   // Another transaction created it first: wait for it, then hold it.
   const [theirs] = (await lockSessions(tx, [sessionId])).values();
   return theirs!;
+}
+
+/** A session the reconciler claimed: silent since `lastEventAt` (null: it never had an event with a time). */
+export interface SilentSession {
+  id: string;
+  lastEventAt: Date | null;
+}
+
+/**
+ * Claims up to `limit` sessions silent for `afterS` seconds that have not ended (chats never end,
+ * and are left alone), in one statement: rows locked by a writer or another reconciler are skipped
+ * (`FOR UPDATE SKIP LOCKED`), and each claimed one is marked (`metadata.reconcileClaimedAt`) so no
+ * reconciler takes it again for `leaseS` seconds. "Silent" is measured on `updated_at`, written
+ * with every event stored, on this database's clock: an old event replayed does not make a session
+ * look silent, and Vapi's clock is not compared with ours.
+ */
+export async function claimSilentSessions(db: Database, { afterS, leaseS, limit }: { afterS: number; leaseS: number; limit: number }): Promise<SilentSession[]> {
+  const rows = await db.execute<{ id: string; last_event_at: string | null }>(sql`
+    with due as (
+      select id from ${vapiSessions}
+      where status not in ('ended', 'completed')
+        and coalesce(metadata->>'source', '') <> 'chat'
+        and updated_at < now() - make_interval(secs => ${afterS})
+        and (metadata->>'reconcileClaimedAt' is null or (metadata->>'reconcileClaimedAt')::timestamptz < now() - make_interval(secs => ${leaseS}))
+      order by updated_at
+      limit ${limit}
+      for update skip locked
+    )
+    update ${vapiSessions} as s
+      set metadata = s.metadata || jsonb_build_object('reconcileClaimedAt', now())
+    from due where s.id = due.id
+    returning s.id, s.last_event_at`);
+  return rows.map((row) => ({ id: row.id, lastEventAt: row.last_event_at === null ? null : new Date(row.last_event_at) }));
 }
