@@ -73,6 +73,8 @@ export const vapiSessions = pgTable(
   (t) => [
     index().on(t.patientId, t.createdAt),
     index().on(t.callerHash),
+    // Retention: ended sessions by age (services/worker/lib/retention.ts).
+    index('vapi_sessions_ended_idx').on(t.endedAt).where(sql`${t.status} in ('ended', 'completed')`),
     check('vapi_sessions_status_check', sql`${t.status} in (${sql.raw(SESSION_STATUSES.map((s) => `'${s}'`).join(', '))})`),
   ],
 );
@@ -109,9 +111,14 @@ export const vapiEvents = pgTable(
     occurredAt: timestamp({ withTimezone: true }),
     receivedAt: timestamp({ withTimezone: true }).notNull(),
     processedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
-    payload: text().notNull(), // encrypted raw event
+    /** Encrypted raw event; NULL once retention removed it (RETENTION_EVENT_PAYLOAD_DAYS): the row stays, and still dedups. */
+    payload: text(),
   },
-  (t) => [index().on(t.sessionId, t.occurredAt), index().on(t.type, t.processedAt)],
+  (t) => [
+    index().on(t.sessionId, t.occurredAt),
+    index().on(t.type, t.processedAt),
+    index('vapi_events_payload_kept_idx').on(t.receivedAt).where(sql`${t.payload} is not null`),
+  ],
 );
 
 /** Outbox of relay events: per-session `seq` from 1 without holes, replayed to reconnecting apps. */
@@ -133,6 +140,7 @@ export const sessionEvents = pgTable(
   (t) => [
     uniqueIndex().on(t.sessionId, t.seq),
     index('session_events_undispatched_idx').on(t.id).where(sql`${t.dispatchedAt} is null`),
+    index('session_events_dispatched_idx').on(t.createdAt).where(sql`${t.dispatchedAt} is not null`),
   ],
 );
 
@@ -152,7 +160,11 @@ export const notificationOutbox = pgTable(
     createdAt: createdAt(),
     dispatchedAt: timestamp({ withTimezone: true }),
   },
-  (t) => [index('notification_outbox_undispatched_idx').on(t.id).where(sql`${t.dispatchedAt} is null`)],
+  (t) => [
+    index('notification_outbox_undispatched_idx').on(t.id).where(sql`${t.dispatchedAt} is null`),
+    index('notification_outbox_dispatched_idx').on(t.createdAt).where(sql`${t.dispatchedAt} is not null`),
+    index().on(t.sessionId),
+  ],
 );
 
 /** Every delivery attempt of a notification to one endpoint: status, latency, error; never the body. */
@@ -169,7 +181,7 @@ export const notificationAttempts = pgTable(
     outcome: text().notNull(), // delivered, retry, permanent, disabled
     createdAt: createdAt(),
   },
-  (t) => [index().on(t.notificationId), index().on(t.endpoint, t.createdAt)],
+  (t) => [index().on(t.notificationId), index().on(t.endpoint, t.createdAt), index().on(t.createdAt)],
 );
 
 /** Endpoints an operator must re-enable (a 410 Gone disables one). */
