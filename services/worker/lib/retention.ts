@@ -88,7 +88,7 @@ export function createRetentionSweeper(deps: RetentionDeps) {
       update vapi_events set payload = null where id in (
         select e.id from vapi_events e
         where e.payload is not null and e.received_at < ${before(days)} and ${settled(sql`e.session_id`)}
-        limit ${batch} for update skip locked)`);
+        order by e.received_at limit ${batch} for update skip locked)`);
 
   /** Dispatched rows of an outbox table (`session_events` or `notification_outbox`). */
   const dispatched = (removed: Removed, table: 'session_events' | 'notification_outbox', days: number) =>
@@ -96,7 +96,7 @@ export function createRetentionSweeper(deps: RetentionDeps) {
       delete from ${sql.identifier(table)} where id in (
         select o.id from ${sql.identifier(table)} o
         where o.dispatched_at is not null and o.created_at < ${before(days)} and ${settled(sql`o.session_id`)}
-        limit ${batch} for update skip locked)`);
+        order by o.created_at limit ${batch} for update skip locked)`);
 
   const attempts = (removed: Removed, days: number) =>
     drain(removed, 'notification_attempts', () => sql`
@@ -104,7 +104,7 @@ export function createRetentionSweeper(deps: RetentionDeps) {
         select a.id from notification_attempts a
         where a.created_at < ${before(days)}
           and not exists (select 1 from notification_outbox o join vapi_sessions s on s.id = o.session_id where o.id = a.notification_id and s.status not in ${ENDED})
-        limit ${batch} for update skip locked)`);
+        order by a.created_at limit ${batch} for update skip locked)`);
 
   /** Rows of `table` belonging to the sessions `ids`, a batch at a time. */
   const sessionRows = (removed: Removed, table: (typeof HANGING_OFF_SESSIONS)[number], ids: string[]) =>
