@@ -111,8 +111,7 @@ export const vapiEvents = pgTable(
     occurredAt: timestamp({ withTimezone: true }),
     receivedAt: timestamp({ withTimezone: true }).notNull(),
     processedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
-    /** Encrypted raw event; NULL once retention removed it (RETENTION_EVENT_PAYLOAD_DAYS): the row stays, and still dedups. */
-    payload: text(),
+    payload: text(), // encrypted raw event; NULL once retention emptied it (the row stays, and still dedups)
   },
   (t) => [
     index().on(t.sessionId, t.occurredAt),
