@@ -61,6 +61,8 @@ const settled = (sessionId: SQL) => sql`not exists (select 1 from vapi_sessions 
 export function createRetentionSweeper(deps: RetentionDeps) {
   const { db, periods } = deps;
   const batch = deps.batchSize ?? RETENTION_BATCH;
+  /** Set on close: a sweep under way stops after its current batch. */
+  let stopped = false;
 
   /** Rows removed by the sweep under way, by table. */
   type Removed = Partial<Record<RetentionTable, number>>;
@@ -154,7 +156,6 @@ export function createRetentionSweeper(deps: RetentionDeps) {
     return removed;
   }
 
-  let stopped = false;
   let running: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
 
