@@ -34,6 +34,8 @@ const port = (fallback: number) => portNumber.default(fallback);
 const optionalPort = z.union([z.literal('').transform(() => undefined), portNumber]).optional();
 const listenHost = z.string().default('0.0.0.0');
 const count = (fallback: number, max: number) => z.coerce.number().int().min(0).max(max).default(fallback);
+/** A retention period in days: decimals allowed, 0 keeps forever. */
+const retentionDays = (fallback: number) => z.coerce.number().min(0).max(36_500, 'retention periods are in days, at most 100 years').default(fallback);
 
 /** Placeholders copied from examples; accepting one would make the deployment's secret public knowledge. */
 const WELL_KNOWN_SECRETS = new Set(['secret', 'changeme', 'change-me', 'password', 'admin', 'token', 'test', 'your-secret', 'example']);
@@ -234,6 +236,9 @@ const workerSchema = z
     RECONCILE_AFTER_S: z.coerce.number().positive().max(30 * 86_400, 'RECONCILE_AFTER_S is in seconds, at most 30 days').default(900),
     VAPI_API_KEY: z.string().default(''),
     VAPI_API_URL: z.url({ protocol: /^https?$/, error: 'VAPI_API_URL must be an http(s) URL' }).default('https://api.vapi.ai'),
+    RETENTION_EVENT_PAYLOAD_DAYS: retentionDays(30),
+    RETENTION_DELIVERY_DAYS: retentionDays(30),
+    RETENTION_SESSION_DAYS: retentionDays(0),
   })
   .superRefine((env, ctx) => {
     // Only a process that delivers notifications signs them.
@@ -247,6 +252,7 @@ const workerSchema = z
     workerQueues: env.WORKER_QUEUES,
     notify: { urls: env.NOTIFY_WEBHOOK_URL, secret: env.NOTIFY_WEBHOOK_SECRET, retryBaseMs: env.NOTIFY_RETRY_BASE_MS },
     reconcile: { afterS: env.RECONCILE_AFTER_S, vapiApiKey: env.VAPI_API_KEY, vapiApiUrl: env.VAPI_API_URL.replace(/\/+$/, '') },
+    retention: { eventPayloadDays: env.RETENTION_EVENT_PAYLOAD_DAYS, deliveryDays: env.RETENTION_DELIVERY_DAYS, sessionDays: env.RETENTION_SESSION_DAYS },
   }));
 
 const relaySchema = z

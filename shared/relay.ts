@@ -45,6 +45,3 @@ export const patientChannel = (prefix: string, patientId: string) => `${prefix}:
  * patient a live event claims; without it, only such a claim relays (services/worker/lib/live-relay.ts).
  */
 export const callBindingKey = (prefix: string, callId: string) => `${prefix}:binding:${callId}`;
-
-/** How long a binding outlives the last durable event of its call. */
-export const CALL_BINDING_TTL_S = 6 * 3600;

@@ -75,6 +75,8 @@ export const vapiSessions = pgTable(
     index().on(t.callerHash),
     // The sessions still going, by when they were last written: the reconciler's sweep reads only these.
     index('vapi_sessions_unended_updated_at_index').on(t.updatedAt).where(sql`${t.status} not in ('ended', 'completed')`),
+    // Retention: ended sessions by age (services/worker/lib/retention.ts).
+    index('vapi_sessions_ended_idx').on(t.endedAt).where(sql`${t.status} in ('ended', 'completed')`),
     check('vapi_sessions_status_check', sql`${t.status} in (${sql.raw(SESSION_STATUSES.map((s) => `'${s}'`).join(', '))})`),
   ],
 );
@@ -111,9 +113,13 @@ export const vapiEvents = pgTable(
     occurredAt: timestamp({ withTimezone: true }),
     receivedAt: timestamp({ withTimezone: true }).notNull(),
     processedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
-    payload: text().notNull(), // encrypted raw event
+    payload: text(), // encrypted raw event; NULL once retention emptied it (the row stays, and still dedups)
   },
-  (t) => [index().on(t.sessionId, t.occurredAt), index().on(t.type, t.processedAt)],
+  (t) => [
+    index().on(t.sessionId, t.occurredAt),
+    index().on(t.type, t.processedAt),
+    index('vapi_events_payload_kept_idx').on(t.receivedAt).where(sql`${t.payload} is not null`),
+  ],
 );
 
 /** Outbox of relay events: per-session `seq` from 1 without holes, replayed to reconnecting apps. */
@@ -135,6 +141,7 @@ export const sessionEvents = pgTable(
   (t) => [
     uniqueIndex().on(t.sessionId, t.seq),
     index('session_events_undispatched_idx').on(t.id).where(sql`${t.dispatchedAt} is null`),
+    index('session_events_dispatched_idx').on(t.createdAt).where(sql`${t.dispatchedAt} is not null`),
   ],
 );
 
@@ -154,7 +161,11 @@ export const notificationOutbox = pgTable(
     createdAt: createdAt(),
     dispatchedAt: timestamp({ withTimezone: true }),
   },
-  (t) => [index('notification_outbox_undispatched_idx').on(t.id).where(sql`${t.dispatchedAt} is null`)],
+  (t) => [
+    index('notification_outbox_undispatched_idx').on(t.id).where(sql`${t.dispatchedAt} is null`),
+    index('notification_outbox_dispatched_idx').on(t.createdAt).where(sql`${t.dispatchedAt} is not null`),
+    index().on(t.sessionId),
+  ],
 );
 
 /** Every delivery attempt of a notification to one endpoint: status, latency, error; never the body. */
@@ -171,7 +182,7 @@ export const notificationAttempts = pgTable(
     outcome: text().notNull(), // delivered, retry, permanent, disabled
     createdAt: createdAt(),
   },
-  (t) => [index().on(t.notificationId), index().on(t.endpoint, t.createdAt)],
+  (t) => [index().on(t.notificationId), index().on(t.endpoint, t.createdAt), index().on(t.createdAt)],
 );
 
 /** Endpoints an operator must re-enable (a 410 Gone disables one). */

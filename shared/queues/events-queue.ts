@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineQueue } from './definition.ts';
+import { keptJobs } from './lifetimes.ts';
 
 /** Longest wait between two attempts to store an event. */
 const EVENT_RETRY_CAP_MS = 10 * 60 * 1000;
@@ -38,8 +39,7 @@ export const eventsQueue = defineQueue<EventMeta, string>({
   options: {
     attempts: 210,
     backoff: { type: 'events' },
-    removeOnComplete: { age: 3600, count: 10_000 },
-    removeOnFail: { age: 14 * 24 * 3600 },
+    ...keptJobs('events'),
   },
 });
 

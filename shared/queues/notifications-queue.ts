@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineQueue } from './definition.ts';
+import { keptJobs } from './lifetimes.ts';
 
 /** The body POSTed to a notification endpoint (CONTRACT.md, "Outbound notifications"). */
 export interface NotificationBody {
@@ -29,8 +30,7 @@ export const notificationsQueue = defineQueue<NotificationMeta, NotificationBody
     // About nine hours of expected waiting before the last attempt at the default 5 s base (see retry-policy.ts).
     attempts: 15,
     backoff: { type: 'notification' },
-    removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
-    removeOnFail: { age: 14 * 24 * 3600 },
+    ...keptJobs('notifications'),
   },
 });
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineQueue } from './definition.ts';
+import { keptJobs } from './lifetimes.ts';
 
 /** Who is asking: the call (or chat) the tool call belongs to, and what it says about the caller. */
 export interface ToolCallContext {
@@ -37,7 +38,7 @@ export const toolsQueue = defineQueue<ToolMeta, ToolJobPayload, ToolJobResult>({
     deadline: z.number().int(),
     requestId: z.string(),
   }),
-  options: { attempts: 1, removeOnComplete: { age: 600, count: 10_000 }, removeOnFail: { age: 14 * 24 * 3600 } },
+  options: { attempts: 1, ...keptJobs('tools') },
 });
 
 export interface ToolMeta extends Record<string, unknown> {

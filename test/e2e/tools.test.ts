@@ -5,13 +5,14 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
 import { FieldCipher } from '#shared/crypto';
 import { createLogger } from '#shared/logger';
-import { appointments, appointmentSlots, sessionEvents, toolCalls, vapiSessions } from '#shared/db/schema';
+import { appointments, appointmentSlots, auditEvents, sessionEvents, toolCalls, vapiSessions } from '#shared/db/schema';
 import { buildIngressApp } from '../../services/ingress/app.ts';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { SEED_PATIENTS } from '../../scripts/seed/clinic-data.ts';
 import { seedClinic } from '../../scripts/seed/seed-clinic.ts';
 import { testConfig } from '../helpers/config.ts';
+import { expectNoPlaintext } from '../helpers/plaintext.ts';
 import { integrationResources } from '../helpers/resources.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -228,6 +229,41 @@ describe('tool calls through ingress, queue and worker', () => {
       expect(logLines.join('\n')).not.toContain(secret);
     }
     expect(cipher.decryptJson(rows[0]!.arguments as string)).toEqual({ dateOfBirth: ada.dateOfBirth, phoneNumber: ada.phoneNumber });
+  });
+
+  it("leaves an audit row for each read of a patient's details, records or orders, naming them by kind and id only", async () => {
+    const call = callOf();
+    await callTools(call, toolCall('lookup_patient_info', { dateOfBirth: '1999-01-01', phoneNumber: ada.phoneNumber }));
+    await callTools(call, toolCall('lookup_patient_info', { dateOfBirth: ada.dateOfBirth, phoneNumber: ada.phoneNumber }));
+    await callTools(call, toolCall('get_health_records', {}));
+    await callTools(call, toolCall('lookup_order', {}));
+    await callTools(call, toolCall('lookup_order', { orderId: ben.orders[0]!.id }));
+    await callTools(call, toolCall('check_availability', { date: (await tomorrowSlot()).startsAt.toISOString().slice(0, 10) }));
+
+    const rows = await handle.db.select().from(auditEvents).where(eq(auditEvents.sessionId, call.id)).orderBy(asc(auditEvents.id));
+    expect(rows.map(({ actor, action, source }) => ({ actor, action, source }))).toEqual(rows.map(() => ({ actor: 'tool', action: 'tool.read', source: 'worker' })));
+    expect(rows.map(({ patientId, outcome, what }) => ({ patientId, outcome, what }))).toEqual([
+      { patientId: null, outcome: 'not-found', what: ['tool lookup_patient_info', 'patients (0)'] },
+      { patientId: ada.id, outcome: 'success', what: ['tool lookup_patient_info', `patients/${ada.id}`] },
+      {
+        patientId: ada.id,
+        outcome: 'success',
+        what: ['tool get_health_records', 'health_records: allergies (1)', 'health_records: medications (1)', 'health_records: visits (1)'],
+      },
+      { patientId: ada.id, outcome: 'success', what: ['tool lookup_order', 'orders: all (2)', ...ada.orders.map((order) => `orders/${order.id}`)] },
+      // Another patient's order is not found for this one, and its id, the caller's words, is not written down.
+      { patientId: ada.id, outcome: 'not-found', what: ['tool lookup_order', 'orders: all (0)'] },
+    ]);
+    expectNoPlaintext(rows, [
+      ada.dateOfBirth,
+      ada.phoneNumber,
+      ada.allergies[0]!.substance,
+      ada.allergies[0]!.reaction,
+      ada.medications[0]!.name,
+      ada.visits[0]!.reason,
+      ...ada.orders.map((order) => order.description),
+      ben.orders[0]!.id,
+    ]);
   });
 
   it('counts the recorded tool calls in the session summary', async () => {

@@ -119,6 +119,14 @@ describe('loadConfig', () => {
     expect(attempt).toThrow(message);
   });
 
+  it('reads the RETENTION_* periods in days, decimals allowed, 0 keeping forever, and refuses what is not a period', () => {
+    const worker = (env: Record<string, string>) => loadConfig({ DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY, ADMIN_TOKEN: secrets.ADMIN_TOKEN, ...env }, ['worker']);
+    expect(worker({}).retention).toEqual({ eventPayloadDays: 30, deliveryDays: 30, sessionDays: 0 });
+    expect(worker({ RETENTION_EVENT_PAYLOAD_DAYS: '0.5', RETENTION_DELIVERY_DAYS: '0', RETENTION_SESSION_DAYS: '365' }).retention).toEqual({ eventPayloadDays: 0.5, deliveryDays: 0, sessionDays: 365 });
+    expect(() => worker({ RETENTION_SESSION_DAYS: '-1' })).toThrow(/RETENTION_SESSION_DAYS/);
+    expect(() => worker({ RETENTION_DELIVERY_DAYS: 'thirty' })).toThrow(/RETENTION_DELIVERY_DAYS/);
+  });
+
   it('refuses well-known placeholder secrets', () => {
     expect(() => loadConfig({ ...secrets, ADMIN_TOKEN: 'changeme' })).toThrow(/ADMIN_TOKEN/);
     expect(() => loadConfig({ ...secrets, VAPI_WEBHOOK_SECRET: 'real-one-123,secret' })).toThrow(/VAPI_WEBHOOK_SECRET/);

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { z } from 'zod';
+import { recordAudit } from '#shared/audit';
 import type { FieldCipher } from '#shared/crypto';
 import type { Database, Transaction } from '#shared/db/client';
 import type { ToolJobPayload, ToolJobResult, ToolMeta } from '#shared/queues/tools-queue';
@@ -87,6 +88,8 @@ export function createToolRunner({ db, cipher, tools, onCommit, logger }: Deps) 
       session: { id: session.id, patientId: session.patientId, verified: session.patientVerified },
       deadline: meta.deadline,
       verifyPatient: (patientId) => verifySessionPatient(db, session.id, patientId),
+      recordRead: ({ patientId, what, outcome }) =>
+        recordAudit(db, { actor: 'tool', action: 'tool.read', patientId, sessionId: session.id, what: [`tool ${tool.name}`, ...what], source: 'worker', ...(outcome ? { outcome } : {}) }),
     };
     try {
       const result = await tool.handler(args.data, context);

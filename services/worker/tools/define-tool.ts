@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { AuditOutcome } from '#shared/audit';
 import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
 
@@ -18,6 +19,21 @@ export interface ToolContext {
   deadline: number;
   /** Binds and verifies the session's patient (after the caller proved who they are). */
   verifyPatient(patientId: string): Promise<void>;
+  /**
+   * Records that the tool is giving the assistant a patient's health records, orders or details
+   * (an `audit_events` row, `tool.read`): call it before returning them. `what` names the records
+   * by kind and id or count, never their content.
+   */
+  recordRead(read: ToolRead): Promise<void>;
+}
+
+/** One read of a patient's data by a tool, as its audit row says it. */
+export interface ToolRead {
+  /** Whose data; null when the look-up found nobody. */
+  patientId: string | null;
+  what: string[];
+  /** `success` unless nothing was found. */
+  outcome?: AuditOutcome;
 }
 
 /** A refusal or an answer the assistant says as it is: "I can't…", "That slot was just taken…". */
