@@ -1,3 +1,4 @@
+import { endEvent, statusEvent, type SessionEnded } from '#shared/relay';
 import { advanceStatus, toSessionStatus, type SessionStatus } from '#shared/session-status';
 import type { JsonObject } from '#shared/vapi/envelope';
 import type { CallerIdentity, Turns } from '#shared/vapi/read';
@@ -156,7 +157,7 @@ export function complete(state: SessionState, completion: Completion, stored: St
     recordingUrl: completion.recordingUrl,
     cost: completion.cost !== null ? completion.cost.toFixed(4) : null,
   };
-  const ended = { sessionId: state.id, status: 'ended', summary: summary.text, durationSeconds: summary.durationSeconds, endedReason: summary.endedReason };
+  const ended: SessionEnded = { sessionId: state.id, status: 'ended', summary: summary.text, durationSeconds: summary.durationSeconds, endedReason: summary.endedReason };
   return { backfill, completion: stores, ended };
 }
 
@@ -192,7 +193,7 @@ export function applyEvents(initial: SessionState, events: SessionEvent[], store
     }
 
     const relay: PendingRelayEvent[] = [];
-    if (status !== current) relay.push({ type: 'session_status', at, data: { status, ...(state.endedReason ? { endedReason: state.endedReason } : {}) } });
+    if (status !== current) relay.push({ ...statusEvent(status, state.endedReason), at });
     relay.push(...change.relay);
     // A repeated end report (a second `call-end`, say) must not summarise or announce the end twice.
     if (change.completion && current !== 'completed') {
@@ -202,7 +203,7 @@ export function applyEvents(initial: SessionState, events: SessionEvent[], store
         turns = addTurns(turns, done.backfill);
         state = { ...state, metadata: { ...state.metadata, transcriptFrom: BACKFILLED } };
       }
-      relay.push({ type: 'session_end', at, data: done.ended });
+      relay.push({ ...endEvent(done.ended), at });
       applied.completion = done.completion;
       applied.notifications.push({ type: 'session.ended', at, data: done.ended, patientId: state.patientId });
     }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { FieldCipher } from '#shared/crypto';
 import type { Database, Transaction } from '#shared/db/client';
 import type { ToolJobPayload, ToolJobResult, ToolMeta } from '#shared/queues/tools-queue';
+import { functionCallEvent, type ToolCallPhase } from '#shared/relay';
 import { ToolDeadlineError, ToolRefusal, type ToolContext, type ToolDefinition } from '../tools/define-tool.ts';
 import { toJobError } from './job-error.ts';
 import type { Committed } from './outbox-dispatcher.ts';
@@ -71,12 +72,12 @@ type SessionToolMeta = ToolMeta & { sessionId: string };
  */
 export function createToolRunner({ db, cipher, tools, onCommit, logger }: Deps) {
   /** Records a step of the call and tells the app, in one transaction under the session's lock. */
-  async function announce(meta: SessionToolMeta, payload: ToolJobPayload, status: 'started' | 'completed' | 'failed', record: (tx: Transaction) => Promise<unknown>) {
+  async function announce(meta: SessionToolMeta, payload: ToolJobPayload, status: ToolCallPhase, record: (tx: Transaction) => Promise<unknown>) {
     const committed = await db.transaction(async (tx): Promise<Committed> => {
       const session = await lockOrCreateSession(tx, cipher, meta.sessionId, payload.context.origin);
       await record(tx);
-      const data = { name: meta.name, status, toolCallId: meta.toolCallId };
-      const relay = await appendRelayEvents(tx, cipher, [{ session, events: [{ type: 'function_call', at: new Date(), data }] }]);
+      const event = { ...functionCallEvent(meta.name, status, meta.toolCallId), at: new Date() };
+      const relay = await appendRelayEvents(tx, cipher, [{ session, events: [event] }]);
       return { relay: relay.map((event) => ({ ...event, patientId: session.patientId })), notifications: 0 };
     });
     onCommit(committed);
