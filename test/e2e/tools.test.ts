@@ -274,3 +274,57 @@ describe('tool calls through ingress, queue and worker', () => {
     expect(row).toMatchObject({ toolsUsed: ['lookup_order', 'get_health_records'] });
   });
 });
+
+describe('tool calls that name no call or chat (the dashboard tool tester), over HTTP', () => {
+  let url: string;
+  beforeEach(async () => {
+    url = `${await ingress.listen({ host: '127.0.0.1', port: 0 })}${WEBHOOK_PATH}`;
+  });
+
+  async function postOverHttp(body: unknown) {
+    const raw = JSON.stringify(body);
+    const response = await fetch(url, { method: 'POST', headers: hmacHeaders(raw), body: raw });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  it('answers every id with 200: a tool needing no patient runs, the others and unknown names get a sentence, nothing is recorded', async () => {
+    const slot = await tomorrowSlot();
+    const date = slot.startsAt.toISOString().slice(0, 10);
+    const calls = [
+      toolCall('check_availability', JSON.stringify({ date })),
+      toolCall('check_availability', { date }),
+      toolCall('get_health_records', { category: 'medications' }),
+      toolCall('lookup_patient_info', { dateOfBirth: ada.dateOfBirth, phoneNumber: ada.phoneNumber }),
+      toolCall('order_pizza', {}),
+    ];
+    const { status, body } = await postOverHttp({ message: { type: 'tool-calls', timestamp: Date.now(), toolCallList: calls } });
+    expect(status).toBe(200);
+    const results = body.results as ToolResult[];
+    expect(results.map((r) => [r.toolCallId, r.name])).toEqual(calls.map((c) => [c.id, c.function.name]));
+    for (const r of results.slice(0, 2)) expect((parsed(r).slots as unknown[]).length).toBeGreaterThan(0);
+    expect(results.slice(2, 4).map((r) => r.error)).toEqual([expect.stringMatching(/only do that during a call/), expect.stringMatching(/only do that during a call/)]);
+    expect(results[4]!.error).toBe('I cannot do that here.');
+    expect(JSON.stringify(results)).not.toContain(ada.firstName);
+    expect(await handle.db.select().from(vapiSessions)).toHaveLength(0);
+    expect(await handle.db.select().from(toolCalls)).toHaveLength(0);
+  });
+
+  it("answers the story's function-call and Vapi's legacy one without a call id with {result}", async () => {
+    const slot = await tomorrowSlot();
+    const date = slot.startsAt.toISOString().slice(0, 10);
+    const legacy = await postOverHttp({ message: { type: 'function-call', timestamp: Date.now(), functionCall: { name: 'check_availability', parameters: JSON.stringify({ date }) } } });
+    expect(legacy.status).toBe(200);
+    expect(JSON.parse(legacy.body.result as string).slots.length).toBeGreaterThan(0);
+    const story = await postOverHttp({ type: 'function-call', data: { name: 'lookup_order', parameters: {} } });
+    expect(story).toEqual({ status: 200, body: { result: expect.stringMatching(/only do that during a call/) } });
+  });
+});
+
+describe('a session the tool runner creates first', () => {
+  it('gets the call type, assistant and phone number its call names, as one the events lane creates', async () => {
+    const call = { ...callOf(ada.id), type: 'inboundPhoneCall', assistantId: 'asst-front-desk', phoneNumberId: 'pn-main' };
+    await callTools(call, toolCall('lookup_order', {}));
+    const [row] = await handle.db.select().from(vapiSessions).where(eq(vapiSessions.id, call.id));
+    expect(row).toMatchObject({ callType: 'inboundPhoneCall', assistantId: 'asst-front-desk', phoneNumberId: 'pn-main', patientId: ada.id, metadata: { source: 'vapi' } });
+  });
+});

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { statusEvent, transcriptEvent } from '#shared/relay';
 import { readEnvelope } from '#shared/vapi/envelope';
 import { callerIdentity } from '#shared/vapi/read';
 import { changeFor, type Completion, type EventChange } from '../../services/worker/lib/event-changes.ts';
@@ -67,7 +68,7 @@ describe('applying a session’s events', () => {
       noCallers,
     );
     expect(applied.state).toMatchObject({ status: 'ended', startedAt: t(1_000), endedAt: t(90_000), endedReason: 'silence-timed-out', lastEventAt: t(90_000) });
-    expect(applied.relay.map((e) => e.data.status)).toEqual(['ended']);
+    expect(applied.relay).toEqual([{ ...statusEvent('ended', 'silence-timed-out'), at: t(90_000) }]);
   });
 
   it('takes the end time from the event when an ending status says none', () => {
@@ -76,7 +77,7 @@ describe('applying a session’s events', () => {
   });
 
   it('announces each status it moves to, in order, and relays what each event relays', () => {
-    const transcript = { type: 'transcript' as const, at: t(2), data: { role: 'user', transcript: 'Hi.' } };
+    const transcript = { ...transcriptEvent('user', 'Hi.', t(2), true), at: t(2) };
     const applied = applyEvents(
       fresh(),
       [event({ status: 'ringing' }, t(1)), event({ relay: [transcript], messages: [{ role: 'user', transcript: 'Hi.', timestamp: t(2), metadata: {} }] }, t(2)), event({ status: 'ringing' }, t(3))],

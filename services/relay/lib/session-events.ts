@@ -2,7 +2,7 @@ import { and, asc, eq, gt, sql } from 'drizzle-orm';
 import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
 import { sessionEvents, vapiSessions } from '#shared/db/schema';
-import type { RelayEvent, RelayEventType } from '#shared/relay';
+import { storedRelayEvent, type RelayEvent } from '#shared/relay';
 
 /** A page of a session's stored events, and whose session it is. */
 export interface SessionEventsPage {
@@ -35,7 +35,7 @@ export async function readSessionEvents(db: Database, cipher: FieldCipher, sessi
   const patientId = rows[0]?.patientId ?? null;
   if (!patientId) return { patientId: null, events: [] };
   const events = rows.flatMap(({ event }): RelayEvent[] =>
-    event ? [{ type: event.type as RelayEventType, sessionId, seq: event.seq, at: event.at.toISOString(), data: cipher.decryptJson(event.data) }] : [],
+    event ? [storedRelayEvent({ ...event, sessionId, data: cipher.decryptJson(event.data) })] : [],
   );
   return { patientId, events };
 }

@@ -1,4 +1,4 @@
-import type { RelayEventType } from '#shared/relay';
+import { errorEvent, transcriptEvent, type RelayBody } from '#shared/relay';
 import { toSessionStatus, type SessionStatus } from '#shared/session-status';
 import { num, obj, str, type IncomingEvent, type JsonObject } from '#shared/vapi/envelope';
 import { conversationOf, isFinalTranscript, readConversation, toRole, utteranceText, type Role, type Turns } from '#shared/vapi/read';
@@ -11,11 +11,8 @@ export interface NewMessage {
   metadata: JsonObject;
 }
 
-export interface PendingRelayEvent {
-  type: RelayEventType;
-  at: Date;
-  data: JsonObject;
-}
+/** A relay event to store in the outbox, built by the builders of `shared/relay.ts`. */
+export type PendingRelayEvent = RelayBody & { at: Date };
 
 /** What an end-of-call event brings; the processor completes it with what only the database knows. */
 export interface Completion {
@@ -80,9 +77,8 @@ function transcriptChange(m: JsonObject, type: string, at: Date): EventChange {
   const role = toRole(m.role);
   const transcript = utteranceText(m);
   if (!role || !transcript || !isFinalTranscript(type, m)) return change();
-  const data = { role, transcript, timestamp: at.toISOString(), final: true };
   const metadata = { transcriptType: 'final', ...(m.isFiltered === true ? { isFiltered: true } : {}) };
-  return change({ messages: [{ role, transcript, timestamp: at, metadata }], relay: [{ type: 'transcript', at, data }] });
+  return change({ messages: [{ role, transcript, timestamp: at, metadata }], relay: [{ ...transcriptEvent(role, transcript, at, true), at }] });
 }
 
 function statusChange(m: JsonObject, at: Date): EventChange {
@@ -186,7 +182,8 @@ export function changeFor(event: IncomingEvent, receivedAt: Date, fromReconciler
         return storyCallEndChange(m, at);
       case 'error': {
         const data = { code: codeLike(m.code) ?? 'ERROR', message: str(m.message) ?? str(m.error) ?? 'Error' };
-        return change({ relay: [{ type: 'session_error', at, data }], error: data });
+        const relay = errorEvent(data.code, data.message);
+        return change({ relay: [{ ...relay, at }], error: relay.data });
       }
       default:
         return change();

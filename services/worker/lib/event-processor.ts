@@ -5,13 +5,14 @@ import type { EventMeta } from '#shared/queues/events-queue';
 import { readEnvelope, sessionIdOf, type IncomingEvent } from '#shared/vapi/envelope';
 import { isLiveOnly } from '#shared/vapi/live';
 import { callerIdentity } from '#shared/vapi/read';
+import { sessionOriginOf } from '#shared/vapi/session-origin';
 import { changeFor } from './event-changes.ts';
 import { recordEvents } from './event-log-repository.ts';
 import { createGroupCommit } from './group-commit.ts';
 import { countStoredTurns, insertMessages } from './message-repository.ts';
 import type { Committed } from './outbox-dispatcher.ts';
 import { appendNotifications, appendRelayEvents } from './outbox-repository.ts';
-import { createSessions, knownCallers, lockSessions, sessionOriginOf, updateSessions } from './session-repository.ts';
+import { createSessions, knownCallers, lockSessions, updateSessions } from './session-repository.ts';
 import { applyEvents, bindingFor, NO_TURNS, stateOf, type KnownCaller, type SessionEvent } from './session-state.ts';
 import { toolsUsedIn } from './tool-call-repository.ts';
 

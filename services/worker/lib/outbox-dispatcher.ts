@@ -8,7 +8,7 @@ import type { JobCodec } from '#shared/queues/codec';
 import type { JobData } from '#shared/queues/definition';
 import { notificationsQueue, type NotificationBody, type NotificationMeta } from '#shared/queues/notifications-queue';
 import { CALL_BINDING_TTL_S } from '#shared/queues/lifetimes';
-import { callBindingKey, patientChannel, type RelayEvent } from '#shared/relay';
+import { callBindingKey, patientChannel, storedRelayEvent } from '#shared/relay';
 import { sealBinding, sealForPatient } from '#shared/relay-messages';
 import type { JsonObject } from '#shared/vapi/envelope';
 import { claimNotifications, claimRelayEvents, markNotificationsDispatched, markRelayEventsDispatched, type OutboxRelayEvent } from './outbox-repository.ts';
@@ -67,7 +67,7 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
     const bound = new Set<string>();
     for (const row of events) {
       if (!row.patientId) continue; // nobody to show it to yet
-      const event: RelayEvent = { type: row.type, sessionId: row.sessionId, seq: row.seq, at: row.at.toISOString(), data: row.data };
+      const event = storedRelayEvent(row);
       if (!bound.has(row.sessionId)) {
         bound.add(row.sessionId);
         pipeline.set(callBindingKey(prefix, row.sessionId), sealBinding(cipher, row.sessionId, row.patientId), 'EX', CALL_BINDING_TTL_S);

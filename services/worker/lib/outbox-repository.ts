@@ -4,14 +4,18 @@ import type { Database, Transaction } from '#shared/db/client';
 import { notificationOutbox, sessionEvents, vapiSessions } from '#shared/db/schema';
 import { anyOf, textArray } from '#shared/db/text-array';
 import type { RelayEventType } from '#shared/relay';
+import type { JsonObject } from '#shared/vapi/envelope';
 import type { PendingRelayEvent } from './event-changes.ts';
 import type { SessionNotification } from './session-state.ts';
 
 /** A relay event as committed to the outbox: its row id and its session's `seq`. */
-export interface NumberedRelayEvent extends PendingRelayEvent {
+export interface NumberedRelayEvent {
   id: number;
   sessionId: string;
   seq: number;
+  type: RelayEventType;
+  at: Date;
+  data: JsonObject;
 }
 
 /** Relay events of one session to append after its `last_seq` (read under the session's lock). */

@@ -3,31 +3,8 @@ import type { FieldCipher } from '#shared/crypto';
 import type { Database, Transaction } from '#shared/db/client';
 import { patients, vapiSessions, type SessionRow } from '#shared/db/schema';
 import { anyOf, textArray } from '#shared/db/text-array';
-import { obj, str, type IncomingEvent } from '#shared/vapi/envelope';
-import { callerIdentity, type CallerIdentity } from '#shared/vapi/read';
+import type { SessionOrigin } from '#shared/vapi/session-origin';
 import { bindingFor, rebind, type KnownCaller, type PatientBinding, type SessionCompletion, type SessionState } from './session-state.ts';
-
-/** What starts a session: who is calling, and what Vapi says about the call. */
-export interface SessionOrigin {
-  identity: CallerIdentity;
-  callType?: string | undefined;
-  assistantId?: string | undefined;
-  phoneNumberId?: string | undefined;
-  /** `vapi`, `story` or `chat`, kept in the session's metadata. */
-  source: string;
-}
-
-/** The origin an event gives its session. */
-export function sessionOriginOf(event: IncomingEvent): SessionOrigin {
-  const call = obj(event.message.call);
-  return {
-    identity: callerIdentity(event.message),
-    callType: str(call.type),
-    assistantId: str(call.assistantId),
-    phoneNumberId: str(call.phoneNumberId),
-    source: event.callId ? event.source : 'chat',
-  };
-}
 
 /** What a writer reads of the sessions it locks: what their events change, and the last `seq` handed out. */
 const LOCKED = {

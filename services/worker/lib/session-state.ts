@@ -1,3 +1,4 @@
+import { endEvent, statusEvent, type SessionEnded } from '#shared/relay';
 import { advanceStatus, toSessionStatus, type SessionStatus } from '#shared/session-status';
 import type { JsonObject } from '#shared/vapi/envelope';
 import type { CallerIdentity, Turns } from '#shared/vapi/read';
@@ -156,7 +157,7 @@ export function complete(state: SessionState, completion: Completion, stored: St
     recordingUrl: completion.recordingUrl,
     cost: completion.cost !== null ? completion.cost.toFixed(4) : null,
   };
-  const ended = { sessionId: state.id, status: 'ended', summary: summary.text, durationSeconds: summary.durationSeconds, endedReason: summary.endedReason };
+  const ended: SessionEnded = { sessionId: state.id, status: 'ended', summary: summary.text, durationSeconds: summary.durationSeconds, endedReason: summary.endedReason };
   return { backfill, completion: stores, ended };
 }
 
@@ -197,7 +198,7 @@ export function applyEvents(initial: SessionState, events: SessionEvent[], store
     }
 
     const relay: PendingRelayEvent[] = [];
-    if (status !== current) relay.push({ type: 'session_status', at, data: { status, ...(state.endedReason ? { endedReason: state.endedReason } : {}) } });
+    if (status !== current) relay.push({ ...statusEvent(status, state.endedReason), at });
     relay.push(...change.relay);
     // A repeated end report (a second `call-end`, say) must not summarise or announce the end twice.
     if (change.completion && (!announced || late)) {
@@ -213,7 +214,7 @@ export function applyEvents(initial: SessionState, events: SessionEvent[], store
       } else {
         const ended = change.reconciled ? { ...done.ended, reconciled: change.reconciled } : done.ended;
         if (change.reconciled) state = { ...state, metadata: { ...state.metadata, reconciled: change.reconciled } };
-        relay.push({ type: 'session_end', at, data: ended });
+        relay.push({ ...endEvent(ended), at });
         applied.notifications.push({ type: 'session.ended', at, data: ended, patientId: state.patientId });
       }
     }

@@ -10,13 +10,17 @@ export interface ToolSession {
   verified: boolean;
 }
 
-/** What a tool handler may use. It acts on `session.patientId` only, whatever its arguments say. */
-export interface ToolContext {
+/** What every tool may use, with or without a call. */
+export interface ToolBasics {
   db: Database;
   cipher: FieldCipher;
-  session: ToolSession;
   /** Epoch ms: past it the assistant has moved on, so nothing may be committed. */
   deadline: number;
+}
+
+/** What a tool handler of a call may use. It acts on `session.patientId` only, whatever its arguments say. */
+export interface ToolContext extends ToolBasics {
+  session: ToolSession;
   /** Binds and verifies the session's patient (after the caller proved who they are). */
   verifyPatient(patientId: string): Promise<void>;
   /**
@@ -46,13 +50,26 @@ export class ToolDeadlineError extends Error {
   override name = 'ToolDeadlineError';
 }
 
-export interface ToolDefinition<Schema extends z.ZodType = z.ZodType> {
+interface ToolShape<Schema extends z.ZodType> {
   name: string;
   /** Tells the model when to call it (exported to Vapi by `npm run tools:export`). */
   description: string;
   parameters: Schema;
+}
+
+/** A tool that acts for a call's session (and its patient): refused, with a sentence, to a message that names no call. */
+interface SessionTool<Schema extends z.ZodType> extends ToolShape<Schema> {
+  sessionless?: false;
   handler(args: z.output<Schema>, context: ToolContext): Promise<Record<string, unknown>>;
 }
+
+/** A tool that needs no patient: it also runs for a message that names no call (Vapi's dashboard tool tester). */
+interface SessionlessTool<Schema extends z.ZodType> extends ToolShape<Schema> {
+  sessionless: true;
+  handler(args: z.output<Schema>, context: ToolBasics): Promise<Record<string, unknown>>;
+}
+
+export type ToolDefinition<Schema extends z.ZodType = z.ZodType> = SessionTool<Schema> | SessionlessTool<Schema>;
 
 export const defineTool = <Schema extends z.ZodType>(definition: ToolDefinition<Schema>): ToolDefinition<Schema> => definition;
 
