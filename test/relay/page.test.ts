@@ -56,8 +56,8 @@ const rowsOf = (page: Page) =>
   page.$$eval('.call-row', (rows) => rows.map((row) => ({ id: row.getAttribute('data-session-id'), text: row.textContent })));
 const bubblesOf = (page: Page) =>
   page.$$eval('#transcript .bubble', (els) => els.map((el) => ({ className: el.className, text: el.textContent })));
-/** A page condition (evaluated in the browser): the transcript shows `n` final utterances. */
-const finalBubbles = (n: number) => `document.querySelectorAll('#transcript .bubble:not(.partial)').length === ${n}`;
+/** How many final utterances the open call's transcript shows. */
+const finalBubbles = (page: Page) => page.locator('#transcript .bubble:not(.partial)').count();
 const screenshot = async (page: Page, name: string) => {
   await mkdir(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: resolve(ARTIFACTS, name), fullPage: true });
@@ -99,7 +99,7 @@ describe('the watch page', () => {
     await page.waitForSelector('#transcript .bubble');
     expect((await bubblesOf(page)).map((b) => b.text)).toEqual(older.finalTranscripts.map(([, text]) => text));
     expect((await bubblesOf(page))[1]?.className).toBe('bubble user');
-    expect(await page.textContent('#call-summary')).toBe('The patient asked to move an appointment with Dr. Okafor.');
+    expect(await page.textContent('#call-summary')).toContain('The patient asked to move an appointment with Dr. Okafor.');
     expect(await page.textContent('#call-head')).toContain('customer-ended-call');
     expect(complaints).toEqual([]);
     await screenshot(page, 'relay-page-desktop.png');
@@ -139,7 +139,7 @@ describe('the watch page', () => {
     await page.waitForSelector('#conn[data-state="live"]');
 
     await playAll(secondTurn);
-    await page.waitForFunction(finalBubbles(2));
+    await expect.poll(() => finalBubbles(page), { timeout: 10_000 }).toBe(2);
 
     // The relay goes away; what is said meanwhile reaches the page after it reconnects, by replay.
     await relay.close();
@@ -147,13 +147,13 @@ describe('the watch page', () => {
     await playAll(theRest.slice(0, 4));
     await startRelay(relayPort);
     await page.waitForSelector('#conn[data-state="live"]');
-    await page.waitForFunction(finalBubbles(3));
+    await expect.poll(() => finalBubbles(page), { timeout: 10_000 }).toBe(3);
 
     await playAll(theRest.slice(4));
     await page.waitForSelector('#call-summary:not([hidden])', { timeout: 15_000 });
     const finals = (await bubblesOf(page)).filter((b) => !b.className.includes('partial'));
     expect(finals.map((b) => b.text)).toEqual(live.finalTranscripts.map(([, text]) => text)); // no gap, no duplicate
-    await page.waitForFunction("!document.querySelector('.call-row .badge.live')");
+    await page.waitForSelector('.call-row .badge.live', { state: 'detached' });
     expect(complaints).toEqual([]);
     await page.close();
   });

@@ -76,7 +76,7 @@ async function openCall(id) {
 
 function closeCall() {
   openId = undefined;
-  stream.unwatch();
+  stream?.unwatch();
   $('views').dataset.open = 'list';
   $('call').hidden = true;
   renderList();
