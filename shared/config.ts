@@ -230,18 +230,28 @@ const workerSchema = z
       .pipe(z.array(z.url({ protocol: /^https?$/, error: 'NOTIFY_WEBHOOK_URL entries must be http(s) URLs' }))),
     NOTIFY_WEBHOOK_SECRET: webhookSigningKey,
     NOTIFY_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(5_000),
+    // The clinic's FHIR R4 server (docs/fhir.md): its base, no query or fragment, the trailing slash dropped.
+    FHIR_BASE_URL: z
+      .string()
+      .default('')
+      .pipe(z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'FHIR_BASE_URL must be an http(s) URL' })]))
+      .refine((value) => !/[?#]/.test(value), 'FHIR_BASE_URL is the server base: no query or fragment')
+      .transform((value) => value.replace(/\/+$/, '')),
+    FHIR_AUTH_TOKEN: z.string().default('').refine((value) => !/\s/.test(value), 'FHIR_AUTH_TOKEN must not contain whitespace'),
   })
   .superRefine((env, ctx) => {
     // Only a process that delivers notifications signs them.
     if (env.NOTIFY_WEBHOOK_URL.length > 0 && !env.NOTIFY_WEBHOOK_SECRET && env.WORKER_QUEUES.includes('notifications')) {
       ctx.addIssue({ code: 'custom', path: ['NOTIFY_WEBHOOK_SECRET'], message: 'NOTIFY_WEBHOOK_SECRET is required when NOTIFY_WEBHOOK_URL is set' });
     }
+    if (env.FHIR_AUTH_TOKEN && !env.FHIR_BASE_URL) ctx.addIssue({ code: 'custom', path: ['FHIR_AUTH_TOKEN'], message: 'FHIR_AUTH_TOKEN is set but FHIR_BASE_URL is not' });
   })
   .transform((env) => ({
     workerPort: env.WORKER_PORT,
     workerConcurrency: env.WORKER_CONCURRENCY,
     workerQueues: env.WORKER_QUEUES,
     notify: { urls: env.NOTIFY_WEBHOOK_URL, secret: env.NOTIFY_WEBHOOK_SECRET, retryBaseMs: env.NOTIFY_RETRY_BASE_MS },
+    fhir: { baseUrl: env.FHIR_BASE_URL, authToken: env.FHIR_AUTH_TOKEN },
   }));
 
 const relaySchema = z

@@ -6,13 +6,27 @@ const REQUEST_TIMEOUT_MS = 10_000;
 /** Quick retries inside one attempt, for a connection refused or reset, not for an answer. */
 const NETWORK_RETRIES = 2;
 
-export type DeliveryResult = { status: number; retryAfter: string | null } | { status: null; error: string };
+/** What a refusal's body may take to read: an OperationOutcome, not a page of HTML. */
+const REFUSAL_BODY_LIMIT = 16 * 1024;
+
+/** An HTTP answer (with the body of a 4xx refusal, for the caller to explain it), or why none came. */
+export type DeliveryResult = { status: number; retryAfter: string | null; refusal: string | null } | { status: null; error: string };
+
+/** The body of a 4xx answer, at most REFUSAL_BODY_LIMIT characters; other answers' bodies are dropped unread. */
+async function refusalBody(response: Response): Promise<string | null> {
+  if (response.status < 400 || response.status >= 500) {
+    await response.body?.cancel();
+    return null;
+  }
+  const text = await response.text().catch(() => '');
+  return text.slice(0, REFUSAL_BODY_LIMIT);
+}
 
 /** A network failure (no HTTP answer) worth trying again at once; a timeout is not (it already took its time). */
 const isNetworkFailure = (error: unknown) => error instanceof TypeError;
 
 /**
- * POSTs one signed notification. Connection-level failures are retried a couple of times within
+ * POSTs one notification (a signed webhook, a FHIR Bundle). Connection-level failures are retried a couple of times within
  * the attempt (p-retry); any HTTP answer, and a timeout, end the attempt and say how it went.
  */
 export async function deliver(url: string, body: string, headers: Record<string, string>): Promise<DeliveryResult> {
@@ -34,8 +48,8 @@ export async function deliver(url: string, body: string, headers: Record<string,
       },
       { retries: NETWORK_RETRIES, minTimeout: 100, maxTimeout: 1_000, randomize: true },
     );
-    await response.body?.cancel();
-    return { status: response.status, retryAfter: response.headers.get('retry-after') };
+    const refusal = await refusalBody(response);
+    return { status: response.status, retryAfter: response.headers.get('retry-after'), refusal };
   } catch (error) {
     // fetch says "fetch failed"; its cause says why (a connection refused, a DNS failure), never the body.
     const cause = (error as Error).cause as { code?: string; message?: string } | undefined;
