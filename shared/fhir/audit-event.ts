@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import type { AuditEvent, Patient } from '@medplum/fhirtypes';
 import type { AuditRow } from '../audit.ts';
-import { entryOf, identifierOf, referenceTo, type Entry } from './ids.ts';
+import { entryOf, referenceTo, type Entry } from './ids.ts';
 
 /** FHIR's action code: what an action of ours does to the data (Read, Delete, Execute, Update). */
 function actionCode(action: string): AuditEvent['action'] {
@@ -13,11 +13,7 @@ function actionCode(action: string): AuditEvent['action'] {
 
 const OUTCOME: Record<string, AuditEvent['outcome']> = { success: '0', 'not-found': '4', failed: '8' };
 
-/**
- * One `audit_events` row as a FHIR AuditEvent: who (from where), what, about whom, which records,
- * when, how it ended. A session is named by reference and by identifier: R4's AuditEvent has no
- * identifier of its own, so a conditional create finds it by `entity:identifier` (fhir-transaction.ts).
- */
+/** One `audit_events` row as a FHIR AuditEvent: who (from where), what, about whom, which records, when, how it ended. */
 export function auditEventResource(row: AuditRow): Entry<AuditEvent> {
   const patient = row.patientId ? referenceTo<Patient>('patient', row.patientId) : undefined;
   return entryOf('audit-event', row.id, {
@@ -34,6 +30,6 @@ export function auditEventResource(row: AuditRow): Entry<AuditEvent> {
       },
     ],
     source: { observer: { display: 'vapi-relay' } },
-    entity: [...(patient ? [{ what: patient }] : []), ...(row.sessionId ? [{ what: { ...referenceTo('session', row.sessionId), identifier: identifierOf('session', row.sessionId) } }] : []), ...row.what.map((name) => ({ name }))],
+    entity: [...(patient ? [{ what: patient }] : []), ...(row.sessionId ? [{ what: referenceTo('session', row.sessionId) }] : []), ...row.what.map((name) => ({ name }))],
   });
 }

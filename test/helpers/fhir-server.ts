@@ -30,13 +30,13 @@ const tokenMatches = (token: string, pairs: { system?: string | undefined; value
 
 /** The search parameters conditional creates here use, each as R4 defines it for the types it applies to. */
 /** The elements those parameters read, as the resources searched here (all with an identifier list, and AuditEvent) have them. */
-type Searchable = Partial<Pick<AuditEvent, 'type' | 'entity'>> & { identifier?: Identifier[] };
+type Searchable = Partial<Pick<AuditEvent, 'type' | 'subtype'>> & { identifier?: Identifier[] };
 
 const SEARCH: Record<string, (resource: Searchable, token: string) => boolean> = {
   identifier: (resource, token) => tokenMatches(token, resource.identifier ?? []),
   // AuditEvent.type is a Coding.
   type: (resource, token) => tokenMatches(token, resource.type ? [{ system: resource.type.system, value: resource.type.code }] : []),
-  'entity:identifier': (resource, token) => tokenMatches(token, (resource.entity ?? []).flatMap((entity) => (entity.what?.identifier ? [entity.what.identifier] : []))),
+  subtype: (resource, token) => tokenMatches(token, (resource.subtype ?? []).map((coding) => ({ system: coding.system, value: coding.code }))),
 };
 
 /** Rewrites every `reference` that names a fullUrl of the Bundle to the resource it became. */

@@ -102,7 +102,13 @@ describe('a completed call on the clinic FHIR server', () => {
     const [appointment] = ofType<Appointment>(bundle, 'Appointment');
     expect(appointment).toMatchObject({ status: 'booked', reasonCode: [{ text: BOOKING_REASON }], participant: expect.arrayContaining([expect.objectContaining({ actor: { reference: patientUrl } })]) });
     const [audit] = ofType<AuditEvent>(bundle, 'AuditEvent');
-    expect(audit).toMatchObject({ type: { code: 'fhir.export' }, action: 'R', outcome: '0', entity: expect.arrayContaining([{ what: { reference: encounterUrl, identifier: { system: 'urn:vapi-relay:session', value: call.callId } } }]) });
+    expect(audit).toMatchObject({
+      type: { code: 'fhir.export' },
+      subtype: [{ system: 'urn:vapi-relay:session', code: call.callId }],
+      action: 'R',
+      outcome: '0',
+      entity: expect.arrayContaining([{ what: { reference: encounterUrl } }]),
+    });
 
     // On the server, references point at what the transaction created.
     const [storedEncounter] = server!.resources.get('Encounter')! as unknown as Encounter[];

@@ -20,18 +20,22 @@ function byIdentifier(entry: Entry & { resource: { identifier?: Identifier[] } }
  * DocumentReference, the appointments booked during the call, and the AuditEvent of this export.
  * Each is a conditional create on identifiers derived from our ids, so a redelivery (a retry after
  * a lost answer, a replayed dead letter) creates nothing twice. R4's AuditEvent has no identifier:
- * it is matched by its action and the session it names (`entity:identifier`).
+ * it is matched by its type and a `subtype` naming the session ("more specific type/id for the
+ * event", a plain token search every server has; `entity:identifier` would be closer, but HAPI
+ * refuses that modifier).
  */
 export function sessionTransaction(record: SessionRecord, audit: AuditRow): Bundle {
   const { call } = record;
+  const session = identifierOf('session', call.id);
   const exported = auditEventResource(audit);
+  const auditEntry = { ...exported, resource: { ...exported.resource, subtype: [{ system: session.system!, code: session.value! }] } };
   const entries: ConditionalEntry[] = [
     ...(record.patient ? [byIdentifier(patientResource(record.patient))] : []),
     byIdentifier(callEncounter(call)),
     ...record.utterances.map((utterance) => byIdentifier(utteranceCommunication(utterance))),
     ...(call.summary !== null ? [byIdentifier(summaryDocument({ ...call, summary: call.summary }))] : []),
     ...record.appointments.map((appointment) => byIdentifier(appointmentResource(appointment))),
-    { ...exported, ifNoneExist: `type=${token({ system: exported.resource.type.system, value: audit.action })}&entity:identifier=${token(identifierOf('session', call.id))}` },
+    { ...auditEntry, ifNoneExist: `type=${token({ system: exported.resource.type.system, value: audit.action })}&subtype=${token(session)}` },
   ];
   return transactionBundle(entries, audit.at);
 }
