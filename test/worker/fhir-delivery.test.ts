@@ -144,7 +144,7 @@ describe('a completed call on the clinic FHIR server', () => {
     expect(server!.resources.get('Encounter')).toHaveLength(1);
   });
 
-  it('dead-letters at once a Bundle the server refuses, with its reason and none of the values it echoed', async () => {
+  it('dead-letters at once a Bundle the server refuses, with its reason and none of the values it echoed; a replay delivers it', async () => {
     await completeACall([{ status: 422, diagnostics: `Patient.birthDate: value "${ada.dateOfBirth}" is not allowed here` }]);
     const queue = openQueue(notificationsQueue, redis, config!.queuePrefix);
     const [failed] = await waitFor(async () => {
@@ -156,6 +156,13 @@ describe('a completed call on the clinic FHIR server', () => {
     expect(failed!.failedReason).toBe('Endpoint refused the notification: HTTP 422 (processing: Patient.birthDate: value "…" is not allowed here)');
     expect((await attempts()).map((a) => [a.statusCode, a.outcome, a.error])).toEqual([[422, 'permanent', 'HTTP 422 (processing: Patient.birthDate: value "…" is not allowed here)']]);
     expect(server!.requests).toHaveLength(1);
+
+    // Replayed once the clinic fixed its side, it is delivered, and creates each resource once.
+    await failed!.retry('failed', { resetAttemptsMade: true });
+    await waitFor(delivered, 15_000);
+    expect(Object.fromEntries([...server!.resources].map(([type, held]) => [type, held.length]))).toEqual({
+      Patient: 1, Encounter: 1, Communication: 4, DocumentReference: 1, Appointment: 1, AuditEvent: 1,
+    });
     await queue.close();
   });
 
