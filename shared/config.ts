@@ -245,6 +245,10 @@ const workerSchema = z
       ctx.addIssue({ code: 'custom', path: ['NOTIFY_WEBHOOK_SECRET'], message: 'NOTIFY_WEBHOOK_SECRET is required when NOTIFY_WEBHOOK_URL is set' });
     }
     if (env.FHIR_AUTH_TOKEN && !env.FHIR_BASE_URL) ctx.addIssue({ code: 'custom', path: ['FHIR_AUTH_TOKEN'], message: 'FHIR_AUTH_TOKEN is set but FHIR_BASE_URL is not' });
+    // Deliveries are recorded per endpoint URL: one URL taking both kinds would make one look delivered when the other was.
+    if (env.FHIR_BASE_URL && env.NOTIFY_WEBHOOK_URL.some((url) => url.replace(/\/+$/, '') === env.FHIR_BASE_URL)) {
+      ctx.addIssue({ code: 'custom', path: ['FHIR_BASE_URL'], message: 'FHIR_BASE_URL must not also be one of NOTIFY_WEBHOOK_URL' });
+    }
   })
   .transform((env) => ({
     workerPort: env.WORKER_PORT,

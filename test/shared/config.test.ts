@@ -118,6 +118,7 @@ describe('loadConfig', () => {
     expect(() => worker({ FHIR_BASE_URL: 'https://ehr.example/fhir?_format=json' })).toThrow(/no query or fragment/);
     expect(() => worker({ FHIR_AUTH_TOKEN: 'tok-123' })).toThrow(/FHIR_AUTH_TOKEN is set but FHIR_BASE_URL is not/);
     expect(() => worker({ FHIR_BASE_URL: 'https://ehr.example/fhir', FHIR_AUTH_TOKEN: 'Bearer tok' })).toThrow(/FHIR_AUTH_TOKEN must not contain whitespace/);
+    expect(() => worker({ FHIR_BASE_URL: 'https://ehr.example/fhir', NOTIFY_WEBHOOK_URL: 'https://ehr.example/fhir/' })).toThrow(/must not also be one of NOTIFY_WEBHOOK_URL/);
     expect(loadConfig({ ...secrets, FHIR_BASE_URL: 'not a url' }, ['relay'])).not.toHaveProperty('fhir');
   });
 
