@@ -239,11 +239,24 @@ const workerSchema = z
     RETENTION_EVENT_PAYLOAD_DAYS: retentionDays(30),
     RETENTION_DELIVERY_DAYS: retentionDays(30),
     RETENTION_SESSION_DAYS: retentionDays(0),
+    // The clinic's FHIR R4 server (docs/fhir.md): its base, no query or fragment, the trailing slash dropped.
+    FHIR_BASE_URL: z
+      .string()
+      .default('')
+      .pipe(z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'FHIR_BASE_URL must be an http(s) URL' })]))
+      .refine((value) => !/[?#]/.test(value), 'FHIR_BASE_URL is the server base: no query or fragment')
+      .transform((value) => value.replace(/\/+$/, '')),
+    FHIR_AUTH_TOKEN: z.string().default('').refine((value) => !/\s/.test(value), 'FHIR_AUTH_TOKEN must not contain whitespace'),
   })
   .superRefine((env, ctx) => {
     // Only a process that delivers notifications signs them.
     if (env.NOTIFY_WEBHOOK_URL.length > 0 && !env.NOTIFY_WEBHOOK_SECRET && env.WORKER_QUEUES.includes('notifications')) {
       ctx.addIssue({ code: 'custom', path: ['NOTIFY_WEBHOOK_SECRET'], message: 'NOTIFY_WEBHOOK_SECRET is required when NOTIFY_WEBHOOK_URL is set' });
+    }
+    if (env.FHIR_AUTH_TOKEN && !env.FHIR_BASE_URL) ctx.addIssue({ code: 'custom', path: ['FHIR_AUTH_TOKEN'], message: 'FHIR_AUTH_TOKEN is set but FHIR_BASE_URL is not' });
+    // Deliveries are recorded per endpoint URL: one URL taking both kinds would make one look delivered when the other was.
+    if (env.FHIR_BASE_URL && env.NOTIFY_WEBHOOK_URL.some((url) => url.replace(/\/+$/, '') === env.FHIR_BASE_URL)) {
+      ctx.addIssue({ code: 'custom', path: ['FHIR_BASE_URL'], message: 'FHIR_BASE_URL must not also be one of NOTIFY_WEBHOOK_URL' });
     }
   })
   .transform((env) => ({
@@ -253,6 +266,7 @@ const workerSchema = z
     notify: { urls: env.NOTIFY_WEBHOOK_URL, secret: env.NOTIFY_WEBHOOK_SECRET, retryBaseMs: env.NOTIFY_RETRY_BASE_MS },
     reconcile: { afterS: env.RECONCILE_AFTER_S, vapiApiKey: env.VAPI_API_KEY, vapiApiUrl: env.VAPI_API_URL.replace(/\/+$/, '') },
     retention: { eventPayloadDays: env.RETENTION_EVENT_PAYLOAD_DAYS, deliveryDays: env.RETENTION_DELIVERY_DAYS, sessionDays: env.RETENTION_SESSION_DAYS },
+    fhir: { baseUrl: env.FHIR_BASE_URL, authToken: env.FHIR_AUTH_TOKEN },
   }));
 
 const relaySchema = z

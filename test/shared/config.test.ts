@@ -127,6 +127,18 @@ describe('loadConfig', () => {
     expect(() => worker({ RETENTION_DELIVERY_DAYS: 'thirty' })).toThrow(/RETENTION_DELIVERY_DAYS/);
   });
 
+  it("reads the clinic's FHIR server for the worker: off unless set, an http(s) base without query, the token only with a base", () => {
+    const worker = (env: Record<string, string>) => loadConfig({ ...secrets, ...env }, ['worker']);
+    expect(worker({}).fhir).toEqual({ baseUrl: '', authToken: '' });
+    expect(worker({ FHIR_BASE_URL: 'https://ehr.example/fhir/R4/', FHIR_AUTH_TOKEN: 'tok-123' }).fhir).toEqual({ baseUrl: 'https://ehr.example/fhir/R4', authToken: 'tok-123' });
+    expect(() => worker({ FHIR_BASE_URL: 'ftp://ehr.example/fhir' })).toThrow(/FHIR_BASE_URL must be an http\(s\) URL/);
+    expect(() => worker({ FHIR_BASE_URL: 'https://ehr.example/fhir?_format=json' })).toThrow(/no query or fragment/);
+    expect(() => worker({ FHIR_AUTH_TOKEN: 'tok-123' })).toThrow(/FHIR_AUTH_TOKEN is set but FHIR_BASE_URL is not/);
+    expect(() => worker({ FHIR_BASE_URL: 'https://ehr.example/fhir', FHIR_AUTH_TOKEN: 'Bearer tok' })).toThrow(/FHIR_AUTH_TOKEN must not contain whitespace/);
+    expect(() => worker({ FHIR_BASE_URL: 'https://ehr.example/fhir', NOTIFY_WEBHOOK_URL: 'https://ehr.example/fhir/' })).toThrow(/must not also be one of NOTIFY_WEBHOOK_URL/);
+    expect(loadConfig({ ...secrets, FHIR_BASE_URL: 'not a url' }, ['relay'])).not.toHaveProperty('fhir');
+  });
+
   it('refuses well-known placeholder secrets', () => {
     expect(() => loadConfig({ ...secrets, ADMIN_TOKEN: 'changeme' })).toThrow(/ADMIN_TOKEN/);
     expect(() => loadConfig({ ...secrets, VAPI_WEBHOOK_SECRET: 'real-one-123,secret' })).toThrow(/VAPI_WEBHOOK_SECRET/);

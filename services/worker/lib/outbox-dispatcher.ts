@@ -6,7 +6,7 @@ import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
 import type { JobCodec } from '#shared/queues/codec';
 import type { JobData } from '#shared/queues/definition';
-import { notificationsQueue, type NotificationBody, type NotificationMeta } from '#shared/queues/notifications-queue';
+import { notificationsQueue, type NotificationBody, type NotificationChannel, type NotificationMeta } from '#shared/queues/notifications-queue';
 import { CALL_BINDING_TTL_S } from '#shared/queues/lifetimes';
 import { callBindingKey, patientChannel, storedRelayEvent } from '#shared/relay';
 import { sealBinding, sealForPatient } from '#shared/relay-messages';
@@ -38,6 +38,8 @@ export interface DispatcherDeps {
   notifications: Queue<JobData<NotificationMeta>>;
   /** NOTIFY_WEBHOOK_URL entries. */
   endpoints: readonly string[];
+  /** FHIR_BASE_URL, when set: where each completed call also goes as a FHIR transaction. */
+  fhirBaseUrl?: string;
   prefix: string;
   logger: FastifyBaseLogger;
   /** RELAY_SETTLE_MS unless a test says otherwise. */
@@ -45,8 +47,11 @@ export interface DispatcherDeps {
 }
 
 /** The delivery job id of one notification to one endpoint: the same whoever dispatches it, however often. */
-export const notificationJobId = (notificationId: number, endpoint: string) =>
-  `n${notificationId}-${createHash('sha256').update(endpoint).digest('hex').slice(0, 16)}`;
+export const notificationJobId = (notificationId: number, endpoint: string, channel: NotificationChannel = 'webhook') =>
+  `${channel === 'fhir' ? 'f' : 'n'}${notificationId}-${createHash('sha256').update(endpoint).digest('hex').slice(0, 16)}`;
+
+/** The notification that says a call completed: the moment it also becomes a FHIR transaction. */
+const COMPLETED = 'session.ended';
 
 /**
  * Moves committed outbox rows out of Postgres (DESIGN 5): relay events to the patient's pub/sub
@@ -103,10 +108,14 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
           timestamp: row.occurredAt.toISOString(),
           data: cipher.decryptJson(row.data),
         };
-        return deps.endpoints.map((endpoint) => ({
+        const targets: { endpoint: string; channel?: NotificationChannel }[] = [
+          ...deps.endpoints.map((endpoint) => ({ endpoint })),
+          ...(deps.fhirBaseUrl && row.type === COMPLETED ? [{ endpoint: deps.fhirBaseUrl, channel: 'fhir' as const }] : []),
+        ];
+        return targets.map(({ endpoint, channel }) => ({
           name: row.type,
-          data: codec.seal(notificationsQueue, { notificationId: row.id, type: row.type, sessionId: row.sessionId, endpoint }, body),
-          opts: { ...notificationsQueue.options, jobId: notificationJobId(row.id, endpoint) },
+          data: codec.seal(notificationsQueue, { notificationId: row.id, type: row.type, sessionId: row.sessionId, endpoint, ...(channel ? { channel } : {}) }, body),
+          opts: { ...notificationsQueue.options, jobId: notificationJobId(row.id, endpoint, channel) },
         }));
       });
       if (jobs.length > 0) await deps.notifications.addBulk(jobs);

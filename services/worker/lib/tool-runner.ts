@@ -115,8 +115,9 @@ export function createToolRunner({ db, cipher, tools, onCommit, logger }: Deps) 
       session: { id: session.id, patientId: session.patientId, verified: session.patientVerified },
       deadline: meta.deadline,
       verifyPatient: (patientId) => verifySessionPatient(db, session.id, patientId),
-      recordRead: ({ patientId, what, outcome }) =>
-        recordAudit(db, { actor: 'tool', action: 'tool.read', patientId, sessionId: session.id, what: [`tool ${tool.name}`, ...what], source: 'worker', ...(outcome ? { outcome } : {}) }),
+      recordRead: async ({ patientId, what, outcome }) => {
+        await recordAudit(db, { actor: 'tool', action: 'tool.read', patientId, sessionId: session.id, what: [`tool ${tool.name}`, ...what], source: 'worker', ...(outcome ? { outcome } : {}) });
+      },
     };
     return answer(tool, meta, () => tool.handler(args.data, context));
   }
