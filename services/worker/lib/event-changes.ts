@@ -1,4 +1,5 @@
 import type { RelayEventType } from '#shared/relay';
+import type { TraceCarrier } from '#shared/tracing';
 import { toSessionStatus, type SessionStatus } from '#shared/session-status';
 import { num, obj, str, type IncomingEvent, type JsonObject } from '#shared/vapi/envelope';
 import { conversationOf, isFinalTranscript, readConversation, toRole, utteranceText, type Role, type Turns } from '#shared/vapi/read';
@@ -15,6 +16,8 @@ export interface PendingRelayEvent {
   type: RelayEventType;
   at: Date;
   data: JsonObject;
+  /** The trace of the event that raised it (tracing on). */
+  trace?: TraceCarrier;
 }
 
 /** What an end-of-call event brings; the processor completes it with what only the database knows. */
