@@ -1,14 +1,22 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROLES } from '#shared/config';
+import { sessionEvents } from '#shared/db/schema';
 import { createLogger } from '#shared/logger';
 import { serviceNameFor, startTracing } from '#shared/tracing';
 import { buildIngressApp } from '../../services/ingress/app.ts';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { buildRelayApp } from '../../services/relay/app.ts';
 import { buildWorkerApp } from '../../services/worker/app.ts';
+import { freePort } from '../faults/private-services.ts';
+import { FAULT_ARTIFACTS, RoleProcess } from '../faults/role-process.ts';
 import { realisticCall } from '../fixtures/vapi-call.ts';
-import { testConfig } from '../helpers/config.ts';
+import { TEST_ENCRYPTION_KEY, TEST_WEBHOOK_SECRET, testConfig } from '../helpers/config.ts';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/environment.ts';
 import { startOtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.ts';
 import { startReceiver } from '../helpers/receiver.ts';
 import { integrationResources } from '../helpers/resources.ts';
@@ -16,7 +24,7 @@ import { hmacHeaders } from '../helpers/signing.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { openClient, streamUrl, tokenFor, type TestClient } from '../relay/relay-harness.ts';
 
-const { redis, track, reset, close } = integrationResources();
+const { handle, redis, track, reset, close } = integrationResources();
 const OTEL_ENV = ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_BSP_SCHEDULE_DELAY'];
 let collector: Awaited<ReturnType<typeof startOtlpReceiver>>;
 let notifications: Awaited<ReturnType<typeof startReceiver>>;
@@ -96,6 +104,10 @@ describe('tracing (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
     expectOneTree(inTrace(send.traceId));
     expect(inTrace(send.traceId).find((span) => span.name === 'worker.transaction')!.attributes['vapi_relay.session_id']).toBe(call.callId);
     expect(new Set(inTrace(send.traceId).map((span) => span.service))).toEqual(new Set(['vapi-relay']));
+    // The outbox rows keep their transaction's context, for a sweep after a crash to dispatch them in their trace.
+    const rows = await handle.db.select({ trace: sessionEvents.traceContext }).from(sessionEvents).where(eq(sessionEvents.sessionId, call.callId));
+    expect(rows.length).toBeGreaterThan(0);
+    for (const { trace } of rows) expect(trace?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
 
     // Every log line written in that trace names it: the webhook's line at the ingress, the job's at the worker.
     const logged = lines.filter((line) => line.trace_id === send.traceId);
@@ -108,5 +120,46 @@ describe('tracing (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
     const notified = traceparent.split('-')[1]!;
     await waitFor(() => holds(notified, ['request', 'add vapi-events', 'worker.transaction', 'outbox.dispatch', 'process vapi-notifications']), 15_000);
     expectOneTree(inTrace(notified));
+  });
+});
+
+describe('tracing in a role started by services/main.ts', () => {
+  it("names the role as its service, continues a caller's traceparent, and puts the trace id in the webhook's log line", async () => {
+    const port = await freePort();
+    const ingress = new RoleProcess('tracing', 'ingress', port, {
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'info',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      DATABASE_URL: TEST_DATABASE_URL,
+      REDIS_URL: TEST_REDIS_URL,
+      QUEUE_PREFIX: config.queuePrefix,
+      VAPI_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
+      DATA_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
+      ADMIN_TOKEN: randomBytes(16).toString('hex'),
+      SPOOL_DIR: mkdtempSync(join(tmpdir(), 'vapi-relay-tracing-spool-')),
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+    }, mkdtempSync(join(tmpdir(), 'vapi-relay-tracing-')));
+    try {
+      await ingress.start();
+      const traceId = randomBytes(16).toString('hex');
+      const raw = JSON.stringify(realisticCall().events[0]);
+      const response = await fetch(`${ingress.url}${WEBHOOK_PATH}`, { method: 'POST', body: raw, headers: { ...hmacHeaders(raw), traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` } });
+      expect(response.status).toBe(200);
+      const request = await waitFor(() => collector.spans.find((span) => span.traceId === traceId && span.name === 'request'), 15_000);
+      expect(request.service).toBe('vapi-relay-ingress');
+      expect(request.attributes['http.route']).toBe(WEBHOOK_PATH);
+      // Probes and scrapes make no spans.
+      await fetch(`${ingress.url}/metrics`);
+      expect(collector.spans.some((span) => span.attributes['url.path'] === '/metrics')).toBe(false);
+      expect((await ingress.stop('SIGTERM')).code).toBe(0);
+      const lines = readFileSync(join(FAULT_ARTIFACTS, 'tracing-ingress.log'), 'utf8').split('\n').filter((line) => line.startsWith('{'));
+      const webhook = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.msg === 'webhook');
+      expect(webhook).toMatchObject({ trace_id: traceId, role: 'ingress' });
+    } finally {
+      await ingress.destroy();
+    }
   });
 });
