@@ -48,7 +48,7 @@ async function main(argv: string[]) {
   // Only the roles started here are validated and held; the cast is safe because each build reads its own part.
   const config = loadConfig(env, roles) as Config;
   // Before any app is built: the Fastify instrumentation hooks each instance as it is created.
-  const stopTracing = config.tracing.enabled ? await startTracing({ roles, serviceName: config.tracing.serviceName }) : undefined;
+  const stopTracing = config.tracing.enabled ? await startTracing({ roles, serviceName: config.tracing.serviceName, env }) : undefined;
   const logger = createLogger({ level: config.logLevel, service: 'vapi-relay', traceIds: config.tracing.enabled });
   if (generated.length > 0) logger.warn({ file: envPath, generated }, `generated secrets for this machine; they are kept in ${envPath}`);
 

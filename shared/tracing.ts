@@ -28,7 +28,9 @@ export const serviceNameFor = (roles: readonly Role[]) => (roles.length === 1 ? 
  * before any app is built. Metrics stay on Prometheus and logs on stdout. Resolves to its shutdown,
  * which flushes the spans not yet exported.
  */
-export async function startTracing(options: { roles: readonly Role[]; serviceName?: string | undefined }): Promise<() => Promise<void>> {
+export async function startTracing(options: { roles: readonly Role[]; serviceName?: string | undefined; env: NodeJS.ProcessEnv }): Promise<() => Promise<void>> {
+  // The SDK reads process.env itself: OTEL_* variables that only `.env` holds are copied there first.
+  for (const [name, value] of Object.entries(options.env)) if (name.startsWith('OTEL_') && process.env[name] === undefined) process.env[name] = value;
   const [{ NodeSDK }, { FastifyOtelInstrumentation }] = await Promise.all([import('@opentelemetry/sdk-node'), import('@fastify/otel')]);
   const sdk = new NodeSDK({
     serviceName: options.serviceName ?? serviceNameFor(options.roles),

@@ -38,7 +38,7 @@ beforeAll(async () => {
   config = testConfig({ NOTIFY_WEBHOOK_URL: notifications.url, NOTIFY_WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}`, OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint });
   // What an operator sets (the SDK reads them itself); the batch goes out every 100 ms instead of 5 s.
   Object.assign(process.env, { OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100' });
-  stopTracing = await startTracing({ roles: ROLES, serviceName: config.tracing.serviceName });
+  stopTracing = await startTracing({ roles: ROLES, serviceName: config.tracing.serviceName, env: process.env });
 });
 
 afterAll(async () => {

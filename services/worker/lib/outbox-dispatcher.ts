@@ -9,7 +9,7 @@ import type { JobData } from '#shared/queues/definition';
 import { notificationsQueue, type NotificationBody, type NotificationMeta } from '#shared/queues/notifications-queue';
 import { CALL_BINDING_TTL_S, callBindingKey, patientChannel, type RelayEvent } from '#shared/relay';
 import { sealBinding, sealForPatient } from '#shared/relay-messages';
-import { startSharedSpans, traceContextFrom } from '#shared/tracing';
+import { startSharedSpans, traceContextFrom, type TraceCarrier } from '#shared/tracing';
 import type { JsonObject } from '#shared/vapi/envelope';
 import { claimNotifications, claimRelayEvents, markNotificationsDispatched, markRelayEventsDispatched, type OutboxRelayEvent } from './outbox-repository.ts';
 
@@ -62,7 +62,7 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
   const settleMs = deps.relaySettleMs ?? RELAY_SETTLE_MS;
 
   /** Dispatch spans for outbox rows, each in the trace its row was written in (tracing on). */
-  const dispatchSpans = (rows: { sessionId: string; trace?: Record<string, string> | null }[]) =>
+  const dispatchSpans = (rows: { sessionId: string; trace?: TraceCarrier | null | undefined }[]) =>
     startSharedSpans('outbox.dispatch', rows.map((row) => ({ parent: traceContextFrom(row.trace), attributes: { 'vapi_relay.session_id': row.sessionId } })));
 
   /**
