@@ -161,5 +161,6 @@ describe('tracing in a role started by services/main.ts', () => {
     } finally {
       await ingress.destroy();
     }
-  });
+    // A process of its own starts in seconds, more on a loaded machine.
+  }, 60_000);
 });
