@@ -29,20 +29,28 @@ const plain = (value: AnyValue) => value.stringValue ?? (value.intValue !== unde
 const attributesOf = (list: KeyValues = []) => Object.fromEntries(list.map(({ key, value }) => [key, plain(value)]));
 
 /**
- * An OpenTelemetry collector standing in for Jaeger or Tempo: accepts OTLP over HTTP with JSON
- * (`OTEL_EXPORTER_OTLP_PROTOCOL=http/json`) on `/v1/traces` and keeps every span; `close` when done.
+ * An OpenTelemetry collector standing in for Jaeger or Tempo: accepts OTLP over HTTP on
+ * `/v1/traces` and keeps every span of a JSON export (`OTEL_EXPORTER_OTLP_PROTOCOL=http/json`), and
+ * the bytes of a protobuf one (the SDK's default; not decoded); `close` when done.
  */
 export async function startOtlpReceiver() {
   const spans: ReceivedSpan[] = [];
+  const protobufExports: Buffer[] = [];
   const server = createServer((request, response) => {
-    let body = '';
-    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
-      if (request.method !== 'POST' || request.url !== '/v1/traces' || !String(request.headers['content-type']).startsWith('application/json')) {
+      const type = String(request.headers['content-type']);
+      if (request.method !== 'POST' || request.url !== '/v1/traces' || !/^application\/(json|x-protobuf)/.test(type)) {
         response.writeHead(415).end();
         return;
       }
-      for (const resourceSpans of (JSON.parse(body) as ExportRequest).resourceSpans ?? []) {
+      if (type.startsWith('application/x-protobuf')) {
+        protobufExports.push(Buffer.concat(chunks));
+        response.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+        return;
+      }
+      for (const resourceSpans of (JSON.parse(Buffer.concat(chunks).toString()) as ExportRequest).resourceSpans ?? []) {
         const service = String(attributesOf(resourceSpans.resource?.attributes)['service.name']);
         for (const scope of resourceSpans.scopeSpans ?? []) {
           for (const span of scope.spans ?? []) spans.push({ ...span, service, attributes: attributesOf(span.attributes) });
@@ -56,6 +64,7 @@ export async function startOtlpReceiver() {
   return {
     endpoint: `http://127.0.0.1:${port}`,
     spans,
+    protobufExports,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
