@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROLES } from '#shared/config';
-import { sessionEvents } from '#shared/db/schema';
+import { FieldCipher } from '#shared/crypto';
+import { sessionEvents, vapiSessions } from '#shared/db/schema';
+import { patientChannel } from '#shared/relay';
+import { openForPatient } from '#shared/relay-messages';
 import { createLogger } from '#shared/logger';
 import { serviceNameFor, startTracing } from '#shared/tracing';
 import { buildIngressApp } from '../../services/ingress/app.ts';
@@ -15,7 +18,7 @@ import { buildWorkerApp } from '../../services/worker/app.ts';
 import { freePort } from '../faults/private-services.ts';
 import { FAULT_ARTIFACTS, RoleProcess } from '../faults/role-process.ts';
 import { realisticCall } from '../fixtures/vapi-call.ts';
-import { TEST_ENCRYPTION_KEY, TEST_WEBHOOK_SECRET, testConfig } from '../helpers/config.ts';
+import { silentLogger, TEST_ENCRYPTION_KEY, TEST_WEBHOOK_SECRET, testConfig } from '../helpers/config.ts';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/environment.ts';
 import { startOtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.ts';
 import { startReceiver } from '../helpers/receiver.ts';
@@ -120,6 +123,42 @@ describe('tracing (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
     const notified = traceparent.split('-')[1]!;
     await waitFor(() => holds(notified, ['request', 'add vapi-events', 'worker.transaction', 'outbox.dispatch', 'process vapi-notifications']), 15_000);
     expectOneTree(inTrace(notified));
+  });
+});
+
+describe('tracing through the outbox sweep', () => {
+  it('dispatches a row left undispatched (a crash after its commit) in the trace its transaction wrote into it', async () => {
+    const traceId = randomBytes(16).toString('hex');
+    const spanId = randomBytes(8).toString('hex');
+    const patientId = `pat-${randomUUID().slice(0, 8)}`;
+    const sessionId = randomUUID();
+    const cipher = new FieldCipher(config.dataEncryptionKeys);
+    await handle.db.insert(vapiSessions).values({ id: sessionId, patientId, status: 'in-progress' });
+    await handle.db.insert(sessionEvents).values({
+      sessionId,
+      seq: 1,
+      type: 'transcript',
+      at: new Date(),
+      data: cipher.encryptJson({ role: 'user', transcript: 'left behind', final: true }),
+      // Past the settle time, as a row a crashed worker never published would be.
+      createdAt: new Date(Date.now() - 60_000),
+      traceContext: { traceparent: `00-${traceId}-${spanId}-01` },
+    });
+    const subscriber = redis.duplicate();
+    const messages: string[] = [];
+    subscriber.on('message', (_channel: string, message: string) => messages.push(message));
+    await subscriber.subscribe(patientChannel(config.queuePrefix, patientId));
+    try {
+      const [worker] = track(await buildWorkerApp({ config, logger: silentLogger() }));
+      await worker.ready();
+      const message = await waitFor(() => messages[0], 15_000);
+      const opened = openForPatient(cipher, patientId, message);
+      const dispatch = await waitFor(() => collector.spans.find((span) => span.name === 'outbox.dispatch' && span.parentSpanId === spanId), 15_000);
+      expect(dispatch).toMatchObject({ traceId, attributes: { 'vapi_relay.session_id': sessionId } });
+      expect(opened).toMatchObject({ sessionId, seq: 1, trace: { traceparent: `00-${traceId}-${dispatch.spanId}-01` } });
+    } finally {
+      subscriber.disconnect();
+    }
   });
 });
 
