@@ -128,6 +128,10 @@ const commonSchema = z
     QUEUE_PREFIX: z.string().min(1).default('{vapi}'),
     DATA_ENCRYPTION_KEY: encryptionKeys,
     ADMIN_TOKEN: secret('ADMIN_TOKEN'),
+    // Tracing is on when an OTLP endpoint is set; the SDK reads the other OTEL_* variables itself.
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.union([z.literal(''), z.url()]).default(''),
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.union([z.literal(''), z.url()]).default(''),
+    OTEL_SERVICE_NAME: z.string().default(''),
   })
   .transform((env) => ({
     nodeEnv: env.NODE_ENV,
@@ -138,6 +142,7 @@ const commonSchema = z
     queuePrefix: env.QUEUE_PREFIX,
     dataEncryptionKeys: env.DATA_ENCRYPTION_KEY,
     adminToken: env.ADMIN_TOKEN,
+    tracing: { enabled: Boolean(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT), serviceName: env.OTEL_SERVICE_NAME || undefined },
   }));
 
 const ingressSchema = z

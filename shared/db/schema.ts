@@ -14,6 +14,7 @@ import {
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
 import { SESSION_STATUSES } from '../session-status.ts';
+import type { TraceCarrier } from '../tracing.ts';
 
 // The story's table and column names are kept. Every column commented "encrypted" holds
 // FieldCipher output (`v1.<keyId>.<…>`), never plain text.
@@ -137,6 +138,8 @@ export const sessionEvents = pgTable(
     createdAt: createdAt(),
     /** Set once the dispatcher has published the row to the patient's relay channel. */
     dispatchedAt: timestamp({ withTimezone: true }),
+    /** The writing transaction's trace context, for the dispatch to join (null with tracing off). */
+    traceContext: jsonb().$type<TraceCarrier>(),
   },
   (t) => [
     uniqueIndex().on(t.sessionId, t.seq),
@@ -160,6 +163,7 @@ export const notificationOutbox = pgTable(
     data: text().notNull(), // encrypted JSON: the notification's `data`
     createdAt: createdAt(),
     dispatchedAt: timestamp({ withTimezone: true }),
+    traceContext: jsonb().$type<TraceCarrier>(),
   },
   (t) => [
     index('notification_outbox_undispatched_idx').on(t.id).where(sql`${t.dispatchedAt} is null`),

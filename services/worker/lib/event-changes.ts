@@ -1,4 +1,5 @@
 import { errorEvent, transcriptEvent, type RelayBody } from '#shared/relay';
+import type { TraceCarrier } from '#shared/tracing';
 import { toSessionStatus, type SessionStatus } from '#shared/session-status';
 import { num, obj, str, type IncomingEvent, type JsonObject } from '#shared/vapi/envelope';
 import { conversationOf, isFinalTranscript, readConversation, toRole, utteranceText, type Role, type Turns } from '#shared/vapi/read';
@@ -11,8 +12,8 @@ export interface NewMessage {
   metadata: JsonObject;
 }
 
-/** A relay event to store in the outbox, built by the builders of `shared/relay.ts`. */
-export type PendingRelayEvent = RelayBody & { at: Date };
+/** A relay event to store in the outbox, built by the builders of `shared/relay.ts`; with the trace of the event that raised it (tracing on). */
+export type PendingRelayEvent = RelayBody & { at: Date; trace?: TraceCarrier };
 
 /** What an end-of-call event brings; the processor completes it with what only the database knows. */
 export interface Completion {

@@ -10,6 +10,7 @@ import { notificationsQueue, type NotificationBody, type NotificationChannel, ty
 import { CALL_BINDING_TTL_S } from '#shared/queues/lifetimes';
 import { callBindingKey, patientChannel, storedRelayEvent } from '#shared/relay';
 import { sealBinding, sealForPatient } from '#shared/relay-messages';
+import { startSharedSpans, traceContextFrom, type TraceCarrier } from '#shared/tracing';
 import type { JsonObject } from '#shared/vapi/envelope';
 import { claimNotifications, claimRelayEvents, markNotificationsDispatched, markRelayEventsDispatched, type OutboxRelayEvent } from './outbox-repository.ts';
 
@@ -66,23 +67,38 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
   const { db, redis, cipher, codec, prefix } = deps;
   const settleMs = deps.relaySettleMs ?? RELAY_SETTLE_MS;
 
-  /** Publishes relay events to their patients' channels, refreshing each call's binding, in one pipeline. */
+  /** Dispatch spans for outbox rows, each in the trace its row was written in (tracing on). */
+  const dispatchSpans = (rows: { sessionId: string; trace?: TraceCarrier | null | undefined }[]) =>
+    startSharedSpans('outbox.dispatch', rows.map((row) => ({ parent: traceContextFrom(row.trace), attributes: { 'vapi_relay.session_id': row.sessionId } })));
+
+  /**
+   * Publishes relay events to their patients' channels, refreshing each call's binding, in one
+   * pipeline; each message carries its dispatch span, for the relay's send to join.
+   */
   async function publish(events: OutboxRelayEvent[]): Promise<void> {
     const pipeline = redis.pipeline();
     const bound = new Set<string>();
-    for (const row of events) {
-      if (!row.patientId) continue; // nobody to show it to yet
+    const published = events.filter((row) => row.patientId); // nobody to show the others to yet
+    const spans = dispatchSpans(published);
+    published.forEach((row, index) => {
+      const patientId = row.patientId!;
       const event = storedRelayEvent(row);
       if (!bound.has(row.sessionId)) {
         bound.add(row.sessionId);
-        pipeline.set(callBindingKey(prefix, row.sessionId), sealBinding(cipher, row.sessionId, row.patientId), 'EX', CALL_BINDING_TTL_S);
+        pipeline.set(callBindingKey(prefix, row.sessionId), sealBinding(cipher, row.sessionId, patientId), 'EX', CALL_BINDING_TTL_S);
       }
-      pipeline.publish(patientChannel(prefix, row.patientId), sealForPatient(cipher, row.patientId, event));
-    }
+      pipeline.publish(patientChannel(prefix, patientId), sealForPatient(cipher, patientId, event, spans?.carriers[index]));
+    });
     if (pipeline.length === 0) return;
-    const results = await pipeline.exec();
-    const failed = results?.find(([error]) => error);
-    if (!results || failed) throw failed?.[0] ?? new Error('Redis did not run the publish pipeline');
+    try {
+      const results = await pipeline.exec();
+      const failed = results?.find(([error]) => error);
+      if (!results || failed) throw failed?.[0] ?? new Error('Redis did not run the publish pipeline');
+      spans?.end();
+    } catch (error) {
+      spans?.end(error);
+      throw error;
+    }
   }
 
   async function dispatchRelayEvents(): Promise<number> {
@@ -100,7 +116,10 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
     return db.transaction(async (tx) => {
       const rows = await claimNotifications(tx, BATCH);
       if (rows.length === 0) return 0;
-      const jobs = rows.flatMap((row) => {
+      const spans = dispatchSpans(rows.map((row) => ({ sessionId: row.sessionId, trace: row.traceContext })));
+      const jobs = rows.flatMap((row, index) => {
+        // Each delivery job joins its own notification's trace (BullMQ reads the context from here).
+        const carrier = spans?.carriers[index];
         const body: NotificationBody = {
           type: row.type,
           sessionId: row.sessionId,
@@ -115,11 +134,17 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
         return targets.map(({ endpoint, channel }) => ({
           name: row.type,
           data: codec.seal(notificationsQueue, { notificationId: row.id, type: row.type, sessionId: row.sessionId, endpoint, ...(channel ? { channel } : {}) }, body),
-          opts: { ...notificationsQueue.options, jobId: notificationJobId(row.id, endpoint, channel) },
+          opts: { ...notificationsQueue.options, jobId: notificationJobId(row.id, endpoint, channel), ...(carrier ? { telemetry: { metadata: JSON.stringify(carrier) } } : {}) },
         }));
       });
-      if (jobs.length > 0) await deps.notifications.addBulk(jobs);
-      await markNotificationsDispatched(tx, rows.map((row) => row.id));
+      try {
+        if (jobs.length > 0) await deps.notifications.addBulk(jobs);
+        await markNotificationsDispatched(tx, rows.map((row) => row.id));
+        spans?.end();
+      } catch (error) {
+        spans?.end(error);
+        throw error;
+      }
       return rows.length;
     });
   }

@@ -33,19 +33,23 @@ export async function appendRelayEvents(tx: Transaction, cipher: FieldCipher, ap
   const numbered = appends.flatMap(({ session, events }) => events.map((event, index) => ({ ...event, sessionId: session.id, seq: session.lastSeq + index + 1 })));
   if (numbered.length === 0) return [];
   const advanced = appends.filter(({ events }) => events.length > 0);
+  // The trace contexts go in only when some event has one: with tracing off the statement is as before.
+  const traced = numbered.some((event) => event.trace);
   const rows = await tx.execute<{ id: number; session_id: string; seq: number }>(sql`
     with advanced as (
       update ${vapiSessions} as s set last_seq = v.last_seq::integer
       from unnest(${textArray(advanced.map(({ session }) => session.id))}, ${textArray(advanced.map(({ session, events }) => String(session.lastSeq + events.length)))}) as v(id, last_seq)
       where s.id = v.id
     )
-    insert into ${sessionEvents} (session_id, seq, type, at, data)
-    select e.session_id, e.seq::integer, e.type, e.at::timestamptz, e.data
+    insert into ${sessionEvents} (session_id, seq, type, at, data${traced ? sql`, trace_context` : sql``})
+    select e.session_id, e.seq::integer, e.type, e.at::timestamptz, e.data${traced ? sql`, nullif(e.trace_context, '')::jsonb` : sql``}
     from unnest(
       ${textArray(numbered.map((event) => event.sessionId))}, ${textArray(numbered.map((event) => String(event.seq)))},
       ${textArray(numbered.map((event) => event.type))}, ${textArray(numbered.map((event) => event.at.toISOString()))},
-      ${textArray(numbered.map((event) => cipher.encryptJson(event.data)))}
-    ) as e(session_id, seq, type, at, data)
+      ${textArray(numbered.map((event) => cipher.encryptJson(event.data)))}${
+        traced ? sql`, ${textArray(numbered.map((event) => (event.trace ? JSON.stringify(event.trace) : '')))}` : sql``
+      }
+    ) as e(session_id, seq, type, at, data${traced ? sql`, trace_context` : sql``})
     returning id, session_id, seq`);
   const ids = new Map(rows.map((row) => [`${row.session_id}:${row.seq}`, Number(row.id)]));
   return numbered.map((event) => ({ ...event, id: ids.get(`${event.sessionId}:${event.seq}`)! }));
@@ -64,6 +68,7 @@ export async function appendNotifications(tx: Transaction, cipher: FieldCipher, 
       type: intent.type,
       occurredAt: intent.at,
       data: cipher.encryptJson(intent.data),
+      traceContext: intent.trace ?? null,
     })),
   );
 }
@@ -91,6 +96,7 @@ export async function claimRelayEvents(tx: Transaction, limit: number, settledMs
       at: sessionEvents.at,
       data: sessionEvents.data,
       patientId: vapiSessions.patientId,
+      trace: sessionEvents.traceContext,
     })
     .from(sessionEvents)
     .innerJoin(vapiSessions, eq(vapiSessions.id, sessionEvents.sessionId))
@@ -98,7 +104,7 @@ export async function claimRelayEvents(tx: Transaction, limit: number, settledMs
     .orderBy(asc(sessionEvents.id))
     .limit(limit)
     .for('update', { of: sessionEvents, skipLocked: true });
-  return rows.map((row) => ({ ...row, type: row.type as RelayEventType }));
+  return rows.map(({ trace, ...row }) => ({ ...row, type: row.type as RelayEventType, ...(trace ? { trace } : {}) }));
 }
 
 /** Marks relay events published. */

@@ -1,5 +1,6 @@
 import { endEvent, statusEvent, type SessionEnded } from '#shared/relay';
 import { advanceStatus, toSessionStatus, type SessionStatus } from '#shared/session-status';
+import type { TraceCarrier } from '#shared/tracing';
 import type { JsonObject } from '#shared/vapi/envelope';
 import type { CallerIdentity, Turns } from '#shared/vapi/read';
 import { REPORT_MISSING, type Completion, type EventChange, type NewMessage, type PendingRelayEvent } from './event-changes.ts';
@@ -39,6 +40,8 @@ export interface SessionEvent {
   at: Date;
   change: EventChange;
   identity: CallerIdentity;
+  /** Its trace (tracing on): what it raises carries it into the outbox. */
+  trace?: TraceCarrier;
 }
 
 /** What the database held for a session before its batch: messages by role, tools used (first used first). */
@@ -69,6 +72,8 @@ export interface SessionNotification {
   at: Date;
   data: JsonObject;
   patientId: string | null;
+  /** The trace of the event that raised it (tracing on). */
+  trace?: TraceCarrier;
 }
 
 /** Everything a session's events change: its new state and the rows to append. */
@@ -175,7 +180,8 @@ const addTurns = (turns: Turns, messages: NewMessage[]): Turns =>
 export function applyEvents(initial: SessionState, events: SessionEvent[], stored: StoredRecord, callers: ReadonlyMap<string, KnownCaller>): AppliedEvents {
   const applied: AppliedEvents = { state: initial, messages: [], relay: [], notifications: [], completion: null };
   let turns = stored.turns;
-  for (const { eventId, at, change, identity } of events) {
+  for (const { eventId, at, change, identity, trace } of events) {
+    const traced = <T extends object>(item: T): T => (trace ? { ...item, trace } : item);
     const session = rebind(applied.state, identity, callers);
     const current = session.status;
     // An end announced once (a report, or a reconciliation) is never announced again.
@@ -215,11 +221,11 @@ export function applyEvents(initial: SessionState, events: SessionEvent[], store
         const ended = change.reconciled ? { ...done.ended, reconciled: change.reconciled } : done.ended;
         if (change.reconciled) state = { ...state, metadata: { ...state.metadata, reconciled: change.reconciled } };
         relay.push({ ...endEvent(ended), at });
-        applied.notifications.push({ type: 'session.ended', at, data: ended, patientId: state.patientId });
+        applied.notifications.push(traced({ type: 'session.ended', at, data: ended, patientId: state.patientId }));
       }
     }
-    if (change.error) applied.notifications.push({ type: 'session.error', at, data: change.error, patientId: state.patientId });
-    applied.relay.push(...relay);
+    if (change.error) applied.notifications.push(traced({ type: 'session.error', at, data: change.error, patientId: state.patientId }));
+    applied.relay.push(...(trace ? relay.map(traced) : relay));
     applied.state = state;
   }
   return applied;

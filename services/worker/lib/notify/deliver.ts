@@ -1,4 +1,5 @@
 import pRetry, { AbortError } from 'p-retry';
+import { activeTraceCarrier } from '#shared/tracing';
 
 /** How long one request may take before the attempt counts as failed. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -51,7 +52,8 @@ export async function deliver(url: string, body: string, headers: Record<string,
         try {
           return await fetch(url, {
             method: 'POST',
-            headers: { 'content-type': 'application/json', 'user-agent': 'vapi-relay-notifications', ...headers },
+            // `traceparent` (tracing on): the receiver's work joins the notification's trace.
+            headers: { 'content-type': 'application/json', 'user-agent': 'vapi-relay-notifications', ...activeTraceCarrier(), ...headers },
             body,
             redirect: 'manual',
             signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
