@@ -1,19 +1,12 @@
 import type { LiveJobPayload } from '../queues/live-queue.ts';
 import { speechEvent, transcriptEvent, type LiveRelayEvent, type RelayBody } from '../relay.ts';
 import { num, str, type IncomingEvent } from './envelope.ts';
-import { callerIdentity, isFinalTranscript, toRole, utteranceText } from './read.ts';
+import { laneOf } from './message-types.ts';
+import { callerIdentity, toRole, utteranceText } from './read.ts';
 
 /**
- * Whether an event takes the live lane: partial transcripts (a final one replaces them) and speech
- * starts and stops. They are relayed as they come, never stored, never numbered (DESIGN 11).
- */
-export function isLiveOnly(event: IncomingEvent): boolean {
-  if (event.source !== 'vapi') return false;
-  return event.type === 'speech-update' || (event.type.startsWith('transcript') && !isFinalTranscript(event.type, event.message));
-}
-
-/**
- * What the live lane carries for a live-only event: the relay event it becomes, and the patient
+ * What the live lane carries for a live-only event (partial transcripts, speech starts and stops:
+ * relayed as they come, never stored, never numbered): the relay event it becomes, and the patient
  * its call claims (read as the durable lane reads it; a caller's number is not a claim: binding by
  * it takes a look-up only the durable lane makes). Null when the event says nothing showable.
  */
@@ -24,7 +17,7 @@ export function liveJobOf(event: IncomingEvent, receivedAt: Date): LiveJobPayloa
 
 /** The relay event a live-only event becomes; null when it says nothing showable (no role or text). */
 function liveEventOf(event: IncomingEvent, receivedAt: Date): LiveRelayEvent | null {
-  if (!isLiveOnly(event) || !event.callId) return null;
+  if (laneOf(event) !== 'live' || !event.callId) return null;
   const at = event.timestamp ?? receivedAt;
   const body = liveBodyOf(event, at);
   return body && { ...body, sessionId: event.callId, at: at.toISOString() };

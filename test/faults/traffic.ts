@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import { readEnvelope } from '#shared/vapi/envelope';
-import { isLiveOnly } from '#shared/vapi/live';
+import { laneOf } from '#shared/vapi/message-types';
 import { deriveEventId } from '../../services/ingress/lib/event-id.ts';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { realisticCall, type VapiBody } from '../fixtures/vapi-call.ts';
@@ -88,7 +88,7 @@ export class CallStream {
         await sleep(250); // the ingress is restarting
         continue;
       }
-      if (status === 503 && isLiveOnly(envelope)) {
+      if (status === 503 && laneOf(envelope) === 'live') {
         // A partial transcript is worthless later: Vapi does not send it again, and neither does the stream.
         this.counts.liveDropped++;
         return;
@@ -103,7 +103,7 @@ export class CallStream {
         return;
       }
       this.counts.accepted++;
-      if (!isLiveOnly(envelope)) this.durable.add(deriveEventId(envelope, Buffer.from(raw)));
+      if (laneOf(envelope) !== 'live') this.durable.add(deriveEventId(envelope, Buffer.from(raw)));
       if (envelope.type === 'tool-calls') this.checkToolAnswer(answer);
       return;
     }

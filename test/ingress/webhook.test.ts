@@ -12,7 +12,7 @@ import { eventsQueue } from '#shared/queues/events-queue';
 import { liveQueue } from '#shared/queues/live-queue';
 import { withDeadline } from '#shared/deadline';
 import { readEnvelope } from '#shared/vapi/envelope';
-import { isLiveOnly } from '#shared/vapi/live';
+import { laneOf } from '#shared/vapi/message-types';
 import { buildIngressApp } from '../../services/ingress/app.ts';
 import { deriveEventId } from '../../services/ingress/lib/event-id.ts';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
@@ -418,7 +418,7 @@ describe('when Redis is unavailable', () => {
     const spoolDir = testConfig().spool.dir;
     const { app: down } = await startIngress({ REDIS_URL: DEAD_REDIS_URL, SPOOL_DIR: spoolDir });
     const call = realisticCall();
-    const bodies = call.events.filter((event) => !isLiveOnly(readEnvelope(event)!)).map((event) => JSON.stringify(event));
+    const bodies = call.events.filter((event) => laneOf(readEnvelope(event)!) !== 'live').map((event) => JSON.stringify(event));
     for (const body of bodies) expect((await post(down, body)).statusCode).toBe(200);
     await down.close();
     expect(await readSpool(spoolDir)).toHaveLength(bodies.length);

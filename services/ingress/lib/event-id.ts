@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IncomingEvent, JsonObject } from '#shared/vapi/envelope';
+import { messageTypeOf } from '#shared/vapi/message-types';
 
 /**
  * Parts of a Vapi message that a redelivery does not repeat byte for byte (the artifact's presigned
@@ -24,21 +25,22 @@ const stableContent = (message: JsonObject) =>
 
 /**
  * The dedup key of an event. Vapi sends no event id, so the key is the delivery id when one is
- * signed (see request-verifier), else: one `end-of-call-report` per call; for other Vapi events,
- * the call id with everything the event says except its volatile parts (type, timestamp, role,
- * transcript, status, tool calls, …); for the story's events, the raw body, which their sender
- * repeats verbatim.
+ * signed (see request-verifier), else what its type's dedup rule says (message-types.ts): one
+ * `end-of-call-report` per call; for other Vapi events, the call id with everything the event says
+ * except its volatile parts (type, timestamp, role, transcript, status, tool calls, …); for the
+ * story's events, the raw body.
  */
 export function deriveEventId(event: IncomingEvent, rawBody: Buffer, signedDeliveryId?: string): string {
   const hash = createHash('sha256');
+  const { dedup } = messageTypeOf(event);
   if (signedDeliveryId) {
     hash.update(`delivery\0${signedDeliveryId}`);
-  } else if (event.source === 'vapi' && event.type === 'end-of-call-report' && event.callId) {
-    hash.update(`end-of-call-report\0${event.callId}`);
-  } else if (event.source === 'vapi') {
-    hash.update(`vapi\0${event.callId ?? ''}\0${canonical(stableContent(event.message))}`);
-  } else {
+  } else if (dedup === 'once-per-call' && event.callId) {
+    hash.update(`${event.type}\0${event.callId}`);
+  } else if (dedup === 'body') {
     hash.update('body\0').update(rawBody);
+  } else {
+    hash.update(`vapi\0${event.callId ?? ''}\0${canonical(stableContent(event.message))}`);
   }
   return hash.digest('hex');
 }

@@ -1,6 +1,7 @@
 import type { Vapi } from '@vapi-ai/server-sdk';
 import type { ToolCallContext, ToolJobResult } from '#shared/queues/tools-queue';
 import { sessionIdOf, type IncomingEvent } from '#shared/vapi/envelope';
+import { messageTypeOf } from '#shared/vapi/message-types';
 import { functionCallOf, toolCallsOf, type ToolCallRequest } from '#shared/vapi/read';
 import { sessionOriginOf } from '#shared/vapi/session-origin';
 
@@ -13,9 +14,8 @@ export type ToolReply = Vapi.ServerMessageResponseToolCalls | FunctionCallReply;
 
 /** The tool calls an event asks for, or null for events that ask for none. */
 export function toolCallsIn(event: IncomingEvent): ToolCallRequest[] | null {
-  if (event.type === 'tool-calls') return toolCallsOf(event.message);
-  if (event.type === 'function-call') return [functionCallOf(event)];
-  return null;
+  if (messageTypeOf(event).answer !== 'tools') return null;
+  return event.type === 'function-call' ? [functionCallOf(event)] : toolCallsOf(event.message);
 }
 
 /** Who the tools act for: the call or chat (none for a tester's message), and what it says about the call and caller. */

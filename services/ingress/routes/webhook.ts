@@ -2,9 +2,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Counter, Histogram } from 'prom-client';
 import type { IngressConfig } from '#shared/config';
 import { liveQueue } from '#shared/queues/live-queue';
-import { lacksCallId, readEnvelope, type IncomingEvent } from '#shared/vapi/envelope';
-import { isLiveOnly, liveJobOf } from '#shared/vapi/live';
-import { metricType } from '#shared/vapi/message-types';
+import { readEnvelope, type IncomingEvent } from '#shared/vapi/envelope';
+import { liveJobOf } from '#shared/vapi/live';
+import { lacksCallId, laneOf, metricType } from '#shared/vapi/message-types';
 import { IngressErrors } from '../errors.ts';
 import { toEventJob } from '../lib/event-job.ts';
 import { parseJsonBody } from '../lib/json-body.ts';
@@ -153,7 +153,7 @@ export async function webhookRoutes(app: FastifyInstance, { config }: { config: 
     }
 
     Object.assign(request.webhook, { callId: event.callId ?? event.chatId, type: event.type });
-    if (isLiveOnly(event)) {
+    if (laneOf(event) === 'live') {
       await takeLive(request, event);
       return reply.send({ received: true });
     }

@@ -4,7 +4,7 @@ import type { Database, Transaction } from '#shared/db/client';
 import type { EventMeta } from '#shared/queues/events-queue';
 import { activeContext, startSharedSpans } from '#shared/tracing';
 import { readEnvelope, sessionIdOf, type IncomingEvent } from '#shared/vapi/envelope';
-import { isLiveOnly } from '#shared/vapi/live';
+import { laneOf } from '#shared/vapi/message-types';
 import type { Context } from '@opentelemetry/api';
 import { callerIdentity } from '#shared/vapi/read';
 import { sessionOriginOf } from '#shared/vapi/session-origin';
@@ -181,7 +181,7 @@ export function createEventProcessor({ db, cipher, onCommit, batch = DEFAULT_BAT
   return async function processEvent(job: EventToStore): Promise<ProcessOutcome> {
     const event = readEvent(job);
     // The ingress sends these down the live lane; one queued before that (an upgrade) is not stored either.
-    if (isLiveOnly(event)) return 'live-only';
+    if (laneOf(event) === 'live') return 'live-only';
     const receivedAt = new Date(job.meta.receivedAt);
     return group.submit({
       job,
