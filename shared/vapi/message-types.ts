@@ -132,14 +132,8 @@ export const lacksCallId = (event: IncomingEvent): boolean => event.callId === n
 export const isReplied = (event: IncomingEvent): event is IncomingEvent & { type: RepliedType } =>
   messageTypeOf(event).answer === 'reply';
 
-/** Type names fit for a metric label: the table's, and our notification types. */
-const KNOWN_TYPES = new Set([
-  ...Object.keys(VAPI_TYPES),
-  ...Object.keys(STORY_TYPES),
-  // Notification types (the outbox's intents).
-  'session.ended',
-  'session.error',
-]);
+/** Type names fit for a metric label: the table's. */
+const KNOWN_TYPES: ReadonlySet<string> = new Set([...Object.keys(VAPI_TYPES), ...Object.keys(STORY_TYPES)]);
 
 /** An event type fit for a metric label: a known one, else `other` (the type is the sender's to choose). */
 export const metricType = (type: string | undefined): string => (type && KNOWN_TYPES.has(type) ? type : type === undefined ? 'unknown' : 'other');

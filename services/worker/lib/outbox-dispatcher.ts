@@ -6,6 +6,7 @@ import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
 import type { JobCodec } from '#shared/queues/codec';
 import type { JobData } from '#shared/queues/definition';
+import { NOTIFICATION_TYPES } from '#shared/notifications';
 import { notificationsQueue, type NotificationBody, type NotificationChannel, type NotificationMeta } from '#shared/queues/notifications-queue';
 import { CALL_BINDING_TTL_S } from '#shared/queues/lifetimes';
 import { callBindingKey, patientChannel, storedRelayEvent } from '#shared/relay';
@@ -50,9 +51,6 @@ export interface DispatcherDeps {
 /** The delivery job id of one notification to one endpoint: the same whoever dispatches it, however often. */
 export const notificationJobId = (notificationId: number, endpoint: string, channel: NotificationChannel = 'webhook') =>
   `${channel === 'fhir' ? 'f' : 'n'}${notificationId}-${createHash('sha256').update(endpoint).digest('hex').slice(0, 16)}`;
-
-/** The notification that says a call completed: the moment it also becomes a FHIR transaction. */
-const COMPLETED = 'session.ended';
 
 /**
  * Moves committed outbox rows out of Postgres (DESIGN 5): relay events to the patient's pub/sub
@@ -129,7 +127,8 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
         };
         const targets: { endpoint: string; channel?: NotificationChannel }[] = [
           ...deps.endpoints.map((endpoint) => ({ endpoint })),
-          ...(deps.fhirBaseUrl && row.type === COMPLETED ? [{ endpoint: deps.fhirBaseUrl, channel: 'fhir' as const }] : []),
+          // A completed call also becomes a FHIR transaction.
+          ...(deps.fhirBaseUrl && row.type === NOTIFICATION_TYPES.ended ? [{ endpoint: deps.fhirBaseUrl, channel: 'fhir' as const }] : []),
         ];
         return targets.map(({ endpoint, channel }) => ({
           name: row.type,

@@ -22,7 +22,7 @@ export interface QueueWorkerSpec<Meta extends Record<string, unknown>, Payload, 
   settings?: WorkerOptions['settings'];
   /** Log each completed job at `info` (default) or `debug` (high-volume queues). */
   logLevel?: 'info' | 'debug';
-  /** Job names fit for a metric label beyond Vapi's event types (the tools' names); others count as `other`. */
+  /** Job names fit for a metric label beyond Vapi's event types (the tools' names, the notification types); others count as `other`. */
   knownNames?: ReadonlySet<string>;
   /**
    * Why a job sealed by an earlier version, whose clear fields nothing vouches for, must not run

@@ -1,4 +1,5 @@
 import { endEvent, statusEvent, type SessionEnded } from '#shared/relay';
+import { NOTIFICATION_TYPES, type NotificationType } from '#shared/notifications';
 import { advanceStatus, toSessionStatus, type SessionStatus } from '#shared/session-status';
 import type { TraceCarrier } from '#shared/tracing';
 import type { JsonObject } from '#shared/vapi/envelope';
@@ -68,7 +69,7 @@ export interface MessageGroup {
 
 /** A notification intent an event raises, with the patient bound when it did. */
 export interface SessionNotification {
-  type: 'session.ended' | 'session.error';
+  type: NotificationType;
   at: Date;
   data: JsonObject;
   patientId: string | null;
@@ -221,10 +222,10 @@ export function applyEvents(initial: SessionState, events: SessionEvent[], store
         const ended = change.reconciled ? { ...done.ended, reconciled: change.reconciled } : done.ended;
         if (change.reconciled) state = { ...state, metadata: { ...state.metadata, reconciled: change.reconciled } };
         relay.push({ ...endEvent(ended), at });
-        applied.notifications.push(traced({ type: 'session.ended', at, data: ended, patientId: state.patientId }));
+        applied.notifications.push(traced({ type: NOTIFICATION_TYPES.ended, at, data: ended, patientId: state.patientId }));
       }
     }
-    if (change.error) applied.notifications.push(traced({ type: 'session.error', at, data: change.error, patientId: state.patientId }));
+    if (change.error) applied.notifications.push(traced({ type: NOTIFICATION_TYPES.error, at, data: change.error, patientId: state.patientId }));
     applied.relay.push(...(trace ? relay.map(traced) : relay));
     applied.state = state;
   }

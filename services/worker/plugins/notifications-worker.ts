@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter } from 'prom-client';
 import type { WorkerConfig } from '#shared/config';
+import { NOTIFICATION_TYPE_NAMES } from '#shared/notifications';
 import { notificationsQueue } from '#shared/queues/notifications-queue';
 import { fhirRequest } from '../lib/fhir/fhir-request.ts';
 import { refusalReason } from '../lib/fhir/refusal-reason.ts';
@@ -46,6 +47,7 @@ export const notificationsWorkerPlugin = fp(
       {
         queue: notificationsQueue,
         concurrency: NOTIFY_CONCURRENCY,
+        knownNames: NOTIFICATION_TYPE_NAMES,
         settings: { backoffStrategy: notificationBackoff(config.notify.retryBaseMs) },
         // An earlier version's job does not vouch for its endpoint: only one this worker would send to itself is trusted.
         refuseLegacy: (meta) => (config.notify.urls.includes(meta.endpoint) ? undefined : 'its endpoint is not one of NOTIFY_WEBHOOK_URL'),
