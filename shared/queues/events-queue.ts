@@ -14,6 +14,19 @@ export function eventRetryDelay(attemptsMade: number, random: () => number = Mat
   return Math.round(base * (0.75 + random() * 0.5));
 }
 
+/** An event job's clear fields. */
+const eventMeta = z.object({
+  eventId: z.string().min(1),
+  type: z.string().min(1),
+  callId: z.string().min(1).nullable(),
+  // `reconcile`: the missing end-of-call report of a silent call, built by the worker (reconciler.ts).
+  source: z.enum(['vapi', 'story', 'reconcile']),
+  receivedAt: z.iso.datetime(),
+  requestId: z.string(),
+});
+
+export type EventMeta = z.infer<typeof eventMeta>;
+
 /**
  * `vapi-events`: every event that must be kept (final transcripts, status, tool calls, reports),
  * from the ingress to a worker that stores it. The payload is the raw webhook body.
@@ -27,27 +40,10 @@ export function eventRetryDelay(attemptsMade: number, random: () => number = Mat
 export const eventsQueue = defineQueue<EventMeta, string>({
   name: 'vapi-events',
   description: 'Vapi events to store (durable lane)',
-  meta: z.object({
-    eventId: z.string().min(1),
-    type: z.string().min(1),
-    callId: z.string().min(1).nullable(),
-    // `reconcile`: the missing end-of-call report of a silent call, built by the worker (reconciler.ts).
-    source: z.enum(['vapi', 'story', 'reconcile']),
-    receivedAt: z.iso.datetime(),
-    requestId: z.string(),
-  }),
+  meta: eventMeta,
   options: {
     attempts: 210,
     backoff: { type: 'events' },
     ...keptJobs('events'),
   },
 });
-
-export interface EventMeta extends Record<string, unknown> {
-  eventId: string;
-  type: string;
-  callId: string | null;
-  source: 'vapi' | 'story' | 'reconcile';
-  receivedAt: string;
-  requestId: string;
-}

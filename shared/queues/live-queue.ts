@@ -13,6 +13,11 @@ export interface LiveJobPayload {
   claimedPatientId: string | null;
 }
 
+/** A live job's clear fields. */
+const liveMeta = z.object({ callId: z.string().min(1), type: z.string().min(1), receivedAt: z.iso.datetime() });
+
+export type LiveMeta = z.infer<typeof liveMeta>;
+
 /**
  * `vapi-live`: what is only worth showing live (partial transcripts, speech starts and stops),
  * from the ingress to a worker that publishes it to the call's patient. One attempt and no
@@ -21,12 +26,6 @@ export interface LiveJobPayload {
 export const liveQueue = defineQueue<LiveMeta, LiveJobPayload>({
   name: 'vapi-live',
   description: 'Live-only events to relay (partial transcripts, speech)',
-  meta: z.object({ callId: z.string().min(1), type: z.string().min(1), receivedAt: z.iso.datetime() }),
+  meta: liveMeta,
   options: { attempts: 1, ...UNKEPT_JOBS },
 });
-
-export interface LiveMeta extends Record<string, unknown> {
-  callId: string;
-  type: string;
-  receivedAt: string;
-}

@@ -15,6 +15,19 @@ export interface NotificationBody {
   data: Record<string, unknown>;
 }
 
+/** A notification job's clear fields. */
+const notificationMeta = z.object({
+  /** `notification_outbox.id`: the Standard Webhooks `webhook-id` is derived from it, stable across retries. */
+  notificationId: z.number().int(),
+  type: z.string().min(1),
+  sessionId: z.string().min(1),
+  endpoint: z.url(),
+  /** `fhir`: a completed call as a transaction Bundle to FHIR_BASE_URL (docs/fhir.md); absent: a signed webhook. */
+  channel: z.enum(NOTIFICATION_CHANNELS).optional(),
+});
+
+export type NotificationMeta = z.infer<typeof notificationMeta>;
+
 /**
  * `vapi-notifications`: one job per notification and endpoint, fed by the outbox dispatcher.
  * Attempts spread over about a day (the worker's backoff strategy: capped exponential with full
@@ -23,15 +36,7 @@ export interface NotificationBody {
 export const notificationsQueue = defineQueue<NotificationMeta, NotificationBody>({
   name: 'vapi-notifications',
   description: "Signed outbound webhooks (session ended, terminal errors) and completed calls to the clinic's FHIR server",
-  meta: z.object({
-    /** `notification_outbox.id`: the Standard Webhooks `webhook-id` is derived from it, stable across retries. */
-    notificationId: z.number().int(),
-    type: z.string().min(1),
-    sessionId: z.string().min(1),
-    endpoint: z.url(),
-    /** `fhir`: a completed call as a transaction Bundle to FHIR_BASE_URL (docs/fhir.md); absent: a signed webhook. */
-    channel: z.enum(NOTIFICATION_CHANNELS).optional(),
-  }),
+  meta: notificationMeta,
   options: {
     // About nine hours of expected waiting before the last attempt at the default 5 s base (see retry-policy.ts).
     attempts: 15,
@@ -39,11 +44,3 @@ export const notificationsQueue = defineQueue<NotificationMeta, NotificationBody
     ...keptJobs('notifications'),
   },
 });
-
-export interface NotificationMeta extends Record<string, unknown> {
-  notificationId: number;
-  type: string;
-  sessionId: string;
-  endpoint: string;
-  channel?: NotificationChannel | undefined;
-}

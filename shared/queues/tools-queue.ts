@@ -23,6 +23,19 @@ export interface ToolJobPayload {
 /** What the assistant hears back: exactly one of the two, a single-line string. */
 export type ToolJobResult = { result: string } | { error: string };
 
+/** A tool job's clear fields. */
+const toolMeta = z.object({
+  /** Null for tool calls that name no call or chat. */
+  sessionId: z.string().min(1).nullable(),
+  toolCallId: z.string().min(1),
+  name: z.string(),
+  /** Epoch ms after which the answer is worthless and the call must not run. */
+  deadline: z.number().int(),
+  requestId: z.string(),
+});
+
+export type ToolMeta = z.infer<typeof toolMeta>;
+
 /**
  * `vapi-tools`: one job per tool call, from the ingress (which waits for the result until the
  * deadline) to a worker that runs it. One attempt: the caller is waiting, and a job found past
@@ -31,22 +44,6 @@ export type ToolJobResult = { result: string } | { error: string };
 export const toolsQueue = defineQueue<ToolMeta, ToolJobPayload, ToolJobResult>({
   name: 'vapi-tools',
   description: 'Tool calls the assistant waits on',
-  meta: z.object({
-    sessionId: z.string().min(1).nullable(),
-    toolCallId: z.string().min(1),
-    name: z.string(),
-    /** Epoch ms after which the answer is worthless and the call must not run. */
-    deadline: z.number().int(),
-    requestId: z.string(),
-  }),
+  meta: toolMeta,
   options: { attempts: 1, ...keptJobs('tools') },
 });
-
-export interface ToolMeta extends Record<string, unknown> {
-  /** Null for tool calls that name no call or chat. */
-  sessionId: string | null;
-  toolCallId: string;
-  name: string;
-  deadline: number;
-  requestId: string;
-}

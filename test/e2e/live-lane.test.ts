@@ -170,7 +170,7 @@ describe("the live lane, seen on the patient's socket", () => {
     const event = { type: 'transcript' as const, sessionId: call.callId, at, data: { role: 'user', transcript: 'my date of birth is', timestamp: at, final: false } };
     const sealed = codec.seal(liveQueue, { callId: call.callId, type: 'transcript', receivedAt: at }, { event, claimedPatientId: null });
     const queue = openQueue(liveQueue, redis, config.queuePrefix);
-    await queue.add('transcript', { ...sealed, claimedPatientId: 'pat-attacker', patientId: 'pat-attacker' });
+    await queue.add('transcript', { ...sealed, claimedPatientId: 'pat-attacker', patientId: 'pat-attacker' } as typeof sealed);
     await queue.close();
 
     await waitFor(async () => (await liveJobs()) === 1);

@@ -40,7 +40,7 @@ describe('the job codec', () => {
     const { endpoint, ...withoutEndpoint } = sealed;
     expect(endpoint).toBeDefined();
     expect(() => codec.open(notificationsQueue, withoutEndpoint as typeof sealed)).toThrow(TamperedJobError);
-    expect(() => codec.open(notificationsQueue, { ...sealed, replyTo: 'https://attacker.example' })).toThrow(TamperedJobError);
+    expect(() => codec.open(notificationsQueue, { ...sealed, replyTo: 'https://attacker.example' } as typeof sealed)).toThrow(TamperedJobError);
     // Re-pointed at another endpoint: the reason says what happened.
     expect(() => codec.open(notificationsQueue, { ...sealed, endpoint: 'https://attacker.example/x' })).toThrow(
       'sealed payload does not match its clear fields or queue: the job was altered after it was sealed',
