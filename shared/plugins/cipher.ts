@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Counter } from 'prom-client';
+import type { Counter } from 'prom-client';
 import { FieldCipher } from '../crypto.ts';
+import { createSealMetrics } from '../http/metrics.ts';
 import { JobCodec, type SealHook } from '../queues/codec.ts';
 
 declare module 'fastify' {
@@ -14,8 +15,7 @@ declare module 'fastify' {
 }
 
 /** A codec hook that counts each seal it is told of, by queue and kind (job or result), and logs it at `level`. */
-function countedHook(app: FastifyInstance, name: string, help: string, level: 'warn' | 'error', message: string): SealHook {
-  const counter = new Counter({ name, help, labelNames: ['queue', 'sealed'], registers: [app.metrics] });
+function countedHook(app: FastifyInstance, counter: Counter<'queue' | 'sealed'>, level: 'warn' | 'error', message: string): SealHook {
   return (queue, sealed) => {
     counter.inc({ queue, sealed });
     app.log[level]({ queue, sealed }, message);
@@ -31,17 +31,16 @@ function countedHook(app: FastifyInstance, name: string, help: string, level: 'w
 export const cipherPlugin = fp(
   async (app: FastifyInstance, { keys, legacySealsUntil }: { keys: readonly Buffer[]; legacySealsUntil?: number | undefined }) => {
     const cipher = new FieldCipher(keys);
+    const seals = createSealMetrics(app.metrics);
     const onLegacy = countedHook(
       app,
-      'vapi_relay_legacy_seals_opened_total',
-      'Jobs and results sealed by an earlier version (clear fields not bound) opened during the upgrade window',
+      seals.legacyOpened,
       'warn',
       'opened a seal of the earlier format, not bound to its clear fields: accepted only during the upgrade window',
     );
     const onTampered = countedHook(
       app,
-      'vapi_relay_tampered_seals_total',
-      'Jobs and results refused because they were altered in Redis after they were sealed',
+      seals.tampered,
       'error',
       'a seal was altered in Redis after it was sealed: refused',
     );

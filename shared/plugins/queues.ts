@@ -2,8 +2,8 @@ import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { RedisClient } from '../redis.ts';
-import { Gauge } from 'prom-client';
 import { withDeadline } from '../deadline.ts';
+import { registerQueueGauges, type QueueFigures } from '../http/metrics.ts';
 import { QUEUES, type QueueKey } from '../queues/catalog.ts';
 import { withQueueTelemetry } from '../tracing.ts';
 import type { JobData, MetaOf } from '../queues/definition.ts';
@@ -31,35 +31,27 @@ export function openCatalogQueues(connection: RedisClient, prefix: string, onErr
 const STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
 
 /**
- * Queue depth by state (the failed set is the dead letters) and the age of the oldest waiting job,
- * read from Redis when Prometheus scrapes; a Redis that does not answer leaves them out.
+ * The queue gauges' figures, read from Redis when Prometheus scrapes; a Redis that does not answer
+ * in time leaves them out.
  */
-function registerQueueGauges(app: FastifyInstance, queues: CatalogQueues) {
+function queueFigures(queues: CatalogQueues): QueueFigures {
   const each = Object.values(queues) as Queue[];
-  new Gauge({
-    name: 'vapi_relay_queue_jobs',
-    help: 'Jobs per queue and state; state="failed" is the dead-letter set',
-    labelNames: ['queue', 'state'],
-    registers: [app.metrics],
-    async collect() {
-      const counts = await Promise.all(each.map((queue) => withDeadline(queue.getJobCounts(...STATES), SCRAPE_DEADLINE_MS, 'queue depth').catch(() => null)));
-      each.forEach((queue, i) => STATES.forEach((state) => counts[i] && this.set({ queue: queue.name, state }, counts[i][state] ?? 0)));
-    },
-  });
-  new Gauge({
-    name: 'vapi_relay_queue_oldest_waiting_seconds',
-    help: 'Age of the oldest job waiting for a worker, per queue (0 when none waits)',
-    labelNames: ['queue'],
-    registers: [app.metrics],
-    async collect() {
-      const oldest = await Promise.all(each.map((queue) => withDeadline(queue.getJobs(['waiting'], 0, 0, true), SCRAPE_DEADLINE_MS, 'oldest job').catch(() => null)));
-      each.forEach((queue, i) => {
-        if (!oldest[i]) return;
-        const job = oldest[i][0];
-        this.set({ queue: queue.name }, job ? Math.max(0, (Date.now() - job.timestamp) / 1000) : 0);
-      });
-    },
-  });
+  const perQueue = async <T>(read: (queue: Queue) => Promise<T>, what: string) => {
+    const values = await Promise.all(each.map((queue) => withDeadline(read(queue), SCRAPE_DEADLINE_MS, what).catch(() => null)));
+    return each.map((queue, i) => ({ queue: queue.name, value: values[i] ?? null }));
+  };
+  return {
+    jobs: () =>
+      perQueue(async (queue) => {
+        const counts = await queue.getJobCounts(...STATES);
+        return Object.fromEntries(STATES.map((state) => [state, counts[state] ?? 0]));
+      }, 'queue depth'),
+    oldestWaitingSeconds: () =>
+      perQueue(async (queue) => {
+        const [job] = await queue.getJobs(['waiting'], 0, 0, true);
+        return job ? Math.max(0, (Date.now() - job.timestamp) / 1000) : 0;
+      }, 'oldest job'),
+  };
 }
 
 /** How long a scrape waits for Redis before leaving the queue gauges out. */
@@ -70,7 +62,7 @@ export const queuesPlugin = fp(
   async (app: FastifyInstance, { prefix }: { prefix: string }) => {
     const queues = openCatalogQueues(app.redis.producer, prefix, (error, queue) => app.log.error({ err: error, queue }, 'queue error'));
     app.decorate('queues', queues);
-    registerQueueGauges(app, queues);
+    registerQueueGauges(app.metrics, queueFigures(queues));
     app.addHook('onClose', async () => {
       await Promise.all(Object.values(queues).map((queue) => queue.close()));
     });

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Gauge } from 'prom-client';
 import { jobDataSchema } from '#shared/queues/definition';
 import { eventsQueue } from '#shared/queues/events-queue';
 import { createEventIntake, createLiveIntake, type EnqueueLive, type EventIntake, type EventJob } from '../lib/event-intake.ts';
 import { Spool, SpoolError } from '../lib/spool.ts';
+import { registerSpoolGauges } from '../metrics.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -53,18 +53,7 @@ export const intakePlugin = fp(
     const timer = setInterval(drain, DRAIN_INTERVAL_MS);
     timer.unref();
 
-    const metric = (name: string, help: string, read: () => number) =>
-      new Gauge({
-        name,
-        help,
-        registers: [app.metrics],
-        collect() {
-          this.set(read());
-        },
-      });
-    metric('vapi_relay_spool_events', 'Events in the local spool, waiting for Redis', () => spool.pending);
-    metric('vapi_relay_spool_bytes', 'Bytes in the local spool', () => spool.bytes);
-    metric('vapi_relay_spool_oldest_seconds', 'Age of the oldest event in the local spool', () => spool.ageSeconds());
+    registerSpoolGauges(app.metrics, spool);
 
     app.addReadinessCheck('durable', async () => {
       try {

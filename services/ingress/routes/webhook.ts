@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Counter, Histogram } from 'prom-client';
 import type { IngressConfig } from '#shared/config';
 import { liveQueue } from '#shared/queues/live-queue';
 import { readEnvelope, type IncomingEvent } from '#shared/vapi/envelope';
@@ -12,6 +11,7 @@ import { createRateLimiter } from '../lib/rate-limit.ts';
 import { createRequestVerifier, signsDeliveryId } from '../lib/request-verifier.ts';
 import { syncReplyFor } from '../lib/sync-replies.ts';
 import { toolCallsIn, toolContextOf, toolReply } from '../lib/tool-replies.ts';
+import { createWebhookMetrics } from '../metrics.ts';
 
 export const WEBHOOK_PATH = '/api/v1/sessions/vapi/webhook';
 
@@ -38,32 +38,7 @@ declare module 'fastify' {
  */
 export async function webhookRoutes(app: FastifyInstance, { config }: { config: IngressConfig }) {
   const verify = createRequestVerifier(config.vapi);
-  const requests = new Counter({
-    name: 'vapi_relay_webhook_requests_total',
-    help: 'Webhook requests by event type and outcome',
-    labelNames: ['type', 'outcome'],
-    registers: [app.metrics],
-  });
-  const latency = new Histogram({
-    name: 'vapi_relay_webhook_duration_seconds',
-    help: 'Time from request to answer',
-    labelNames: ['outcome'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-    registers: [app.metrics],
-  });
-  const authFailures = new Counter({
-    name: 'vapi_relay_webhook_auth_failures_total',
-    help: 'Webhook requests that failed authentication, by reason',
-    labelNames: ['reason'],
-    registers: [app.metrics],
-  });
-  const enqueueTime = new Histogram({
-    name: 'vapi_relay_enqueue_duration_seconds',
-    help: 'Time to make an event durable in Redis, by lane',
-    labelNames: ['lane'],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2],
-    registers: [app.metrics],
-  });
+  const { requests, latency, authFailures, enqueueTime } = createWebhookMetrics(app.metrics);
 
   // Signatures are over bytes: keep the body as a Buffer, whatever content type is claimed.
   app.removeAllContentTypeParsers();

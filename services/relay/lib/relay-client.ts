@@ -5,7 +5,7 @@ import { WebSocket } from 'ws';
 import { databaseErrorSummary } from '#shared/db/errors';
 import type { RelayEvent } from '#shared/relay';
 import { MAX_HELD_EVENTS, MAX_REPLAYS, REPLAY_PAGE_EVENTS, SEND_PIECE_EVENTS, SUBSCRIBES } from './limits.ts';
-import type { RelayMetrics } from './relay-metrics.ts';
+import type { RelayMetrics } from '../metrics.ts';
 import type { ReplayLoader } from './replay-loader.ts';
 import type { RelayGrant } from './relay-token.ts';
 import { TokenBucket } from './token-bucket.ts';

@@ -11,7 +11,7 @@ import { RelayErrors } from '../errors.ts';
 import { createPatientHub } from '../lib/patient-hub.ts';
 import { createPatientLimits } from '../lib/patient-limits.ts';
 import { CLOSE, RelayClient } from '../lib/relay-client.ts';
-import { createRelayMetrics } from '../lib/relay-metrics.ts';
+import { createRelayMetrics } from '../metrics.ts';
 import { createReplayLoader } from '../lib/replay-loader.ts';
 import { TokenError, verifyRelayToken, type RelayGrant } from '../lib/relay-token.ts';
 import { timerAt } from '../lib/timer-at.ts';

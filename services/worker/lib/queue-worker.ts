@@ -1,11 +1,11 @@
 import { UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import { Counter, Histogram, type Registry } from 'prom-client';
 import { DecryptionError, UnknownKeyError } from '#shared/crypto';
 import type { Opened } from '#shared/queues/codec';
 import { jobDataSchema, type JobData, type QueueDefinition } from '#shared/queues/definition';
 import { withQueueTelemetry } from '#shared/tracing';
 import { metricType } from '#shared/vapi/message-types';
+import { jobMetrics } from '../metrics.ts';
 import { toJobError } from './job-error.ts';
 
 /** What a handler reports: an outcome for the log line and metrics, and the job's return value. */
@@ -29,44 +29,6 @@ export interface QueueWorkerSpec<Meta extends Record<string, unknown>, Payload, 
    * (undefined when it may): a queue whose clear fields decide where data goes checks them here.
    */
   refuseLegacy?(meta: Meta): string | undefined;
-}
-
-interface JobMetrics {
-  processed: Counter<'queue' | 'name' | 'outcome'>;
-  duration: Histogram<'queue'>;
-  retries: Counter<'queue'>;
-}
-
-const metricsByRegistry = new WeakMap<Registry, JobMetrics>();
-
-/** The job metric families, declared once per registry whatever the number of queues. */
-function jobMetrics(registry: Registry): JobMetrics {
-  let metrics = metricsByRegistry.get(registry);
-  if (!metrics) {
-    metrics = {
-      processed: new Counter({
-        name: 'vapi_relay_jobs_processed_total',
-        help: 'Jobs finished by queue, job name and outcome (failed = an attempt failed)',
-        labelNames: ['queue', 'name', 'outcome'],
-        registers: [registry],
-      }),
-      duration: new Histogram({
-        name: 'vapi_relay_job_duration_seconds',
-        help: 'Time to process one job, by queue',
-        labelNames: ['queue'],
-        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30],
-        registers: [registry],
-      }),
-      retries: new Counter({
-        name: 'vapi_relay_job_retries_total',
-        help: 'Failed attempts that will be retried, by queue',
-        labelNames: ['queue'],
-        registers: [registry],
-      }),
-    };
-    metricsByRegistry.set(registry, metrics);
-  }
-  return metrics;
 }
 
 /**

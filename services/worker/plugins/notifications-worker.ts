@@ -1,7 +1,6 @@
 import { UnrecoverableError } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Counter } from 'prom-client';
 import type { WorkerConfig } from '#shared/config';
 import { NOTIFICATION_TYPE_NAMES } from '#shared/notifications';
 import { notificationsQueue } from '#shared/queues/notifications-queue';
@@ -12,6 +11,7 @@ import { deliveredBefore, disableEndpoint, disabledReason, recordAttempt, type A
 import { isRetryableStatus, notificationBackoff, parseRetryAfter, RetryableDeliveryError } from '../lib/notify/retry-policy.ts';
 import { signDelivery } from '../lib/notify/standard-webhooks.ts';
 import { registerQueueWorker } from '../lib/queue-worker.ts';
+import { createNotificationMetrics } from '../metrics.ts';
 
 /** Deliveries wait on other servers, not on us: several at once per worker process. */
 const NOTIFY_CONCURRENCY = 8;
@@ -35,12 +35,7 @@ function signedWebhook(secret: string, notificationId: number, body: unknown) {
  */
 export const notificationsWorkerPlugin = fp(
   async (app: FastifyInstance, { config }: { config: WorkerConfig }) => {
-    const attempts = new Counter({
-      name: 'vapi_relay_notification_attempts_total',
-      help: 'Notification delivery attempts by outcome and HTTP status class',
-      labelNames: ['outcome', 'status_class'],
-      registers: [app.metrics],
-    });
+    const { attempts } = createNotificationMetrics(app.metrics);
 
     registerQueueWorker(
       app,

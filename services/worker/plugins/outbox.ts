@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { sql } from 'drizzle-orm';
-import { Gauge } from 'prom-client';
 import type { WorkerConfig } from '#shared/config';
 import { createOutboxDispatcher, type OutboxDispatcher } from '../lib/outbox-dispatcher.ts';
+import { registerOutboxLag } from '../metrics.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -30,22 +30,14 @@ export const outboxPlugin = fp(
       logger: app.log,
     });
     app.decorate('outbox', dispatcher);
-    new Gauge({
-      name: 'vapi_relay_outbox_lag_seconds',
-      help: 'Age of the oldest outbox row not yet dispatched (0 when none): relay events and notification intents',
-      labelNames: ['outbox'],
-      registers: [app.metrics],
-      async collect() {
-        const [row] = await app.db
-          .execute<{ relay: number | null; notifications: number | null }>(
-            sql`select extract(epoch from now() - (select min(created_at) from session_events where dispatched_at is null))::float as relay,
-                       extract(epoch from now() - (select min(created_at) from notification_outbox where dispatched_at is null))::float as notifications`,
-          )
-          .catch(() => [undefined]);
-        if (!row) return;
-        this.set({ outbox: 'relay' }, row.relay ?? 0);
-        this.set({ outbox: 'notifications' }, row.notifications ?? 0);
-      },
+    registerOutboxLag(app.metrics, async () => {
+      const [row] = await app.db
+        .execute<{ relay: number | null; notifications: number | null }>(
+          sql`select extract(epoch from now() - (select min(created_at) from session_events where dispatched_at is null))::float as relay,
+                     extract(epoch from now() - (select min(created_at) from notification_outbox where dispatched_at is null))::float as notifications`,
+        )
+        .catch(() => [undefined]);
+      return row;
     });
     app.addHook('onReady', async () => dispatcher.start(SWEEP_MS));
     app.addHook('onClose', async () => dispatcher.stop());

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Counter } from 'prom-client';
 import type { WorkerConfig } from '#shared/config';
 import { createReconciler } from '../lib/reconciler.ts';
 import { createVapiCalls, type VapiCallsOptions } from '../lib/vapi-calls.ts';
+import { createReconcilerMetrics } from '../metrics.ts';
 
 /** How patiently Vapi's API is asked; the defaults unless a test shortens them. */
 export type ReconcileTuning = Pick<VapiCallsOptions, 'timeoutMs' | 'retries' | 'minRetryMs'>;
@@ -18,12 +18,7 @@ export const reconcilerPlugin = fp(
     const { afterS, vapiApiKey, vapiApiUrl } = config.reconcile;
     const stopping = new AbortController();
     const fetchCall = vapiApiKey ? createVapiCalls({ url: vapiApiUrl, apiKey: vapiApiKey, signal: stopping.signal, ...tuning }) : null;
-    const reconciled = new Counter({
-      name: 'vapi_relay_reconciled_sessions_total',
-      help: 'Silent sessions reconciled, by outcome (vapi-api, timeout = report-missing, still-live, failed)',
-      labelNames: ['outcome'],
-      registers: [app.metrics],
-    });
+    const { reconciled } = createReconcilerMetrics(app.metrics);
     const reconciler = createReconciler({
       db: app.db,
       codec: app.jobCodec,

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { sql } from 'drizzle-orm';
-import { Counter, Gauge } from 'prom-client';
 import type { WorkerConfig } from '#shared/config';
 import { createRetentionSweeper, RETENTION_TABLES } from '../lib/retention.ts';
+import { createRetentionMetrics } from '../metrics.ts';
 
 /** How often the sweep runs: what expired in between waits at most this long. */
 const SWEEP_MS = 60_000;
@@ -29,24 +29,11 @@ export interface RetentionPluginOptions {
  */
 export const retentionPlugin = fp(
   async (app: FastifyInstance, { config, sweepMs = SWEEP_MS }: RetentionPluginOptions) => {
-    const deleted = new Counter({
-      name: 'vapi_relay_retention_deleted_rows_total',
-      help: 'Rows the retention sweep removed, by table (vapi_events.payload: raw payloads emptied, the event row kept)',
-      labelNames: ['table'],
-      registers: [app.metrics],
+    const { deleted } = createRetentionMetrics(app.metrics, async () => {
+      const [row] = await app.db.execute<Record<string, number | null>>(OLDEST).catch(() => [undefined]);
+      return row;
     });
     for (const table of RETENTION_TABLES) deleted.inc({ table }, 0);
-    new Gauge({
-      name: 'vapi_relay_retention_oldest_seconds',
-      help: 'Age of the oldest row kept that a retention period applies to, by table (0 when none)',
-      labelNames: ['table'],
-      registers: [app.metrics],
-      async collect() {
-        const [row] = await app.db.execute<Record<string, number | null>>(OLDEST).catch(() => [undefined]);
-        if (!row) return;
-        for (const [table, age] of Object.entries(row)) this.set({ table }, age ?? 0);
-      },
-    });
     const sweeper = createRetentionSweeper({
       db: app.db,
       periods: config.retention,
