@@ -15,23 +15,20 @@ import { toJobError } from '../../services/worker/lib/job-error.ts';
 import { createOutboxDispatcher } from '../../services/worker/lib/outbox-dispatcher.ts';
 import { realisticCall } from '../fixtures/vapi-call.ts';
 import { silentLogger, TEST_ENCRYPTION_KEY, testConfig, uniquePrefix } from '../helpers/config.ts';
-import { openTestDatabase, truncateAll } from '../helpers/database.ts';
 import { jobFor, storeFor } from '../helpers/jobs.ts';
 import { openQueue } from '../helpers/queues.ts';
 import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
 import { refuseMessagesOf } from '../helpers/refusal.ts';
+import { integrationResources } from '../helpers/resources.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
-const handle = openTestDatabase();
+const { handle, redis, reset, close } = integrationResources();
 const { db } = handle;
-const redis = openTestRedis();
-const cipher = new FieldCipher(testConfig().dataEncryptionKeys);
+const config = testConfig();
+const cipher = new FieldCipher(config.dataEncryptionKeys);
 
-beforeEach(() => truncateAll(handle));
-afterAll(async () => {
-  redis.disconnect();
-  await handle.close();
-});
+beforeEach(() => reset(config.queuePrefix));
+afterAll(close);
 
 const final = (callId: string, transcript: string, timestamp: number, patientId?: string) => ({
   message: {

@@ -6,13 +6,14 @@ import { FieldCipher } from '#shared/crypto';
 import { notificationOutbox, patients, sessionEvents, vapiEvents, vapiMessages, vapiSessions } from '#shared/db/schema';
 import { createEventProcessor } from '../../services/worker/lib/event-processor.ts';
 import { testConfig } from '../helpers/config.ts';
-import { openTestDatabase, truncateAll } from '../helpers/database.ts';
 import { storeFor } from '../helpers/jobs.ts';
+import { integrationResources } from '../helpers/resources.ts';
 import { realisticCall, type VapiBody } from '../fixtures/vapi-call.ts';
 
-const handle = openTestDatabase();
+const { handle, reset, close } = integrationResources();
 const { db } = handle;
-const cipher = new FieldCipher(testConfig().dataEncryptionKeys);
+const config = testConfig();
+const cipher = new FieldCipher(config.dataEncryptionKeys);
 let kicks = 0;
 const processEvent = createEventProcessor({ db, cipher, onCommit: () => kicks++ });
 const processBody = (body: unknown) => processEvent(storeFor(body, cipher));
@@ -36,10 +37,10 @@ async function addPatient(id: string, phone: string) {
 }
 
 beforeEach(async () => {
-  await truncateAll(handle);
+  await reset(config.queuePrefix);
   kicks = 0;
 });
-afterAll(() => handle.close());
+afterAll(close);
 
 describe('the story envelope', () => {
   it('stores one vapi_messages row for a message event, encrypted', async () => {

@@ -8,34 +8,25 @@ import { JobCodec } from '#shared/queues/codec';
 import { eventRetryDelay, eventsQueue } from '#shared/queues/events-queue';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { toJobError } from '../../services/worker/lib/job-error.ts';
-import { openTestDatabase, truncateAll } from '../helpers/database.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
 import { TEST_DATABASE_URL } from '../helpers/environment.ts';
 import { jobFor } from '../helpers/jobs.ts';
 import { openQueue } from '../helpers/queues.ts';
-import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
 import { refuseMessagesOf } from '../helpers/refusal.ts';
+import { integrationResources } from '../helpers/resources.ts';
 import { tampered } from '../helpers/tamper.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { realisticCall } from '../fixtures/vapi-call.ts';
 
-const redis = openTestRedis();
-const handle = openTestDatabase();
-let worker: FastifyInstance | undefined;
+const { handle, redis, track, reset, close } = integrationResources();
 let config: Config;
 
-afterEach(async () => {
-  await worker?.close();
-  await deleteKeys(redis, config.queuePrefix);
-});
-afterAll(async () => {
-  redis.disconnect();
-  await handle.close();
-});
+afterEach(() => reset(config.queuePrefix));
+afterAll(close);
 
 async function startWorker(overrides: Record<string, string> = {}) {
   config = testConfig(overrides);
-  worker = await buildWorkerApp({ config, logger: silentLogger() });
+  const [worker] = track(await buildWorkerApp({ config, logger: silentLogger() }));
   await worker.ready();
   return openQueue(eventsQueue, redis, config.queuePrefix);
 }
@@ -130,7 +121,6 @@ describe('group commit in the events worker', () => {
   it('dead-letters the one event Postgres refuses, after one attempt, while the events beside it complete on their first', async () => {
     const queue = await startWorker();
     const cipher = new FieldCipher(config.dataEncryptionKeys);
-    await truncateAll(handle);
     const calls = [realisticCall(), realisticCall()];
     const jobs = interleaved(calls.map((call) => durableJobs(call, cipher)));
     const bad = jobs.find((job) => job.type === 'transcript')!;
@@ -166,7 +156,6 @@ describe('group commit in the events worker', () => {
       (await app.metrics.getSingleMetric(name)!.get()).values.find((value) => ((value as { metricName?: string }).metricName ?? name) === `${name}${suffix}`)?.value ?? 0;
     try {
       await Promise.all(workers.map((app) => app.ready()));
-      await truncateAll(handle);
       let total = 0;
       for (let iteration = 0; iteration < 12; iteration++) {
         const calls = Array.from({ length: 10 }, () => realisticCall());
