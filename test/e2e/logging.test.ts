@@ -7,21 +7,15 @@ import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { isLiveOnlyBody, realisticCall } from '../fixtures/vapi-call.ts';
 import { testConfig } from '../helpers/config.ts';
-import { openTestDatabase, truncateAll } from '../helpers/database.ts';
-import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { integrationResources } from '../helpers/resources.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
-const handle = openTestDatabase();
-const redis = openTestRedis();
-afterAll(async () => {
-  redis.disconnect();
-  await handle.close();
-});
+const { handle, track, reset, close } = integrationResources();
+afterAll(close);
 
 describe('logs', () => {
   it('hold one line per webhook with its ids, outcome and latency, and no health data at any level', async () => {
-    await truncateAll(handle);
     const lines: Record<string, unknown>[] = [];
     const logger = createLogger({
       level: 'trace',
@@ -30,8 +24,8 @@ describe('logs', () => {
       destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
     });
     const config = testConfig();
-    const ingress = await buildIngressApp({ config, logger });
-    const worker = await buildWorkerApp({ config, logger });
+    await reset(config.queuePrefix);
+    const [ingress, worker] = track(await buildIngressApp({ config, logger }), await buildWorkerApp({ config, logger }));
     await worker.ready();
 
     const call = realisticCall({ customerNumber: '+15550142424' });
@@ -43,9 +37,8 @@ describe('logs', () => {
     await waitFor(async () => (await handle.db.select().from(vapiSessions).where(eq(vapiSessions.id, call.callId)))[0]?.transcriptSummary);
     const durable = call.events.filter((body) => !isLiveOnlyBody(body)).length;
     await waitFor(async () => (await ingress.queues.events.getJobCounts('completed')).completed === durable);
-    await ingress.close();
-    await worker.close();
-    await deleteKeys(redis, config.queuePrefix);
+    // Closed before the lines are read, so that every line is in.
+    await reset(config.queuePrefix);
 
     const webhookLines = lines.filter((line) => line.msg === 'webhook');
     expect(webhookLines).toHaveLength(call.events.length + 1);

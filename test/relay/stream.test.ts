@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
 import { sessionEvents } from '#shared/db/schema';
@@ -13,14 +12,12 @@ import { REPLAY_BUDGET, REPLAY_PAGE_EVENTS } from '../../services/relay/lib/limi
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { isLiveOnlyBody, realisticCall, type VapiBody } from '../fixtures/vapi-call.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
-import { openTestDatabase, truncateAll } from '../helpers/database.ts';
-import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { integrationResources } from '../helpers/resources.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { eventWriter, metricValue, openClient, pageReadsWaitingOnLock, range, streamUrl, tokenFor, type TestClient } from './relay-harness.ts';
 
-const handle = openTestDatabase();
-const redis: Redis = openTestRedis();
+const { handle, redis, track, reset, close } = integrationResources();
 let config: Config;
 let ingress: FastifyInstance;
 let worker: FastifyInstance;
@@ -50,24 +47,20 @@ const completedEvents = async () => (await ingress.queues.events.getJobCounts('c
 const hasEnded = (client: TestClient, sessionId: string) => client.received.some((m) => m.sessionId === sessionId && m.type === 'session_end');
 
 beforeAll(async () => {
-  await truncateAll(handle);
   config = testConfig();
-  ingress = await buildIngressApp({ config, logger: silentLogger() });
-  worker = await buildWorkerApp({ config, logger: silentLogger() });
+  await reset(config.queuePrefix);
+  [ingress, worker] = track(await buildIngressApp({ config, logger: silentLogger() }), await buildWorkerApp({ config, logger: silentLogger() }));
   await worker.ready();
   webhookUrl = `${await ingress.listen({ host: '127.0.0.1', port: 0 })}${WEBHOOK_PATH}`;
-  relays = [await buildRelayApp({ config, logger: silentLogger() }), await buildRelayApp({ config, logger: silentLogger() })];
+  relays = track(await buildRelayApp({ config, logger: silentLogger() }), await buildRelayApp({ config, logger: silentLogger() }));
   for (const relay of relays) await relay.listen({ host: '127.0.0.1', port: 0 });
   urls = relays.map(streamUrl);
   writer = eventWriter(config, handle, redis);
 });
 afterAll(async () => {
   for (const client of clients) client.ws.terminate();
-  for (const app of [ingress, worker, ...relays]) await app.close();
-  await deleteKeys(redis, config.queuePrefix);
-  await truncateAll(handle);
-  redis.disconnect();
-  await handle.close();
+  await reset(config.queuePrefix);
+  await close();
 });
 
 describe('relay: two instances, a worker and an ingress', () => {

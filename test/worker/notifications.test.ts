@@ -1,7 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { asc, eq } from 'drizzle-orm';
-import type { FastifyInstance } from 'fastify';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
@@ -12,15 +11,13 @@ import { notificationsQueue } from '#shared/queues/notifications-queue';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { notificationBackoff, RetryableDeliveryError } from '../../services/worker/lib/notify/retry-policy.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
-import { openTestDatabase, truncateAll } from '../helpers/database.ts';
 import { jobFor } from '../helpers/jobs.ts';
 import { openQueue } from '../helpers/queues.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
-import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { integrationResources } from '../helpers/resources.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
-const handle = openTestDatabase();
-const redis = openTestRedis();
+const { handle, redis, track, reset, close } = integrationResources();
 const secret = `whsec_${randomBytes(32).toString('base64')}`;
 
 const receivers: Receiver[] = [];
@@ -32,13 +29,12 @@ async function receiver(answers: { status: number; headers?: Record<string, stri
   return started;
 }
 
-let worker: FastifyInstance | undefined;
 let config: Config;
 
 /** A worker notifying `url`, fed the real way: a story call-end stored, its outbox dispatched. */
 async function endACall(url: string) {
   config = testConfig({ NOTIFY_WEBHOOK_URL: url, NOTIFY_WEBHOOK_SECRET: secret, NOTIFY_RETRY_BASE_MS: '50' });
-  worker = await buildWorkerApp({ config, logger: silentLogger() });
+  const [worker] = track(await buildWorkerApp({ config, logger: silentLogger() }));
   await worker.ready();
   const sessionId = randomUUID();
   const job = jobFor({ type: 'call-end', data: { sessionId, summary: 'Booked a visit.', endedReason: 'customer-ended-call' } }, new FieldCipher(config.dataEncryptionKeys));
@@ -59,16 +55,10 @@ async function firstDeadLetter() {
 const attemptsOf = () => handle.db.select().from(notificationAttempts).orderBy(asc(notificationAttempts.id));
 
 afterEach(async () => {
-  await worker?.close();
-  worker = undefined;
+  await reset(config.queuePrefix);
   for (const started of receivers.splice(0)) await started.close();
-  await deleteKeys(redis, config.queuePrefix);
-  await truncateAll(handle);
 });
-afterAll(async () => {
-  redis.disconnect();
-  await handle.close();
-});
+afterAll(close);
 
 describe('outbound notifications', () => {
   it('retries a failing receiver until it succeeds: delivered once, every attempt recorded, signed the same way', async () => {
