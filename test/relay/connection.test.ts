@@ -6,25 +6,24 @@ import { buildRelayApp } from '../../services/relay/app.ts';
 import { CLOSE } from '../../services/relay/lib/relay-client.ts';
 import { CLOCK_SKEW_S, signRelayToken } from '../../services/relay/lib/relay-token.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
-import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { integrationResources } from '../helpers/resources.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { craftToken, metricValue, openClient, streamUrl, tokenFor, upgradeResponse, upgradeStatus } from './relay-harness.ts';
 
-const redis = openTestRedis();
+const { track, reset, close } = integrationResources();
 let config: Config;
 let relay: FastifyInstance;
 let url: string;
 
 beforeAll(async () => {
   config = testConfig();
-  relay = await buildRelayApp({ config, logger: silentLogger(), stream: { pingIntervalMs: 100 } });
+  [relay] = track(await buildRelayApp({ config, logger: silentLogger(), stream: { pingIntervalMs: 100 } }));
   await relay.listen({ host: '127.0.0.1', port: 0 });
   url = streamUrl(relay);
 });
 afterAll(async () => {
-  await relay.close();
-  await deleteKeys(redis, config.queuePrefix);
-  redis.disconnect();
+  await reset(config.queuePrefix);
+  await close();
 });
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');

@@ -5,23 +5,18 @@ import type { Config } from '#shared/config';
 import { QUEUES, type QueueKey } from '#shared/queues/catalog';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
-import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { integrationResources } from '../helpers/resources.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
-const redis = openTestRedis();
-let worker: FastifyInstance | undefined;
+const { redis, track, reset, close } = integrationResources();
 let config: Config;
 
-afterEach(async () => {
-  await worker?.close();
-  worker = undefined;
-  await deleteKeys(redis, config.queuePrefix);
-});
-afterAll(() => redis.quit());
+afterEach(() => reset(config.queuePrefix));
+afterAll(close);
 
 async function startWorker(overrides: Record<string, string>) {
   config = testConfig(overrides);
-  worker = await buildWorkerApp({ config, logger: silentLogger() });
+  const [worker] = track(await buildWorkerApp({ config, logger: silentLogger() }));
   await worker.ready();
   return worker;
 }

@@ -5,10 +5,11 @@ import { callBindingKey, patientChannel, type LiveRelayEvent } from '#shared/rel
 import { openForPatient, patientOfChannel, sealBinding, sealForPatient } from '#shared/relay-messages';
 import { createLiveRelay } from '../../services/worker/lib/live-relay.ts';
 import { TEST_ENCRYPTION_KEY, uniquePrefix } from '../helpers/config.ts';
-import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { openTestRedis } from '../helpers/redis.ts';
+import { integrationResources } from '../helpers/resources.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
-const redis = openTestRedis();
+const { redis, reset, close } = integrationResources();
 const subscriber = openTestRedis();
 const cipher = new FieldCipher([Buffer.from(TEST_ENCRYPTION_KEY, 'base64')]);
 let prefix: string;
@@ -23,11 +24,11 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await subscriber.punsubscribe();
-  await deleteKeys(redis, prefix);
+  await reset(prefix);
 });
-afterAll(() => {
-  redis.disconnect();
+afterAll(async () => {
   subscriber.disconnect();
+  await close();
 });
 subscriber.on('pmessage', (_pattern, channel: string, text: string) => received.push({ channel, event: openForPatient(cipher, patientOfChannel(prefix, channel)!, text) }));
 
