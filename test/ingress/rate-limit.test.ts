@@ -5,11 +5,11 @@ import type { Config } from '#shared/config';
 import { buildIngressApp } from '../../services/ingress/app.ts';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
-import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { integrationResources } from '../helpers/resources.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { realisticCall } from '../fixtures/vapi-call.ts';
 
-const redis = openTestRedis();
+const { track, reset, close } = integrationResources();
 let app: FastifyInstance;
 let config: Config;
 let url: URL;
@@ -29,15 +29,12 @@ function postFrom(localAddress: string, body: string, headers: Record<string, st
 
 async function start(overrides: Record<string, string> = {}) {
   config = testConfig(overrides);
-  app = await buildIngressApp({ config, logger: silentLogger() });
+  [app] = track(await buildIngressApp({ config, logger: silentLogger() }));
   url = new URL(`${await app.listen({ host: '127.0.0.1', port: 0 })}${WEBHOOK_PATH}`);
 }
 
-afterEach(async () => {
-  await app.close();
-  await deleteKeys(redis, config.queuePrefix);
-});
-afterAll(() => redis.disconnect());
+afterEach(() => reset(config.queuePrefix));
+afterAll(close);
 
 describe('rate limits', () => {
   it('answer the 51st failed authentication from one IP with 429, while another IP is served', async () => {
@@ -81,8 +78,7 @@ describe('rate limits', () => {
         expect((await postFrom('127.0.0.4', body, hmacHeaders(body))).status).toBe(200);
       }
     }
-    await app.close();
-    await deleteKeys(redis, config.queuePrefix);
+    await reset(config.queuePrefix);
 
     await start({ RATE_LIMIT_VERIFIED_PER_MIN: '3' });
     const statuses = [];

@@ -5,7 +5,8 @@ import type { Config } from '#shared/config';
 import { buildIngressApp } from '../../services/ingress/app.ts';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
-import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { deleteKeys } from '../helpers/redis.ts';
+import { integrationResources } from '../helpers/resources.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 
 const stamp = '2026-11-20T15:00:00.000Z';
@@ -79,19 +80,20 @@ function expectToolResults(body: Vapi.ServerMessageResponseToolCalls) {
   expect(text).not.toContain('\n');
 }
 
-const redis = openTestRedis();
+const { redis, track, reset, close } = integrationResources();
 let config: Config;
 let app: FastifyInstance;
 
+// One ingress for the whole file (its tests only post): its keys go after each test, the app after the file.
 beforeAll(async () => {
   config = testConfig({ TOOL_DEADLINE_MS: '1000' });
-  app = await buildIngressApp({ config, logger: silentLogger() });
+  [app] = track(await buildIngressApp({ config, logger: silentLogger() }));
   await app.ready();
 });
 afterEach(() => deleteKeys(redis, config.queuePrefix));
 afterAll(async () => {
-  await app.close();
-  redis.disconnect();
+  await reset(config.queuePrefix);
+  await close();
 });
 
 describe("answers typed by Vapi's server SDK", () => {

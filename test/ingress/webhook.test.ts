@@ -4,7 +4,6 @@ import net from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { Config } from '#shared/config';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { FieldCipher } from '#shared/crypto';
 import { JobCodec } from '#shared/queues/codec';
@@ -17,7 +16,8 @@ import { buildIngressApp } from '../../services/ingress/app.ts';
 import { deriveEventId } from '../../services/ingress/lib/event-id.ts';
 import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
-import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { deleteKeys } from '../helpers/redis.ts';
+import { integrationResources } from '../helpers/resources.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { realisticCall, type VapiBody } from '../fixtures/vapi-call.ts';
@@ -25,25 +25,24 @@ import { realisticCall, type VapiBody } from '../fixtures/vapi-call.ts';
 /** A port where no Redis listens, to see how the ingress behaves when Redis is gone. */
 const DEAD_REDIS_URL = 'redis://127.0.0.1:6390';
 
-const redis = openTestRedis();
-const started: { app: FastifyInstance; config: Config }[] = [];
+const { redis, track, closeApps, close } = integrationResources();
+/** The queue prefixes of this test's ingresses that reach Redis (a test starts several, each on its own). */
+const prefixes: string[] = [];
 
 /** Builds a ready ingress on a fresh queue prefix; closed and its keys deleted after each test. */
 async function startIngress(overrides: Record<string, string> = {}) {
   const config = testConfig(overrides);
-  const app = await buildIngressApp({ config, logger: silentLogger() });
-  started.push({ app, config });
+  const [app] = track(await buildIngressApp({ config, logger: silentLogger() }));
+  if (config.redis.url !== DEAD_REDIS_URL) prefixes.push(config.queuePrefix);
   await app.ready();
   return { app, config };
 }
 
 afterEach(async () => {
-  for (const { app, config } of started.splice(0)) {
-    await app.close();
-    if (config.redis.url !== DEAD_REDIS_URL) await deleteKeys(redis, config.queuePrefix);
-  }
+  await closeApps();
+  for (const prefix of prefixes.splice(0)) await deleteKeys(redis, prefix);
 });
-afterAll(() => redis.quit());
+afterAll(close);
 
 const post = (app: FastifyInstance, body: string, headers: Record<string, string> = hmacHeaders(body)) =>
   app.inject({ method: 'POST', url: WEBHOOK_PATH, payload: body, headers });
