@@ -226,8 +226,9 @@ const ingressSchema = z
 const workerSchema = z
   .object({
     WORKER_PORT: port(3002),
-    // Events jobs one process holds at once: what a group commit can gather (DESIGN 15). Held jobs cost
-    // no connection, and BullMQ's round trip per job caps a worker at about this many per round trip.
+    // Events jobs one process holds at once: what a group commit can gather (docs/storage.md). Held
+    // jobs cost no connection, and BullMQ's round trip per job caps a worker at about this many per
+    // round trip.
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(64),
     WORKER_QUEUES: workerQueues,
     NOTIFY_WEBHOOK_URL: z

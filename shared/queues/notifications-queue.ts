@@ -6,7 +6,7 @@ import { keptJobs } from './lifetimes.ts';
 export const NOTIFICATION_CHANNELS = ['webhook', 'fhir'] as const;
 export type NotificationChannel = (typeof NOTIFICATION_CHANNELS)[number];
 
-/** The body POSTed to a notification endpoint (CONTRACT.md, "Outbound notifications"). */
+/** The body POSTed to a notification endpoint (the receivers' contract: docs/notifications.md). */
 export interface NotificationBody {
   type: string;
   sessionId: string;

@@ -5,7 +5,8 @@ import { callerIdentity, isFinalTranscript, toRole, utteranceText } from './read
 
 /**
  * Whether an event takes the live lane: partial transcripts (a final one replaces them) and speech
- * starts and stops. They are relayed as they come, never stored, never numbered (DESIGN 11).
+ * starts and stops. They are relayed as they come, never stored, never numbered: a late partial is
+ * worthless, and a final one replaces it.
  */
 export function isLiveOnly(event: IncomingEvent): boolean {
   if (event.source !== 'vapi') return false;

@@ -1,4 +1,7 @@
-/** Every `message.type` Vapi documents (vapi-protocol.md §3), the story's envelope types and our notification types. */
+/**
+ * Every `message.type` Vapi documents (https://docs.vapi.ai/server-url/events), the story's
+ * envelope types and our notification types.
+ */
 const KNOWN_TYPES = new Set([
   'assistant-request',
   'status-update',

@@ -26,10 +26,10 @@ const jobKeyOf = (call: ToolCallRequest, { sessionId }: ToolCallContext) =>
   sessionId === null ? `\0${call.id}\0${call.name}\0${JSON.stringify(call.arguments)}` : `${sessionId}\0${call.id}`;
 
 /**
- * Tool calls as request/response over the `vapi-tools` queue (DESIGN 4): one job per call, all of
- * a message's calls at once, each awaited through BullMQ's queue events until the deadline. The
- * job id is derived from the session and the tool call id, so Vapi redelivering a message waits
- * for the same job instead of running the tool again.
+ * Tool calls as request/response over the `vapi-tools` queue (docs/connecting-vapi.md, "Tools"):
+ * one job per call, all of a message's calls at once, each awaited through BullMQ's queue events
+ * until the deadline. The job id is derived from the session and the tool call id, so Vapi
+ * redelivering a message waits for the same job instead of running the tool again.
  */
 export const toolCallsPlugin = fp(
   async (app: FastifyInstance, { config }: { config: IngressConfig }) => {

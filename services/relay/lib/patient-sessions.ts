@@ -6,7 +6,7 @@ import { openCursor, sealCursor, type Keyset } from './history-cursor.ts';
 import type { RelayGrant } from './relay-token.ts';
 import { readSessionEvents, type SessionEventsPage } from './session-events.ts';
 
-/** A session as the patient's app lists it (CONTRACT.md, "Relay: HTTP API"). */
+/** A session as the patient's app lists it (docs/relay.md, "History API"). */
 export interface SessionView {
   id: string;
   status: string;

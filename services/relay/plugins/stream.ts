@@ -16,7 +16,7 @@ import { createReplayLoader } from '../lib/replay-loader.ts';
 import { TokenError, verifyRelayToken, type RelayGrant } from '../lib/relay-token.ts';
 import { timerAt } from '../lib/timer-at.ts';
 
-/** The WebSocket endpoint (CONTRACT.md, "Relay: WebSocket"). */
+/** The WebSocket endpoint (docs/relay.md, docs/relay-asyncapi.yaml). */
 export const STREAM_PATH = '/v1/stream';
 
 export interface StreamOptions {

@@ -55,13 +55,13 @@ export const notificationJobId = (notificationId: number, endpoint: string, chan
 const COMPLETED = 'session.ended';
 
 /**
- * Moves committed outbox rows out of Postgres (DESIGN 5): relay events to the patient's pub/sub
- * channel (refreshing the call → patient binding the live lane reads), notification intents to one
- * delivery job per endpoint. Relay events leave as soon as they commit, published from memory by
- * `handOff` and then marked; the sweep takes whatever a crash or an outage left, and every
- * notification. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so any number of dispatchers work
- * side by side, and marked only after Redis took them: a crash in between publishes a row twice
- * (relays drop a `seq` they have seen), never zero times.
+ * Moves committed outbox rows out of Postgres (written in the event's own transaction, so nothing is
+ * lost to a crash): relay events to the patient's pub/sub channel (refreshing the call → patient
+ * binding the live lane reads), notification intents to one delivery job per endpoint. Relay events
+ * leave as soon as they commit, published from memory by `handOff` and then marked; the sweep takes
+ * whatever a crash or an outage left, and every notification. Rows are claimed with `FOR UPDATE SKIP
+ * LOCKED`, so any number of dispatchers work side by side, and marked only after Redis took them: a
+ * crash in between publishes a row twice (relays drop a `seq` they have seen), never zero times.
  */
 export function createOutboxDispatcher(deps: DispatcherDeps) {
   const { db, redis, cipher, codec, prefix } = deps;

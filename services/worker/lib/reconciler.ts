@@ -84,13 +84,13 @@ export function reportMissing(session: SilentSession, at: Date): JsonObject {
 }
 
 /**
- * Ends calls whose end-of-call report never came (DESIGN 20). A sweep claims silent sessions in
- * small batches (`claimSilentSessions`) and asks Vapi's API about each (a bounded concurrent loop:
- * at most BATCH in flight, a place freed claiming the next; off the events queue's processing path,
- * so a hanging API holds only these places, never an event), and hands what it learnt to the events
- * queue as the report that was missing, under one id per session: the events worker applies it as
- * it applies any report (the one way a session completes), and the event log makes a second
- * reconciliation of the same session a duplicate.
+ * Ends calls whose end-of-call report never came (docs/reliability.md, "Calls whose report never
+ * came"). A sweep claims silent sessions in small batches (`claimSilentSessions`) and asks Vapi's
+ * API about each (a bounded concurrent loop: at most BATCH in flight, a place freed claiming the
+ * next; off the events queue's processing path, so a hanging API holds only these places, never an
+ * event), and hands what it learnt to the events queue as the report that was missing, under one id
+ * per session: the events worker applies it as it applies any report (the one way a session
+ * completes), and the event log makes a second reconciliation of the same session a duplicate.
  */
 export function createReconciler(deps: ReconcilerDeps) {
   const { db, codec, events, fetchCall, afterS, logger, onOutcome } = deps;

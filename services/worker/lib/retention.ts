@@ -51,7 +51,7 @@ const before = (days: number) => sql`now() - ${days} * interval '1 day'`;
 const settled = (sessionId: SQL) => sql`not exists (select 1 from vapi_sessions s where s.id = ${sessionId} and s.status not in ${ENDED})`;
 
 /**
- * Deletes what outlived its period (CONTRACT "Health data lifecycle", docs/storage.md "Retention"):
+ * Deletes what outlived its period (docs/storage.md, "Retention"):
  * raw webhook payloads, dispatched outbox rows and delivery attempts, and, when
  * RETENTION_SESSION_DAYS is set, ended sessions with everything that hangs off them. Every
  * statement takes at most a batch of rows, and only rows nobody holds (`FOR UPDATE SKIP LOCKED`),
