@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '#shared/config';
 import { resolveEnvironment } from '#shared/secrets';
-import { WEBHOOK_PATH } from '../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { SCENARIOS, type Scenario } from './simulate/scenarios.ts';
 import { vapiSigner } from './simulate/vapi-signer.ts';
 

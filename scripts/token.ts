@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '#shared/config';
 import { resolveEnvironment } from '#shared/secrets';
-import { signRelayToken } from '../services/relay/lib/relay-token.ts';
+import { signRelayToken } from '#shared/relay-token';
 
 const DEFAULT_TTL_S = 3600;
 

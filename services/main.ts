@@ -6,7 +6,7 @@ import { createLogger, type Logger } from '#shared/logger';
 import { resolveEnvironment } from '#shared/secrets';
 import { buildIngressApp } from './ingress/app.ts';
 import { DASHBOARD_PATH } from './ingress/plugins/queue-dashboard.ts';
-import { WEBHOOK_PATH } from './ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { buildRelayApp } from './relay/app.ts';
 import { buildWorkerApp } from './worker/app.ts';
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { defineQueue } from './definition.ts';
 
@@ -40,3 +41,7 @@ export interface NotificationMeta extends Record<string, unknown> {
   sessionId: string;
   endpoint: string;
 }
+
+/** The delivery job id of one notification to one endpoint: the same whoever dispatches it, however often. */
+export const notificationJobId = (notificationId: number, endpoint: string) =>
+  `n${notificationId}-${createHash('sha256').update(endpoint).digest('hex').slice(0, 16)}`;

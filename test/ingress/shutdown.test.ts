@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { buildIngressApp } from '../../services/ingress/app.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { silentLogger, testConfig } from '../helpers/config.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { realisticCall } from '../fixtures/vapi-call.ts';

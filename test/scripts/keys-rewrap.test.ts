@@ -11,7 +11,7 @@ import { columnLabel, ENCRYPTED_TABLES } from '#shared/db/encrypted-columns';
 import { auditEvents, patients, vapiEvents, vapiMessages, vapiSessions } from '#shared/db/schema';
 import { nameDobKey } from '#shared/patient-identity';
 import { buildIngressApp } from '../../services/ingress/app.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { SEED_PATIENTS } from '../../scripts/seed/clinic-data.ts';
 import { seedClinic } from '../../scripts/seed/seed-clinic.ts';

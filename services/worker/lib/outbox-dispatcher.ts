@@ -1,12 +1,11 @@
 import type { Queue } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import type { RedisClient } from '#shared/redis';
-import { createHash } from 'node:crypto';
 import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
 import type { JobCodec } from '#shared/queues/codec';
 import type { JobData } from '#shared/queues/definition';
-import { notificationsQueue, type NotificationBody, type NotificationMeta } from '#shared/queues/notifications-queue';
+import { notificationJobId, notificationsQueue, type NotificationBody, type NotificationMeta } from '#shared/queues/notifications-queue';
 import { CALL_BINDING_TTL_S, callBindingKey, patientChannel, type RelayEvent } from '#shared/relay';
 import { sealBinding, sealForPatient } from '#shared/relay-messages';
 import type { JsonObject } from '#shared/vapi/envelope';
@@ -42,10 +41,6 @@ export interface DispatcherDeps {
   /** RELAY_SETTLE_MS unless a test says otherwise. */
   relaySettleMs?: number;
 }
-
-/** The delivery job id of one notification to one endpoint: the same whoever dispatches it, however often. */
-export const notificationJobId = (notificationId: number, endpoint: string) =>
-  `n${notificationId}-${createHash('sha256').update(endpoint).digest('hex').slice(0, 16)}`;
 
 /**
  * Moves committed outbox rows out of Postgres (DESIGN 5): relay events to the patient's pub/sub
