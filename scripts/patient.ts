@@ -1,15 +1,27 @@
-import { parseArgs } from 'node:util';
 import { FieldCipher } from '#shared/crypto';
 import { createDatabase } from '#shared/db/client';
 import { openCatalogQueues } from '#shared/plugins/queues';
 import { createRedis } from '#shared/redis';
+import { parseCommand, runCommand, usageError } from './cli/args.ts';
 import { cliConfig } from './cli-config.ts';
-import { CallInProgressError, erasePatient, planErasure, type ErasurePlan } from './patient/erase.ts';
+import { erasePatient, planErasure, type ErasurePlan } from './patient/erase.ts';
 import { EXPORT_FORMATS, exportPatient, type ExportFormat } from './patient/export.ts';
-import { UnknownPatientError } from './patient/patient-data.ts';
 
-const USAGE = `npm run patient -- export --patient ID [--format ${EXPORT_FORMATS.join('|')}]
-npm run patient -- erase --patient ID --yes`;
+const USAGE = `usage: npm run patient -- export --patient ID [--format ${EXPORT_FORMATS.join('|')}]
+       npm run patient -- erase --patient ID [--yes]
+
+commands:
+  export   everything held about a patient, to stdout (JSON, or a FHIR R4 Bundle with --format fhir)
+  erase    remove the patient from Postgres and Redis; without --yes, only say what it would remove
+
+options:
+  --patient ID     the patient's id (as in patients.id)
+  --format F       export: ${EXPORT_FORMATS.join(' or ')} (default json)
+  --yes            erase: really erase
+  -h, --help       this text
+
+exit status: 0 done; 1 an unknown patient, a call in progress, an erase not confirmed or an error;
+2 a usage error.`;
 
 /**
  * `npm run patient`: a patient's copy of everything held about them (JSON, or a FHIR R4 Bundle),
@@ -17,16 +29,12 @@ npm run patient -- erase --patient ID --yes`;
  * `audit_events` as done from `cli`. Without `--yes`, erase only says what it would remove. Exit 1
  * for an unknown patient, a call in progress or an erase not confirmed; 2 for a usage error.
  */
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: { patient: { type: 'string' }, format: { type: 'string', default: 'json' }, yes: { type: 'boolean' } },
-});
-const [command] = positionals;
-const fail = (message: string): never => {
-  console.error(`${message}\n${USAGE}`);
-  process.exit(2);
-};
-if (command !== 'export' && command !== 'erase') fail('say what to do: export or erase');
+const { values, positionals } = parseCommand(USAGE, { patient: { type: 'string' }, format: { type: 'string', default: 'json' }, yes: { type: 'boolean' } }, true);
+const [command, ...extra] = positionals;
+const fail = (message: string) => usageError(USAGE, message);
+if (command === undefined) fail('no command given: export or erase');
+if (command !== 'export' && command !== 'erase') fail(`unknown command ${command}: export or erase`);
+if (extra.length > 0) fail(`unexpected argument ${extra[0]}`);
 const patientId = values.patient ?? fail('--patient is required');
 if (!EXPORT_FORMATS.includes(values.format as ExportFormat)) fail(`unknown format ${values.format}`);
 
@@ -61,14 +69,8 @@ async function main(): Promise<number> {
   return plan.active > 0 ? 1 : 0;
 }
 
-try {
-  process.exitCode = await main();
-} catch (error) {
-  if (!(error instanceof UnknownPatientError || error instanceof CallInProgressError)) throw error;
-  console.error(error.message);
-  process.exitCode = 1;
-} finally {
+await runCommand(main, async () => {
   await Promise.all(Object.values(queues).map((queue) => queue.close()));
   redis.disconnect();
   await handle.close();
-}
+});

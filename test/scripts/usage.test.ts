@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { cliEnvironment, runScript } from '../helpers/cli.ts';
+import { testConfig } from '../helpers/config.ts';
+
+const env = cliEnvironment(testConfig());
+
+/** Each operator's command: its usage on --help, and a usage error (exit 2, the usage on stderr, no stack) for what it does not take. */
+const COMMANDS: { script: string; usage: RegExp; wrong: [string[], RegExp][] }[] = [
+  {
+    script: 'keys-rewrap.ts',
+    usage: /^usage: npm run keys:rewrap/,
+    wrong: [
+      [['--bogus'], /^error: Unknown option '--bogus'/],
+      [['--batch-size'], /^error: Option '--batch-size <value>' argument missing/],
+      [['--batch-size', 'lots'], /^error: --batch-size must be a whole number from 1 to 10000: lots\n/],
+      [['now'], /^error: Unexpected argument 'now'/],
+    ],
+  },
+  {
+    script: 'patient.ts',
+    usage: /^usage: npm run patient -- export/,
+    wrong: [
+      [['export', '--patient', 'p', '--bogus'], /^error: Unknown option '--bogus'/],
+      [['exprot', '--patient', 'p'], /^error: unknown command exprot: export or erase\n/],
+      [[], /^error: no command given: export or erase\n/],
+      [['export', '--patient'], /^error: Option '--patient <value>' argument missing/],
+      [['export'], /^error: --patient is required\n/],
+      [['export', '--patient', 'p', '--format', 'pdf'], /^error: unknown format pdf\n/],
+    ],
+  },
+  {
+    script: 'db-seed.ts',
+    usage: /^usage: npm run db:seed\n/,
+    wrong: [
+      [['--bogus'], /^error: Unknown option '--bogus'/],
+      [['clinic'], /^error: Unexpected argument 'clinic'/],
+    ],
+  },
+];
+
+describe.each(COMMANDS)('$script', ({ script, usage, wrong }) => {
+  it('prints its usage on --help and -h, exit 0', async () => {
+    const [long, short] = await Promise.all([runScript(script, ['--help'], env), runScript(script, ['-h'], env)]);
+    expect(long).toMatchObject({ code: 0, stderr: '' });
+    expect(long.stdout).toMatch(usage);
+    expect(short).toEqual(long);
+  });
+
+  it('names a wrong flag, value, command or argument with the usage, exit 2, no stack', async () => {
+    const results = await Promise.all(wrong.map(([args]) => runScript(script, args, env)));
+    for (const [index, [args, message]] of wrong.entries()) {
+      expect(results[index], args.join(' ')).toMatchObject({ code: 2, stdout: '' });
+      expect(results[index]!.stderr).toMatch(message);
+      expect(results[index]!.stderr).toMatch(/\n\nusage: npm run /);
+      expect(results[index]!.stderr).not.toMatch(/\n +at /);
+    }
+  }, 60_000);
+});
+
+describe('a command with a variable that is wrong', () => {
+  it('names it in one message and exits 1, no stack', async () => {
+    const result = await runScript('dlq.ts', ['list'], { ...env, DATA_ENCRYPTION_KEY: 'c2hvcnQ=' });
+    expect(result).toMatchObject({ code: 1, stdout: '' });
+    expect(result.stderr).toMatch(/^error: Invalid configuration:\n {2}DATA_ENCRYPTION_KEY.*32 bytes/);
+    expect(result.stderr).not.toMatch(/\n +at /);
+  });
+});
