@@ -18,7 +18,7 @@ export const lookupOrder = defineTool({
     if (args.kind !== 'all') conditions.push(eq(orders.kind, args.kind));
     const rows = await context.db.select().from(orders).where(and(...conditions)).orderBy(desc(orders.updatedAt)).limit(20);
     // Another patient's order id looks exactly like one that does not exist.
-    if (args.orderId && rows.length === 0) throw new ToolRefusal('I cannot find that order on your file.');
+    if (args.orderId && rows.length === 0) throw new ToolRefusal('order unknown for this patient', 'I cannot find that order on your file.');
     return {
       orders: rows.map((row) => ({
         orderId: row.id,
