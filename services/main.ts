@@ -20,6 +20,16 @@ const STARTERS: Record<Role, { build: Build; port: (config: Config) => number; p
   relay: { build: buildRelayApp, port: (c) => c.relayPort, portVariable: 'RELAY_PORT', path: '/' },
 };
 
+/**
+ * What `/readyz` finds unavailable right after start-up, but Redis, which the caller names by its
+ * connection (the ingress stays ready without it while its spool takes events, and still says so).
+ */
+async function unavailable(app: FastifyInstance): Promise<string[]> {
+  const answer = await app.inject({ url: '/readyz' });
+  const { checks = {} } = answer.json() as { checks?: Record<string, string> };
+  return Object.entries(checks).flatMap(([name, state]) => (state === 'ok' || name === 'redis' ? [] : [name === 'postgres' ? 'Postgres at DATABASE_URL' : name]));
+}
+
 /** Listens, naming the variable of a port that is taken (or not ours to take) instead of a raw EADDRINUSE. */
 async function listen(app: FastifyInstance, host: string, port: number, variable: string): Promise<void> {
   try {
@@ -79,9 +89,9 @@ async function main(argv: string[]) {
     const admin = app.adminListener?.server.address() as { address: string; port: number } | undefined;
     if (admin) logger.info(`${role} admin on http://${urlHost(admin.address)}:${admin.port}${DASHBOARD_PATH}`);
     const url = `http://127.0.0.1:${bound}${path}`;
-    // Not "ready" while Redis is away: the worker and the relay answer /readyz 503; the ingress takes events into its spool.
-    if (app.redis.producer.status === 'ready') logger.info(`${role} ready on ${url}`);
-    else logger.warn(`${role} listening on ${url}, not ready: Redis at ${describeTarget(config.redis)} does not answer${role === 'ingress' ? ' (events are kept in the spool meanwhile)' : ''}`);
+    const away = [...(app.redis.producer.status === 'ready' ? [] : [`Redis at ${describeTarget(config.redis)}`]), ...(await unavailable(app))];
+    if (away.length === 0) logger.info(`${role} ready on ${url}`);
+    else logger.warn(`${role} listening on ${url}, not ready: ${away.join(', ')} does not answer (see /readyz)`);
   }
 }
 

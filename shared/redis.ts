@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { withDeadline } from './deadline.ts';
+import { isUnreachable, outageLog } from './outage.ts';
 
 /** Where Redis is: one server (`url`), or a Redis Cluster reached through some of its nodes. */
 export interface RedisTarget {
@@ -35,14 +36,7 @@ interface RedisLogger {
   info?(details: object, message: string): void;
 }
 
-/** How often, at most, a process says Redis is unreachable while it stays so. */
-export const UNREACHABLE_LOG_INTERVAL_MS = 15_000;
-
-/** Errors that mean Redis is not there (not a command's own failure): every connection and BullMQ object sees them at once. */
-const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET|Connection is closed|connect ETIMEDOUT/;
-export const isUnreachable = (error: unknown) => error instanceof Error && (UNREACHABLE.test(error.message) || UNREACHABLE.test(String((error as { code?: unknown }).code)));
-
-/** Where Redis is, as a log line names it: host:port, never the URL's password. */
+/** Where Redis is, as a log line names it: host:port and the variable, never the URL's password. */
 export function describeTarget(target: RedisTarget): string {
   if (target.clusterNodes.length > 0) return `cluster ${target.clusterNodes.join(',')} (REDIS_CLUSTER_NODES)`;
   try {
@@ -53,35 +47,24 @@ export function describeTarget(target: RedisTarget): string {
   }
 }
 
-/**
- * The one account of an outage for the whole process: every connection, and every BullMQ queue,
- * worker and listener on their duplicates, fails on each reconnect attempt; instead of a line with a
- * stack each time, one line naming the address and what to set, at most every
- * UNREACHABLE_LOG_INTERVAL_MS, and one when it answers again.
- */
-const outage = { target: undefined as string | undefined, loggedAt: 0 };
-
-export function reportUnreachable(target: RedisTarget, error: Error, logger: RedisLogger): void {
+/** One account per Redis address of the process: its connections, and BullMQ's duplicates of them, all fail on each retry. */
+const outages = new Map<string, ReturnType<typeof outageLog>>();
+const outageOf = (target: RedisTarget) => {
   const where = describeTarget(target);
-  if (outage.target === where && Date.now() - outage.loggedAt < UNREACHABLE_LOG_INTERVAL_MS) return;
-  outage.target = where;
-  outage.loggedAt = Date.now();
-  logger.error({ redis: where, reason: error.message }, `Redis at ${where} is unreachable (${error.message}): start it, or point REDIS_URL (REDIS_CLUSTER_NODES for a cluster) at it; retrying`);
-}
-
-function reportReachable(target: RedisTarget, logger: RedisLogger): void {
-  const where = describeTarget(target);
-  if (outage.target !== where) return;
-  outage.target = undefined;
-  logger.info?.({ redis: where }, `Redis at ${where} answers again`);
-}
+  let log = outages.get(where);
+  if (!log) {
+    log = outageLog(`Redis at ${where}`, 'start it, or point REDIS_URL (REDIS_CLUSTER_NODES for a cluster) at it');
+    outages.set(where, log);
+  }
+  return log;
+};
 
 /**
  * The `error` listener for a BullMQ object on `target`: an outage goes to the one account of it
- * (reportUnreachable); any other error is logged with its stack, as `message`.
+ * (shared/outage.ts); any other error is logged with its stack, as `message`.
  */
 export const redisErrorHandler = (target: RedisTarget, logger: RedisLogger, details: object, message: string) => (error: Error) => {
-  if (isUnreachable(error)) reportUnreachable(target, error, logger);
+  if (isUnreachable(error)) outageOf(target).unreachable(error, logger);
   else logger.error({ err: error, ...details }, message);
 };
 
@@ -101,7 +84,7 @@ export function createRedis(target: RedisTarget, role: RedisRole, logger: RedisL
       : new Redis(target.url, options);
   let lastError = '';
   redis.on('error', (error: Error) => {
-    if (isUnreachable(error)) return reportUnreachable(target, error, logger);
+    if (isUnreachable(error)) return outageOf(target).unreachable(error, logger);
     // Anything else repeated on every reconnect attempt: each distinct one once.
     if (error.message === lastError) return;
     lastError = error.message;
@@ -109,7 +92,7 @@ export function createRedis(target: RedisTarget, role: RedisRole, logger: RedisL
   });
   redis.on('ready', () => {
     lastError = '';
-    reportReachable(target, logger);
+    outageOf(target).reachable(logger);
   });
   return redis;
 }

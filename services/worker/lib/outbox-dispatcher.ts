@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { RedisClient } from '#shared/redis';
 import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
+import { isUnreachable, outageLog } from '#shared/outage';
 import type { JobCodec } from '#shared/queues/codec';
 import type { JobData } from '#shared/queues/definition';
 import { notificationJobId, notificationsQueue, type NotificationBody, type NotificationMeta } from '#shared/queues/notifications-queue';
@@ -115,6 +116,8 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
     return relayed + notified;
   }
 
+  // Postgres or Redis away fails every sweep the same way: one line every so often, not a stack per sweep.
+  const unreachable = outageLog('the outbox (Postgres at DATABASE_URL, or Redis)', 'rows stay until it answers: start it, or point DATABASE_URL / REDIS_URL at it');
   let running = false;
   let again = false;
   let stopped = false;
@@ -127,8 +130,10 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
       again = false;
       try {
         if ((await dispatchOnce()) >= BATCH) again = true;
+        unreachable.reachable(deps.logger);
       } catch (error) {
-        deps.logger.warn({ err: error }, 'outbox dispatch failed; the rows stay for the next sweep');
+        if (isUnreachable(error)) unreachable.unreachable(error as Error, deps.logger);
+        else deps.logger.warn({ err: error }, 'outbox dispatch failed; the rows stay for the next sweep');
       }
     } while (again && !stopped);
     running = false;
