@@ -1,11 +1,10 @@
 import { FieldCipher } from '#shared/crypto';
 import { createDatabase } from '#shared/db/client';
-import { openCatalogQueues } from '#shared/plugins/queues';
 import { QUEUE_KEYS, type QueueKey } from '#shared/queues/catalog';
 import { JobCodec } from '#shared/queues/codec';
 import { createDeadLetters, type DeadLetter, type DeadLetterFilter } from '#shared/queues/dead-letters';
-import { createRedis } from '#shared/redis';
 import { parseCommand, runCommand, usageError } from './cli/args.ts';
+import { commandQueues, commandRedis, expectRedis } from './cli/redis.ts';
 import { cliConfig } from './cli-config.ts';
 
 const COMMANDS = ['list', 'show', 'replay', 'purge'] as const;
@@ -92,13 +91,13 @@ function table(letters: DeadLetter[]): string {
 }
 
 const config = cliConfig();
-const logger = { error: (details: object, message: string) => console.error(message, details) };
-const redis = createRedis(config.redis, 'worker', logger);
-const queues = openCatalogQueues(redis, config.queuePrefix, (error, queue) => console.error(`queue ${queue}: ${error.message}`));
+const redis = commandRedis(config.redis);
+const queues = commandQueues(redis, config.redis, config.queuePrefix);
 const handle = createDatabase(config.databaseUrl, { max: 2 });
 const deadLetters = createDeadLetters(queues, handle.db, new JobCodec(new FieldCipher(config.dataEncryptionKeys)));
 
 async function main(): Promise<number> {
+  await expectRedis(redis, config.redis);
   if (command === 'list') {
     const letters = await deadLetters.list(filter);
     if (values.json) console.log(JSON.stringify(letters, null, 2));

@@ -1,8 +1,7 @@
 import { FieldCipher } from '#shared/crypto';
 import { createDatabase } from '#shared/db/client';
-import { openCatalogQueues } from '#shared/plugins/queues';
-import { createRedis } from '#shared/redis';
 import { parseCommand, runCommand, usageError } from './cli/args.ts';
+import { commandQueues, commandRedis, expectRedis } from './cli/redis.ts';
 import { cliConfig } from './cli-config.ts';
 import { erasePatient, planErasure, type ErasurePlan } from './patient/erase.ts';
 import { EXPORT_FORMATS, exportPatient, type ExportFormat } from './patient/export.ts';
@@ -41,8 +40,8 @@ if (!EXPORT_FORMATS.includes(values.format as ExportFormat)) fail(`unknown forma
 const config = cliConfig();
 const cipher = new FieldCipher(config.dataEncryptionKeys);
 const handle = createDatabase(config.databaseUrl, { max: 2 });
-const redis = createRedis(config.redis, 'worker', { error: (details, message) => console.error(message, details) });
-const queues = openCatalogQueues(redis, config.queuePrefix, (error, queue) => console.error(`queue ${queue}: ${error.message}`));
+const redis = commandRedis(config.redis);
+const queues = commandQueues(redis, config.redis, config.queuePrefix);
 
 function describe(plan: ErasurePlan): string {
   const jobs = Object.entries(plan.jobs).filter(([, list]) => list.length > 0);
@@ -53,6 +52,7 @@ function describe(plan: ErasurePlan): string {
 }
 
 async function main(): Promise<number> {
+  await expectRedis(redis, config.redis);
   if (command === 'export') {
     process.stdout.write(`${await exportPatient(handle.db, cipher, patientId, values.format as ExportFormat, 'cli')}\n`);
     return 0;

@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { cliEnvironment, runScript } from '../helpers/cli.ts';
 import { testConfig } from '../helpers/config.ts';
@@ -62,6 +63,17 @@ describe('a command with a variable that is wrong', () => {
     const result = await runScript('dlq.ts', ['list'], { ...env, DATA_ENCRYPTION_KEY: 'c2hvcnQ=' });
     expect(result).toMatchObject({ code: 1, stdout: '' });
     expect(result.stderr).toMatch(/^error: Invalid configuration:\n {2}DATA_ENCRYPTION_KEY.*32 bytes/);
+    expect(result.stderr).not.toMatch(/\n +at /);
+  });
+
+  it('with Redis unreachable: says where and what to set, exit 1, no stack (instead of waiting forever)', async () => {
+    const server = createServer();
+    await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
+    const { port } = server.address() as AddressInfo;
+    await new Promise((closed) => server.close(closed));
+    const result = await runScript('dlq.ts', ['list'], { ...env, REDIS_URL: `redis://127.0.0.1:${port}` });
+    expect(result).toMatchObject({ code: 1, stdout: '' });
+    expect(result.stderr).toContain(`error: Redis at 127.0.0.1:${port} (REDIS_URL) does not answer: start it, or point REDIS_URL at it\n`);
     expect(result.stderr).not.toMatch(/\n +at /);
   });
 });
