@@ -14,9 +14,12 @@ export default tseslint.config(
     },
   },
   {
-    // The relay's watch page runs in a browser, as a classic script.
+    // The relay's watch page runs in a browser, as ES modules.
     files: ['services/relay/public/**'],
-    languageOptions: { sourceType: 'script', globals: { document: 'readonly', location: 'readonly', WebSocket: 'readonly', setTimeout: 'readonly' } },
+    languageOptions: {
+      sourceType: 'module',
+      globals: { document: 'readonly', location: 'readonly', WebSocket: 'readonly', setTimeout: 'readonly', fetch: 'readonly', Intl: 'readonly' },
+    },
   },
   {
     files: ['scripts/**', 'test/**'],

@@ -1,7 +1,7 @@
 import { FieldCipher } from '#shared/crypto';
 import { createDatabase } from '#shared/db/client';
 import { migrateDatabase } from '#shared/db/migrate';
-import { parseCommand, runCommand } from './cli/args.ts';
+import { readCommandLine, runCommand } from './cli/args.ts';
 import { cliConfig } from './cli-config.ts';
 import { seedClinic } from './seed/seed-clinic.ts';
 
@@ -17,8 +17,9 @@ generated on a first run). Running it again changes nothing.
 
 options:
   -h, --help   this text`;
+const COMMAND = { name: 'db:seed', usage: USAGE, options: {} } as const;
 
-parseCommand(USAGE, {});
+readCommandLine(COMMAND);
 const config = cliConfig();
 const handle = createDatabase(config.databaseUrl, { max: 1 });
 await runCommand(async () => {

@@ -3,7 +3,7 @@ import { createDatabase } from '#shared/db/client';
 import { QUEUE_KEYS, type QueueKey } from '#shared/queues/catalog';
 import { JobCodec } from '#shared/queues/codec';
 import { createDeadLetters, type DeadLetter, type DeadLetterFilter } from '#shared/queues/dead-letters';
-import { parseCommand, runCommand, usageError } from './cli/args.ts';
+import { exitWithUsage, readCommandLine, runCommand } from './cli/args.ts';
 import { commandQueues, commandRedis, expectRedis } from './cli/redis.ts';
 import { cliConfig } from './cli-config.ts';
 
@@ -36,10 +36,7 @@ URL only. Tool calls past their deadline are not replayed (the caller hung up).
 
 exit status: 0 done; 1 an id that is no dead letter (nothing done), a letter skipped, or an error;
 2 a usage error.`;
-
-const { values, positionals } = parseCommand(
-  USAGE,
-  {
+const COMMAND = { name: 'dlq', usage: USAGE, options: {
     queue: { type: 'string' },
     id: { type: 'string', multiple: true },
     all: { type: 'boolean' },
@@ -49,11 +46,11 @@ const { values, positionals } = parseCommand(
     until: { type: 'string' },
     json: { type: 'boolean' },
     endpoint: { type: 'string' },
-  },
-  true,
-);
+  }, allowPositionals: true } as const;
+
+const { values, positionals } = readCommandLine(COMMAND);
 const [command, ...idArguments] = positionals;
-const fail = (message: string) => usageError(USAGE, message);
+const fail = (message: string) => exitWithUsage(COMMAND, message);
 const date = (value: string | undefined, name: string) => {
   if (value === undefined) return undefined;
   const parsed = new Date(value);

@@ -1,7 +1,7 @@
 import { recordAudit } from '#shared/audit';
 import { FieldCipher } from '#shared/crypto';
 import { createDatabase } from '#shared/db/client';
-import { parseCommand, runCommand, usageError } from './cli/args.ts';
+import { exitWithUsage, readCommandLine, runCommand } from './cli/args.ts';
 import { cliConfig } from './cli-config.ts';
 import { countByKey, formatCensus, remaining, undecryptable } from './keys/census.ts';
 import { progressReporter } from './keys/progress.ts';
@@ -18,6 +18,7 @@ options:
   -h, --help       this text
 
 exit status: 0 done; 1 values left (or under a key not given, or unreadable); 2 a usage error.`;
+const COMMAND = { name: 'keys:rewrap', usage: USAGE, options: { check: { type: 'boolean' }, 'batch-size': { type: 'string' } } } as const;
 
 /**
  * `npm run keys:rewrap`: the last step of a key rotation. Re-encrypts every stored value under the
@@ -27,10 +28,10 @@ exit status: 0 done; 1 values left (or under a key not given, or unreadable); 2 
  * is not first: at 0, the old keys can be removed. Exit 1 as well when a value needs a key not
  * given, or could not be rewritten; 2 for a usage error.
  */
-const { values } = parseCommand(USAGE, { check: { type: 'boolean' }, 'batch-size': { type: 'string' } });
+const { values } = readCommandLine(COMMAND);
 const batchSize = values['batch-size'] === undefined ? undefined : Number(values['batch-size']);
 if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000)) {
-  usageError(USAGE, `--batch-size must be a whole number from 1 to 10000: ${values['batch-size']}`);
+  exitWithUsage(COMMAND, `--batch-size must be a whole number from 1 to 10000: ${values['batch-size']}`);
 }
 
 const config = cliConfig();

@@ -1,6 +1,6 @@
 import { FieldCipher } from '#shared/crypto';
 import { createDatabase } from '#shared/db/client';
-import { parseCommand, runCommand, usageError } from './cli/args.ts';
+import { exitWithUsage, readCommandLine, runCommand } from './cli/args.ts';
 import { commandQueues, commandRedis, expectRedis } from './cli/redis.ts';
 import { cliConfig } from './cli-config.ts';
 import { erasePatient, planErasure, type ErasurePlan } from './patient/erase.ts';
@@ -21,6 +21,7 @@ options:
 
 exit status: 0 done; 1 an unknown patient, a call in progress, an erase not confirmed or an error;
 2 a usage error.`;
+const COMMAND = { name: 'patient', usage: USAGE, options: { patient: { type: 'string' }, format: { type: 'string', default: 'json' }, yes: { type: 'boolean' } }, allowPositionals: true } as const;
 
 /**
  * `npm run patient`: a patient's copy of everything held about them (JSON, or a FHIR R4 Bundle),
@@ -28,9 +29,9 @@ exit status: 0 done; 1 an unknown patient, a call in progress, an erase not conf
  * `audit_events` as done from `cli`. Without `--yes`, erase only says what it would remove. Exit 1
  * for an unknown patient, a call in progress or an erase not confirmed; 2 for a usage error.
  */
-const { values, positionals } = parseCommand(USAGE, { patient: { type: 'string' }, format: { type: 'string', default: 'json' }, yes: { type: 'boolean' } }, true);
+const { values, positionals } = readCommandLine(COMMAND);
 const [command, ...extra] = positionals;
-const fail = (message: string) => usageError(USAGE, message);
+const fail = (message: string) => exitWithUsage(COMMAND, message);
 if (command === undefined) fail('no command given: export or erase');
 if (command !== 'export' && command !== 'erase') fail(`unknown command ${command}: export or erase`);
 if (extra.length > 0) fail(`unexpected argument ${extra[0]}`);

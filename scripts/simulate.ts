@@ -1,31 +1,49 @@
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadConfig } from '#shared/config';
 import { resolveEnvironment } from '#shared/secrets';
 import { WEBHOOK_PATH } from '#shared/http/paths';
+import { exitWithUsage, readCommandLine } from './cli/args.ts';
+import { isPaceName, PACES, WORDS_PER_MINUTE } from './simulate/pace.ts';
 import { SCENARIOS, type Scenario } from './simulate/scenarios.ts';
 import { vapiSigner } from './simulate/vapi-signer.ts';
+import { webhookUrlOf } from './simulate/webhook-url.ts';
+
+const COMMAND = {
+  name: 'simulate',
+  usage: `Usage: npm run simulate -- [--url URL] [--calls N] [--pace fast|realtime] [--quiet]
+  --url URL      the ingress (http://127.0.0.1:3000) or its webhook (…${WEBHOOK_PATH});
+                 default http://127.0.0.1:$PORT
+  --calls N      calls to play at once (default 3)
+  --pace P       fast (default), or realtime: at speaking pace (${WORDS_PER_MINUTE} words a minute), to follow on the watch page
+  --quiet        print the summary only
+  -h, --help     this help`,
+  options: { url: { type: 'string' }, calls: { type: 'string', default: '3' }, pace: { type: 'string', default: 'fast' }, quiet: { type: 'boolean' } },
+} as const;
 
 /**
- * `npm run simulate -- [--url U] [--calls N]`: plays realistic Vapi calls against a running ingress,
- * signed the way the server is configured (its .env or environment), answering tool calls and
- * checking the answers, and prints a timeline. Exits non-zero if anything was rejected or a tool
- * call went unanswered.
+ * `npm run simulate -- [--url U] [--calls N] [--pace fast|realtime]`: plays realistic Vapi calls
+ * against a running ingress, signed the way the server is configured (its .env or environment),
+ * answering tool calls and checking the answers, and prints a timeline. Exits non-zero if anything
+ * was rejected or a tool call went unanswered, and at once when nothing answers at the URL or it
+ * is not the webhook's.
  */
-const { values } = parseArgs({ options: { url: { type: 'string' }, calls: { type: 'string', default: '3' }, quiet: { type: 'boolean' } } });
+const { values } = readCommandLine(COMMAND);
+const calls = Number(values.calls);
+if (!Number.isInteger(calls) || calls < 1) exitWithUsage(COMMAND, '--calls must be a positive integer');
+if (!isPaceName(values.pace)) exitWithUsage(COMMAND, `--pace must be fast or realtime, not ${values.pace}`);
+const pace = PACES[values.pace];
+const given = values.url === undefined ? undefined : webhookUrlOf(values.url);
+if (given === null) exitWithUsage(COMMAND, `--url must be an http(s) URL, not ${values.url}`);
 const { env } = resolveEnvironment(process.env, resolve('.env'), ['ingress']);
 const config = loadConfig(env, ['ingress']);
-const url = values.url ?? `http://127.0.0.1:${config.ingressPort}${WEBHOOK_PATH}`;
-const calls = Number(values.calls);
-if (!Number.isInteger(calls) || calls < 1) {
-  console.error('--calls must be a positive integer');
-  process.exit(2);
-}
+const url = given ?? `http://127.0.0.1:${config.ingressPort}${WEBHOOK_PATH}`;
 const sign = vapiSigner(config.vapi, url);
 const started = Date.now();
 const problems: string[] = [];
 let sent = 0;
+/** Whether the ingress answered anything yet: until it has, a request that fails stops the run. */
+let reached = false;
 const progress = calls > 10 && !values.quiet;
 
 function line(callNo: number, what: string, status: number, ms: number, note = '') {
@@ -42,15 +60,30 @@ async function post(callNo: number, what: string, message: Record<string, unknow
   sent++;
   try {
     const response = await fetch(url, { method: 'POST', headers: sign(body), body });
+    reached = true;
+    if (response.status === 404) {
+      stop(`${url} answered 404: that is not the webhook. The ingress serves it at ${WEBHOOK_PATH}; give --url its base URL (http://127.0.0.1:3000) or the full webhook URL.`);
+    }
     const answer = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined;
     line(callNo, what, response.status, Date.now() - t0);
     if (!response.ok) problems.push(`call ${callNo}: ${what} answered ${response.status}`);
     return response.ok ? answer : undefined;
   } catch (error) {
+    if (!reached) {
+      const { cause } = error as { cause?: { code?: string; message?: string } };
+      stop(`nothing answers at ${url} (${cause?.code ?? cause?.message ?? (error as Error).message}): is the ingress running (npm start)?`);
+    }
     problems.push(`call ${callNo}: ${what} failed: ${(error as Error).message}`);
     line(callNo, what, 0, Date.now() - t0, 'no answer');
     return undefined;
   }
+}
+
+/** Ends the run at once: what it would send next would be refused the same way. */
+function stop(reason: string): never {
+  if (progress) process.stdout.write('\n');
+  console.error(`npm run simulate: ${reason}`);
+  process.exit(1);
 }
 
 const pause = (ms: number) => new Promise((done) => setTimeout(done, ms));
@@ -76,10 +109,12 @@ async function play(callNo: number, scenario: Scenario) {
     } else if (step.kind === 'say') {
       const words = step.text.split(' ');
       await post(callNo, `speech-update ${step.role} started`, { type: 'speech-update', role: step.role, status: 'started', turn, call });
+      const third = pace.thirdOfUtteranceMs(words.length);
       for (const upTo of [Math.ceil(words.length / 3), Math.ceil((2 * words.length) / 3)]) {
+        await pause(third);
         await post(callNo, `transcript ${step.role} partial`, { type: 'transcript', role: step.role, transcriptType: 'partial', transcript: words.slice(0, upTo).join(' '), call });
-        await pause(20);
       }
+      await pause(third);
       await post(callNo, `transcript ${step.role} final`, { type: 'transcript', role: step.role, transcriptType: 'final', transcript: step.text, call });
       await post(callNo, `speech-update ${step.role} stopped`, { type: 'speech-update', role: step.role, status: 'stopped', turn: turn++, call });
       conversation.push({ role: step.role === 'assistant' ? 'bot' : 'user', message: step.text, time: Date.now(), secondsFromStart: (Date.now() - startedAt.getTime()) / 1000 });
@@ -112,7 +147,7 @@ async function play(callNo: number, scenario: Scenario) {
         analysis: { summary: step.summary, successEvaluation: 'true' },
       });
     }
-    await pause(30);
+    await pause(pace.betweenStepsMs);
   }
   return call.id;
 }

@@ -6,20 +6,28 @@
  * the relay would refuse (above RELAY_TOKEN_MAX_TTL_S) is refused here.
  */
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '#shared/config';
 import { resolveEnvironment } from '#shared/secrets';
 import { signRelayToken } from '#shared/relay-token';
+import { exitWithUsage, readCommandLine } from './cli/args.ts';
 
 const DEFAULT_TTL_S = 3600;
 
+const COMMAND = {
+  name: 'token',
+  usage: `Usage: npm run token -- --patient ID [--session ID] [--ttl SECONDS]
+  --patient ID     the patient whose events the token may see (required)
+  --session ID     only this session of theirs
+  --ttl SECONDS    how long the token is valid (default ${DEFAULT_TTL_S}; at most RELAY_TOKEN_MAX_TTL_S)
+  -h, --help       this help`,
+  options: { patient: { type: 'string' }, session: { type: 'string' }, ttl: { type: 'string', default: String(DEFAULT_TTL_S) } },
+} as const;
+
 function main() {
-  const { values } = parseArgs({
-    options: { patient: { type: 'string' }, session: { type: 'string' }, ttl: { type: 'string', default: String(DEFAULT_TTL_S) } },
-  });
+  const { values } = readCommandLine(COMMAND);
   const ttl = Number(values.ttl);
-  if (!values.patient) throw new ConfigError('Usage: npm run token -- --patient ID [--session ID] [--ttl SECONDS]');
-  if (!Number.isInteger(ttl) || ttl <= 0) throw new ConfigError('--ttl must be a whole number of seconds > 0');
+  if (!values.patient) exitWithUsage(COMMAND, '--patient is required');
+  if (!Number.isInteger(ttl) || ttl <= 0) exitWithUsage(COMMAND, '--ttl must be a whole number of seconds > 0');
   const { env } = resolveEnvironment(process.env, resolve('.env'), ['relay']);
   const config = loadConfig(env, ['relay']);
   if (ttl > config.relayTokenMaxTtlS) {

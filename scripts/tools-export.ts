@@ -5,6 +5,7 @@ import { readEnvironment } from '#shared/secrets';
 import { WEBHOOK_PATH } from '#shared/http/paths';
 import type { ToolDefinition } from '../services/worker/tools/define-tool.ts';
 import { TOOLS } from '../services/worker/tools/registry.ts';
+import { readCommandLine } from './cli/args.ts';
 
 /** The JSON-schema keywords Vapi's `JsonSchema` type carries, from zod's own export of a parameter. */
 function vapiSchema(schema: Record<string, unknown>): Vapi.JsonSchema {
@@ -32,6 +33,14 @@ function toVapiTool(tool: ToolDefinition, serverUrl: string): Vapi.CreateToolsRe
  * `npm run tools:export`: the assistant's tools in Vapi's format, ready to paste into the
  * assistant (or POST to Vapi's /tool). The server URL is `VAPI_WEBHOOK_URL` when set.
  */
+readCommandLine({
+  name: 'tools:export',
+  usage: `Usage: npm run tools:export
+  Prints the assistant's tools as a JSON array in Vapi's create-tool format; their server URL is
+  VAPI_WEBHOOK_URL when set, else this machine's ingress.
+  -h, --help    this help`,
+  options: {},
+});
 const env = readEnvironment(process.env, resolve('.env'));
 const serverUrl = env.VAPI_WEBHOOK_URL || `http://127.0.0.1:${env.PORT ?? 3000}${WEBHOOK_PATH}`;
 console.log(JSON.stringify([...TOOLS.values()].map((tool) => toVapiTool(tool, serverUrl)), null, 2));

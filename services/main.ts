@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, ROLES, type Config, type Role } from '#shared/
 import { createLogger, type Logger } from '#shared/logger';
 import { describeTarget } from '#shared/redis';
 import { resolveEnvironment } from '#shared/secrets';
+import { startTracing } from '#shared/tracing';
 import { buildIngressApp } from './ingress/app.ts';
 import { DASHBOARD_PATH } from './ingress/plugins/queue-dashboard.ts';
 import { WEBHOOK_PATH } from '#shared/http/paths';
@@ -70,7 +71,9 @@ async function main(argv: string[]) {
   const { env, generated } = resolveEnvironment(process.env, envPath, roles);
   // Only the roles started here are validated and held; the cast is safe because each build reads its own part.
   const config = loadConfig(env, roles) as Config;
-  const logger = createLogger({ level: config.logLevel, service: 'vapi-relay' });
+  // Before any app is built: the Fastify instrumentation hooks each instance as it is created.
+  const stopTracing = config.tracing.enabled ? await startTracing({ roles, serviceName: config.tracing.serviceName, env }) : undefined;
+  const logger = createLogger({ level: config.logLevel, service: 'vapi-relay', traceIds: config.tracing.enabled });
   if (generated.length > 0) logger.warn({ file: envPath, generated }, `generated secrets for this machine; they are kept in ${envPath}`);
 
   const apps: FastifyInstance[] = [];
@@ -78,6 +81,7 @@ async function main(argv: string[]) {
     if (err) logger.error({ err }, 'shutting down after an error');
     else logger.info({ signal }, 'shutting down');
     for (const app of apps.reverse()) await app.close();
+    await stopTracing?.();
   });
 
   for (const role of roles) {

@@ -18,6 +18,7 @@ export const AUDIT_ACTIONS = {
   'patient.erase': "a patient's health data was erased (npm run patient -- erase)",
   'retention.delete': 'the retention sweep deleted what outlived its period',
   'keys.rewrap': 'stored values were decrypted and encrypted again under the first key (npm run keys:rewrap)',
+  'fhir.export': "a completed call was read and sent to the clinic's FHIR server (FHIR_BASE_URL)",
 } as const;
 export type AuditAction = keyof typeof AUDIT_ACTIONS;
 
@@ -43,10 +44,11 @@ export type AuditRow = typeof auditEvents.$inferSelect;
 
 /**
  * Records one read or change of health data: the one way to write `audit_events`. Inside a
- * transaction (pass it as `db`) the row commits or rolls back with the work it describes.
+ * transaction (pass it as `db`) the row commits or rolls back with the work it describes. Returns
+ * the row, for a writer that also reports it elsewhere (the AuditEvent a FHIR export carries).
  */
-export async function recordAudit(db: Pick<Database, 'insert'>, entry: AuditEntry): Promise<void> {
-  await db.insert(auditEvents).values({
+export async function recordAudit(db: Pick<Database, 'insert'>, entry: AuditEntry): Promise<AuditRow> {
+  const [row] = await db.insert(auditEvents).values({
     actor: entry.actor,
     action: entry.action,
     patientId: entry.patientId ?? null,
@@ -54,7 +56,8 @@ export async function recordAudit(db: Pick<Database, 'insert'>, entry: AuditEntr
     what: [...entry.what],
     source: entry.source,
     outcome: entry.outcome ?? 'success',
-  });
+  }).returning();
+  return row!;
 }
 
 /**

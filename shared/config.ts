@@ -35,6 +35,8 @@ const port = (fallback: number) => portNumber.default(fallback);
 const optionalPort = z.union([z.literal('').transform(() => undefined), portNumber]).optional();
 const listenHost = z.string().default('0.0.0.0');
 const count = (fallback: number, max: number) => z.coerce.number().int().min(0).max(max).default(fallback);
+/** A retention period in days: decimals allowed, 0 keeps forever. */
+const retentionDays = (fallback: number) => z.coerce.number().min(0).max(36_500, 'retention periods are in days, at most 100 years').default(fallback);
 
 /** Placeholders copied from examples; accepting one would make the deployment's secret public knowledge. */
 const WELL_KNOWN_SECRETS = new Set(['secret', 'changeme', 'change-me', 'password', 'admin', 'token', 'test', 'your-secret', 'example']);
@@ -156,6 +158,10 @@ const commonSchema = z
     QUEUE_PREFIX: z.string().min(1).default('{vapi}'),
     DATA_ENCRYPTION_KEY: encryptionKeys,
     ADMIN_TOKEN: secret('ADMIN_TOKEN'),
+    // Tracing is on when an OTLP endpoint is set; the SDK reads the other OTEL_* variables itself.
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.union([z.literal(''), z.url()]).default(''),
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.union([z.literal(''), z.url()]).default(''),
+    OTEL_SERVICE_NAME: z.string().default(''),
   })
   .transform((env) => ({
     nodeEnv: env.NODE_ENV,
@@ -166,6 +172,7 @@ const commonSchema = z
     queuePrefix: env.QUEUE_PREFIX,
     dataEncryptionKeys: env.DATA_ENCRYPTION_KEY,
     adminToken: env.ADMIN_TOKEN,
+    tracing: { enabled: Boolean(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT), serviceName: env.OTEL_SERVICE_NAME || undefined },
   }));
 
 const ingressSchema = z
@@ -260,11 +267,31 @@ const workerSchema = z
       .pipe(z.array(z.url({ protocol: /^https?$/, error: 'NOTIFY_WEBHOOK_URL entries must be http(s) URLs' }))),
     NOTIFY_WEBHOOK_SECRET: webhookSigningKey,
     NOTIFY_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(5_000),
+    // Decimals allowed (tests reconcile within a second); at most 30 days.
+    RECONCILE_AFTER_S: z.coerce.number().positive().max(30 * 86_400, 'RECONCILE_AFTER_S is in seconds, at most 30 days').default(900),
+    VAPI_API_KEY: z.string().default(''),
+    VAPI_API_URL: z.url({ protocol: /^https?$/, error: 'VAPI_API_URL must be an http(s) URL' }).default('https://api.vapi.ai'),
+    RETENTION_EVENT_PAYLOAD_DAYS: retentionDays(30),
+    RETENTION_DELIVERY_DAYS: retentionDays(30),
+    RETENTION_SESSION_DAYS: retentionDays(0),
+    // The clinic's FHIR R4 server (docs/fhir.md): its base, no query or fragment, the trailing slash dropped.
+    FHIR_BASE_URL: z
+      .string()
+      .default('')
+      .pipe(z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'FHIR_BASE_URL must be an http(s) URL' })]))
+      .refine((value) => !/[?#]/.test(value), 'FHIR_BASE_URL is the server base: no query or fragment')
+      .transform((value) => value.replace(/\/+$/, '')),
+    FHIR_AUTH_TOKEN: z.string().default('').refine((value) => !/\s/.test(value), 'FHIR_AUTH_TOKEN must not contain whitespace'),
   })
   .superRefine((env, ctx) => {
     // Only a process that delivers notifications signs them.
     if (env.NOTIFY_WEBHOOK_URL.length > 0 && !env.NOTIFY_WEBHOOK_SECRET && env.WORKER_QUEUES.includes('notifications')) {
       ctx.addIssue({ code: 'custom', path: ['NOTIFY_WEBHOOK_SECRET'], message: 'NOTIFY_WEBHOOK_SECRET is required when NOTIFY_WEBHOOK_URL is set' });
+    }
+    if (env.FHIR_AUTH_TOKEN && !env.FHIR_BASE_URL) ctx.addIssue({ code: 'custom', path: ['FHIR_AUTH_TOKEN'], message: 'FHIR_AUTH_TOKEN is set but FHIR_BASE_URL is not' });
+    // Deliveries are recorded per endpoint URL: one URL taking both kinds would make one look delivered when the other was.
+    if (env.FHIR_BASE_URL && env.NOTIFY_WEBHOOK_URL.some((url) => url.replace(/\/+$/, '') === env.FHIR_BASE_URL)) {
+      ctx.addIssue({ code: 'custom', path: ['FHIR_BASE_URL'], message: 'FHIR_BASE_URL must not also be one of NOTIFY_WEBHOOK_URL' });
     }
   })
   .transform((env) => ({
@@ -272,6 +299,9 @@ const workerSchema = z
     workerConcurrency: env.WORKER_CONCURRENCY,
     workerQueues: env.WORKER_QUEUES,
     notify: { urls: env.NOTIFY_WEBHOOK_URL, secret: env.NOTIFY_WEBHOOK_SECRET, retryBaseMs: env.NOTIFY_RETRY_BASE_MS },
+    reconcile: { afterS: env.RECONCILE_AFTER_S, vapiApiKey: env.VAPI_API_KEY, vapiApiUrl: env.VAPI_API_URL.replace(/\/+$/, '') },
+    retention: { eventPayloadDays: env.RETENTION_EVENT_PAYLOAD_DAYS, deliveryDays: env.RETENTION_DELIVERY_DAYS, sessionDays: env.RETENTION_SESSION_DAYS },
+    fhir: { baseUrl: env.FHIR_BASE_URL, authToken: env.FHIR_AUTH_TOKEN },
   }));
 
 const relaySchema = z

@@ -1,5 +1,6 @@
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import { databaseErrorSummary } from './db/errors.ts';
+import { traceFields } from './tracing.ts';
 
 /**
  * Paths censored in every log line. Handlers log ids, types and outcomes, never payloads; this list
@@ -89,13 +90,16 @@ export interface LoggerSettings {
   pretty?: boolean;
   /** Where JSON lines go; stdout by default. */
   destination?: DestinationStream;
+  /** The active span's `trace_id` and `span_id` in every line (when tracing is on). */
+  traceIds?: boolean;
 }
 
 /** Pino options shared by every service: JSON lines in production, pretty on a terminal. */
-export function loggerOptions({ level, service, pretty = process.stdout.isTTY === true }: LoggerSettings): LoggerOptions {
+export function loggerOptions({ level, service, pretty = process.stdout.isTTY === true, traceIds = false }: LoggerSettings): LoggerOptions {
   return {
     level,
     base: { service },
+    ...(traceIds ? { mixin: traceFields } : {}),
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     // Fastify adopts these for its own lines too (they win over its defaults).
     serializers: { err: serializeError, req: serializeRequest },

@@ -1,5 +1,6 @@
 import type { FieldCipher } from './crypto.ts';
 import { patientChannel, type PatientChannelMessage, type RelayEvent } from './relay.ts';
+import type { TraceCarrier } from './tracing.ts';
 
 /**
  * What crosses Redis between the workers and the relays, sealed and bound to where it belongs
@@ -11,12 +12,16 @@ import { patientChannel, type PatientChannelMessage, type RelayEvent } from './r
 const channelData = (patientId: string) => JSON.stringify(['relay-channel', patientId]);
 const bindingData = (callId: string) => JSON.stringify(['call-binding', callId]);
 
-/** A message (a relay event, or word of the patient's erasure) as published on `patientId`'s channel. */
-export const sealForPatient = (cipher: FieldCipher, patientId: string, message: PatientChannelMessage): string => cipher.encryptJson(message, channelData(patientId));
+/** A channel message as sealed: the message, and the trace context of the dispatch that published it (tracing on). */
+export type Traced<M> = M & { trace?: TraceCarrier };
+
+/** A message (a relay event, or word of the patient's erasure) as published on `patientId`'s channel, its trace context sealed with it. */
+export const sealForPatient = (cipher: FieldCipher, patientId: string, message: PatientChannelMessage, trace?: TraceCarrier): string =>
+  cipher.encryptJson(trace ? { ...message, trace } : message, channelData(patientId));
 
 /** A message read on `patientId`'s channel; throws (DecryptionError) for one sealed for anyone else, or not by us. */
-export const openForPatient = <M extends PatientChannelMessage = RelayEvent>(cipher: FieldCipher, patientId: string, message: string): M =>
-  cipher.decryptJson<M>(message, channelData(patientId));
+export const openForPatient = <M extends PatientChannelMessage = RelayEvent>(cipher: FieldCipher, patientId: string, message: string): Traced<M> =>
+  cipher.decryptJson<Traced<M>>(message, channelData(patientId));
 
 /** The patient whose channel this is, or undefined for a channel that is no patient's. */
 export function patientOfChannel(prefix: string, channel: string): string | undefined {

@@ -1,7 +1,8 @@
 import net from 'node:net';
 
-/** A request ready to send: its body and headers (content-length is added here). */
+/** A request ready to send: its method (POST unless said), body and headers (content-length is added here). */
 export interface BenchRequest {
+  method?: 'GET' | 'POST';
   body: string;
   headers: Record<string, string>;
 }
@@ -49,10 +50,10 @@ export class KeepAliveClient {
     this.#maxSockets = maxSockets;
   }
 
-  /** The bytes of one POST to this client's URL. */
-  encode({ body, headers }: BenchRequest): Buffer {
+  /** The bytes of one request to this client's URL. */
+  encode({ method = 'POST', body, headers }: BenchRequest): Buffer {
     const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
-    const head = `POST ${this.#path} HTTP/1.1\r\nhost: ${this.#host}:${this.#port}\r\n${lines.join('')}content-length: ${Buffer.byteLength(body)}\r\n\r\n`;
+    const head = `${method} ${this.#path} HTTP/1.1\r\nhost: ${this.#host}:${this.#port}\r\n${lines.join('')}content-length: ${Buffer.byteLength(body)}\r\n\r\n`;
     return Buffer.concat([Buffer.from(head), Buffer.from(body)]);
   }
 

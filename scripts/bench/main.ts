@@ -9,12 +9,22 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { benchCallMix } from './call-mix.ts';
 import { benchEndToEnd } from './end-to-end.ts';
+import { benchHistory } from './history.ts';
 import { benchIngress } from './ingress.ts';
+import { benchReconcile } from './reconcile.ts';
 import type { BenchRun, BenchSection } from './section.ts';
 import { benchTools } from './tools.ts';
 import { benchWorker } from './worker.ts';
 
-const sections: Record<string, BenchRun> = { ingress: benchIngress, worker: benchWorker, 'end-to-end': benchEndToEnd, 'call-mix': benchCallMix, tools: benchTools };
+const sections: Record<string, BenchRun> = {
+  ingress: benchIngress,
+  worker: benchWorker,
+  'end-to-end': benchEndToEnd,
+  'call-mix': benchCallMix,
+  tools: benchTools,
+  history: benchHistory,
+  reconcile: benchReconcile,
+};
 // The relay's section, when the relay service is there to measure.
 if (existsSync(fileURLToPath(new URL('./relay.ts', import.meta.url)))) {
   const relay = (await import('./relay.ts')) as { benchRelay?: BenchRun };

@@ -94,7 +94,7 @@ export const benchTools: BenchRun = async () => {
   // Reference: the worker's own tool runner, in this process.
   const runTool = createToolRunner({ db: handle.db, cipher, tools: TOOLS, onCommit: () => {}, logger: silentLogger });
   const sessionId = `bench-tools-${randomUUID()}`;
-  const context = { sessionId, kind: 'call' as const, claimedPatientId: null, callerNumber: null };
+  const context = { sessionId, origin: { identity: {}, source: 'vapi' } };
   // Ours: signed tool-calls over HTTP to the ingress, through the queue to the tools worker and back.
   const worker = await startToolsWorker(env);
   const ingress = await buildIngressApp({ config, logger: silentLogger });

@@ -68,7 +68,7 @@ async function callerNumbers(db: Database, cipher: FieldCipher, sessionIds: stri
   const rows = await db.execute<{ session_id: string; payload: string }>(sql`
     select s.id as session_id, e.payload from jsonb_array_elements_text(${JSON.stringify(sessionIds)}::jsonb) as s(id)
     cross join lateral (
-      select ${vapiEvents.payload} as payload from ${vapiEvents} where ${vapiEvents.sessionId} = s.id order by ${vapiEvents.occurredAt} limit ${PAYLOADS_PER_SESSION}
+      select ${vapiEvents.payload} as payload from ${vapiEvents} where ${vapiEvents.sessionId} = s.id and ${vapiEvents.payload} is not null order by ${vapiEvents.occurredAt} limit ${PAYLOADS_PER_SESSION}
     ) e`);
   for (const row of rows) {
     if (found.has(row.session_id)) continue;

@@ -11,6 +11,8 @@ import { eventsWorkerPlugin } from './plugins/events-worker.ts';
 import { liveWorkerPlugin } from './plugins/live-worker.ts';
 import { notificationsWorkerPlugin } from './plugins/notifications-worker.ts';
 import { outboxPlugin } from './plugins/outbox.ts';
+import { reconcilerPlugin, type ReconcileTuning } from './plugins/reconciler.ts';
+import { retentionPlugin } from './plugins/retention.ts';
 import { toolsWorkerPlugin } from './plugins/tools-worker.ts';
 import type { ToolDefinition } from './tools/define-tool.ts';
 
@@ -21,6 +23,10 @@ export interface WorkerOptions {
   tools?: ReadonlyMap<string, ToolDefinition>;
   /** Until when jobs sealed by an earlier version are opened (epoch ms); the codec's window unless a test moves it. */
   legacySealsUntil?: number;
+  /** How patiently Vapi's API is asked when reconciling silent calls; the defaults unless a test shortens them. */
+  reconcileTuning?: ReconcileTuning;
+  /** How often the retention sweep runs (ms); its plugin's default unless a test shortens it. */
+  retentionSweepMs?: number;
 }
 
 /**
@@ -33,10 +39,12 @@ const DATABASE_CONNECTIONS = 20;
 /**
  * Builds the worker (never listens): the consumers of the queues `WORKER_QUEUES` names, and only
  * what they need (DESIGN 16): the outbox dispatcher where outbox rows are written (events, tools),
+ * the retention sweep beside the event lane (DESIGN 18),
  * Postgres where a consumer reads or writes it (not for the live lane, which never waits for it),
- * plus health and metrics over HTTP.
+ * the reconciler of silent calls beside the events consumer that stores what it finds, plus health
+ * and metrics over HTTP.
  */
-export async function buildWorkerApp({ config, logger, tools, legacySealsUntil }: WorkerOptions): Promise<FastifyInstance> {
+export async function buildWorkerApp({ config, logger, tools, legacySealsUntil, reconcileTuning, retentionSweepMs }: WorkerOptions): Promise<FastifyInstance> {
   const consumes = new Set(config.workerQueues);
   const writesOutbox = consumes.has('events') || consumes.has('tools');
   const app = await createServiceApp('worker', logger);
@@ -47,7 +55,11 @@ export async function buildWorkerApp({ config, logger, tools, legacySealsUntil }
     await app.register(queuesPlugin, { prefix: config.queuePrefix });
     await app.register(outboxPlugin, { config });
   }
-  if (consumes.has('events')) await app.register(eventsWorkerPlugin, { config });
+  if (consumes.has('events')) {
+    await app.register(eventsWorkerPlugin, { config });
+    await app.register(reconcilerPlugin, { config, tuning: reconcileTuning });
+    await app.register(retentionPlugin, retentionSweepMs === undefined ? { config } : { config, sweepMs: retentionSweepMs });
+  }
   if (consumes.has('live')) await app.register(liveWorkerPlugin, { config });
   if (consumes.has('tools')) await app.register(toolsWorkerPlugin, tools ? { config, tools } : { config });
   if (consumes.has('notifications')) await app.register(notificationsWorkerPlugin, { config });

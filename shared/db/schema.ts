@@ -14,6 +14,7 @@ import {
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
 import { SESSION_STATUSES } from '../session-status.ts';
+import type { TraceCarrier } from '../tracing.ts';
 
 // The story's table and column names are kept. Every column commented "encrypted" holds
 // FieldCipher output (`v1.<keyId>.<…>`), never plain text.
@@ -73,6 +74,10 @@ export const vapiSessions = pgTable(
   (t) => [
     index().on(t.patientId, t.createdAt),
     index().on(t.callerHash),
+    // The sessions still going, by when they were last written: the reconciler's sweep reads only these.
+    index('vapi_sessions_unended_updated_at_index').on(t.updatedAt).where(sql`${t.status} not in ('ended', 'completed')`),
+    // Retention: ended sessions by age (services/worker/lib/retention.ts).
+    index('vapi_sessions_ended_idx').on(t.endedAt).where(sql`${t.status} in ('ended', 'completed')`),
     check('vapi_sessions_status_check', sql`${t.status} in (${sql.raw(SESSION_STATUSES.map((s) => `'${s}'`).join(', '))})`),
   ],
 );
@@ -109,9 +114,13 @@ export const vapiEvents = pgTable(
     occurredAt: timestamp({ withTimezone: true }),
     receivedAt: timestamp({ withTimezone: true }).notNull(),
     processedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
-    payload: text().notNull(), // encrypted raw event
+    payload: text(), // encrypted raw event; NULL once retention emptied it (the row stays, and still dedups)
   },
-  (t) => [index().on(t.sessionId, t.occurredAt), index().on(t.type, t.processedAt)],
+  (t) => [
+    index().on(t.sessionId, t.occurredAt),
+    index().on(t.type, t.processedAt),
+    index('vapi_events_payload_kept_idx').on(t.receivedAt).where(sql`${t.payload} is not null`),
+  ],
 );
 
 /** Outbox of relay events: per-session `seq` from 1 without holes, replayed to reconnecting apps. */
@@ -129,10 +138,13 @@ export const sessionEvents = pgTable(
     createdAt: createdAt(),
     /** Set once the dispatcher has published the row to the patient's relay channel. */
     dispatchedAt: timestamp({ withTimezone: true }),
+    /** The writing transaction's trace context, for the dispatch to join (null with tracing off). */
+    traceContext: jsonb().$type<TraceCarrier>(),
   },
   (t) => [
     uniqueIndex().on(t.sessionId, t.seq),
     index('session_events_undispatched_idx').on(t.id).where(sql`${t.dispatchedAt} is null`),
+    index('session_events_dispatched_idx').on(t.createdAt).where(sql`${t.dispatchedAt} is not null`),
   ],
 );
 
@@ -151,8 +163,13 @@ export const notificationOutbox = pgTable(
     data: text().notNull(), // encrypted JSON: the notification's `data`
     createdAt: createdAt(),
     dispatchedAt: timestamp({ withTimezone: true }),
+    traceContext: jsonb().$type<TraceCarrier>(),
   },
-  (t) => [index('notification_outbox_undispatched_idx').on(t.id).where(sql`${t.dispatchedAt} is null`)],
+  (t) => [
+    index('notification_outbox_undispatched_idx').on(t.id).where(sql`${t.dispatchedAt} is null`),
+    index('notification_outbox_dispatched_idx').on(t.createdAt).where(sql`${t.dispatchedAt} is not null`),
+    index().on(t.sessionId),
+  ],
 );
 
 /** Every delivery attempt of a notification to one endpoint: status, latency, error; never the body. */
@@ -169,7 +186,7 @@ export const notificationAttempts = pgTable(
     outcome: text().notNull(), // delivered, retry, permanent, disabled
     createdAt: createdAt(),
   },
-  (t) => [index().on(t.notificationId), index().on(t.endpoint, t.createdAt)],
+  (t) => [index().on(t.notificationId), index().on(t.endpoint, t.createdAt), index().on(t.createdAt)],
 );
 
 /** Endpoints an operator must re-enable (a 410 Gone disables one). */

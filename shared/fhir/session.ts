@@ -8,6 +8,10 @@ export interface CallFacts {
   status: string;
   startedAt: Date | null;
   endedAt: Date | null;
+  /** Names of the tools the assistant called, in order of first use. */
+  toolsUsed?: readonly string[] | undefined;
+  /** Why the patient called, in their words (the reasons of what they booked). */
+  reasons?: readonly string[] | undefined;
 }
 
 /** One stored utterance of a call. */
@@ -32,11 +36,22 @@ const ENCOUNTER_STATUS: Record<string, Encounter['status']> = {
 
 const VIRTUAL = { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'VR', display: 'virtual' };
 const ASSISTANT = { display: "The clinic's voice assistant" };
+const PRIMARY_PERFORMER = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'PPRF', display: 'primary performer' }] };
 
-/** A call as an Encounter: virtual, its patient, when it started and ended. */
+/**
+ * The extension naming one tool the assistant called during the call. R4 has no Encounter element
+ * for "what the system did": `type`/`serviceType` say what kind of encounter it was, and a tool is
+ * not that. A logical URI, as FHIR allows for a local extension a server keeps without knowing it.
+ */
+export const TOOL_USED_EXTENSION = 'urn:vapi-relay:fhir:extension:tool-used';
+
+/** A call as an Encounter: virtual, its patient and the assistant, when it started and ended, why, the tools used. */
 export function callEncounter(call: CallFacts): Entry<Encounter> {
+  const tools = call.toolsUsed ?? [];
+  const reasons = call.reasons ?? [];
   return entryOf('session', call.id, {
     resourceType: 'Encounter',
+    ...(tools.length > 0 ? { extension: tools.map((name) => ({ url: TOOL_USED_EXTENSION, valueCoding: { system: 'urn:vapi-relay:tool', code: name } })) } : {}),
     identifier: [identifierOf('session', call.id)],
     status: ENCOUNTER_STATUS[call.status] ?? 'unknown',
     class: VIRTUAL,
@@ -45,6 +60,8 @@ export function callEncounter(call: CallFacts): Entry<Encounter> {
     ...(call.startedAt || call.endedAt
       ? { period: { ...(call.startedAt ? { start: call.startedAt.toISOString() } : {}), ...(call.endedAt ? { end: call.endedAt.toISOString() } : {}) } }
       : {}),
+    participant: [{ type: [PRIMARY_PERFORMER], individual: ASSISTANT }],
+    ...(reasons.length > 0 ? { reasonCode: reasons.map((text) => ({ text })) } : {}),
   });
 }
 

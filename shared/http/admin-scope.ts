@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { bearerToken } from './authorization.ts';
 import { HttpError, replyNotFound, sendHttpError } from './errors.ts';
 
 /** Where the admin scope is mounted, on whichever listener serves it. */
@@ -19,8 +20,9 @@ const digest = (value: string) => createHash('sha256').update(value).digest();
 /** The token a request presents: `Authorization: Bearer <token>`, or Basic with any user and the token as password. */
 function presentedToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization ?? '';
+  const bearer = bearerToken(header);
+  if (bearer !== undefined) return bearer;
   const [scheme, value = ''] = header.split(/\s+/, 2);
-  if (scheme?.toLowerCase() === 'bearer') return value;
   if (scheme?.toLowerCase() === 'basic') {
     const decoded = Buffer.from(value, 'base64').toString('utf8');
     return decoded.slice(decoded.indexOf(':') + 1);

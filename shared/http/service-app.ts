@@ -2,7 +2,7 @@ import helmet from '@fastify/helmet';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Role } from '../config.ts';
 import type { Logger } from '../logger.ts';
-import { errorHandlerPlugin, HttpError } from './errors.ts';
+import { errorHandlerPlugin, HttpError, sendHttpError } from './errors.ts';
 import { healthPlugin } from './health.ts';
 import { metricsPlugin } from './metrics.ts';
 import { SECURITY_HEADERS, securityHeadersFor } from './security-headers.ts';
@@ -40,6 +40,13 @@ export async function createHttpApp(role: Role, logger: Logger, options: Listene
     keepAliveTimeout: Math.min(5_000, timeouts.idleMs),
     // Requests that arrive while the app closes get the contract's 503 (below), not Fastify's own body.
     return503OnClosing: false,
+    // What the router refuses before any hook runs (a URL that cannot be decoded, a path segment over
+    // `maxParamLength`) still gets the one error shape, and echoes nothing of the URL.
+    frameworkErrors: (error, _request, reply) => {
+      reply.header('cache-control', 'no-store');
+      const refusal = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? new HttpError(404, 'NOT_FOUND', 'No route for this path') : new HttpError(400, 'BAD_REQUEST', 'The URL cannot be decoded');
+      sendHttpError(reply, refusal);
+    },
   }) as unknown as FastifyInstance;
   app.server.headersTimeout = timeouts.headersMs;
   // Node enforces the header and request timeouts on this sweep (30 s by default): check often enough to mean them.

@@ -5,6 +5,7 @@ import { redisErrorHandler, type RedisClient } from '../redis.ts';
 import { Gauge } from 'prom-client';
 import { withDeadline } from '../deadline.ts';
 import { QUEUES, type QueueKey } from '../queues/catalog.ts';
+import { withQueueTelemetry } from '../tracing.ts';
 import type { JobData, MetaOf } from '../queues/definition.ts';
 
 export type CatalogQueues = { [K in QueueKey]: Queue<JobData<MetaOf<(typeof QUEUES)[K]>>> };
@@ -20,7 +21,7 @@ declare module 'fastify' {
 export function openCatalogQueues(connection: RedisClient, prefix: string, onError: (error: Error, queue: string) => void): CatalogQueues {
   return Object.fromEntries(
     Object.entries(QUEUES).map(([key, definition]) => {
-      const queue = new Queue(definition.name, { connection, prefix, defaultJobOptions: definition.options });
+      const queue = new Queue(definition.name, { connection, prefix, defaultJobOptions: definition.options, ...withQueueTelemetry() });
       queue.on('error', (error) => onError(error, definition.name));
       return [key, queue];
     }),

@@ -21,8 +21,6 @@ export interface QueueDefinition<Meta extends Record<string, unknown>, Payload, 
 export type JobData<Meta> = Meta & { sealed: string };
 
 export type MetaOf<Q> = Q extends QueueDefinition<infer M, unknown, unknown> ? M : never;
-export type PayloadOf<Q> = Q extends QueueDefinition<Record<string, unknown>, infer P, unknown> ? P : never;
-export type ResultOf<Q> = Q extends QueueDefinition<Record<string, unknown>, unknown, infer R> ? R : never;
 
 export function defineQueue<Meta extends Record<string, unknown>, Payload, Result = void>(
   definition: Omit<QueueDefinition<Meta, Payload, Result>, 'payload' | 'result'>,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineQueue } from './definition.ts';
+import { keptJobs } from './lifetimes.ts';
 
 /** Longest wait between two attempts to store an event. */
 const EVENT_RETRY_CAP_MS = 10 * 60 * 1000;
@@ -30,15 +31,15 @@ export const eventsQueue = defineQueue<EventMeta, string>({
     eventId: z.string().min(1),
     type: z.string().min(1),
     callId: z.string().min(1).nullable(),
-    source: z.enum(['vapi', 'story']),
+    // `reconcile`: the missing end-of-call report of a silent call, built by the worker (reconciler.ts).
+    source: z.enum(['vapi', 'story', 'reconcile']),
     receivedAt: z.iso.datetime(),
     requestId: z.string(),
   }),
   options: {
     attempts: 210,
     backoff: { type: 'events' },
-    removeOnComplete: { age: 3600, count: 10_000 },
-    removeOnFail: { age: 14 * 24 * 3600 },
+    ...keptJobs('events'),
   },
 });
 
@@ -46,7 +47,7 @@ export interface EventMeta extends Record<string, unknown> {
   eventId: string;
   type: string;
   callId: string | null;
-  source: 'vapi' | 'story';
+  source: 'vapi' | 'story' | 'reconcile';
   receivedAt: string;
   requestId: string;
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { LiveRelayEvent } from '../relay.ts';
 import { defineQueue } from './definition.ts';
+import { UNKEPT_JOBS } from './lifetimes.ts';
 
 /** What a live job carries, sealed: the event to show, and whom the event itself says the call is about. */
 export interface LiveJobPayload {
@@ -21,7 +22,7 @@ export const liveQueue = defineQueue<LiveMeta, LiveJobPayload>({
   name: 'vapi-live',
   description: 'Live-only events to relay (partial transcripts, speech)',
   meta: z.object({ callId: z.string().min(1), type: z.string().min(1), receivedAt: z.iso.datetime() }),
-  options: { attempts: 1, removeOnComplete: true, removeOnFail: true },
+  options: { attempts: 1, ...UNKEPT_JOBS },
 });
 
 export interface LiveMeta extends Record<string, unknown> {

@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { defineQueue } from './definition.ts';
+import { keptJobs } from './lifetimes.ts';
+
+/** Where a notification goes: a Standard Webhooks endpoint, or the clinic's FHIR server. */
+export const NOTIFICATION_CHANNELS = ['webhook', 'fhir'] as const;
+export type NotificationChannel = (typeof NOTIFICATION_CHANNELS)[number];
 
 /** The body POSTed to a notification endpoint (CONTRACT.md, "Outbound notifications"). */
 export interface NotificationBody {
@@ -18,20 +23,21 @@ export interface NotificationBody {
  */
 export const notificationsQueue = defineQueue<NotificationMeta, NotificationBody>({
   name: 'vapi-notifications',
-  description: 'Signed outbound webhooks (session ended, terminal errors)',
+  description: "Signed outbound webhooks (session ended, terminal errors) and completed calls to the clinic's FHIR server",
   meta: z.object({
     /** `notification_outbox.id`: the Standard Webhooks `webhook-id` is derived from it, stable across retries. */
     notificationId: z.number().int(),
     type: z.string().min(1),
     sessionId: z.string().min(1),
     endpoint: z.url(),
+    /** `fhir`: a completed call as a transaction Bundle to FHIR_BASE_URL (docs/fhir.md); absent: a signed webhook. */
+    channel: z.enum(NOTIFICATION_CHANNELS).optional(),
   }),
   options: {
     // About nine hours of expected waiting before the last attempt at the default 5 s base (see retry-policy.ts).
     attempts: 15,
     backoff: { type: 'notification' },
-    removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
-    removeOnFail: { age: 14 * 24 * 3600 },
+    ...keptJobs('notifications'),
   },
 });
 
@@ -40,8 +46,9 @@ export interface NotificationMeta extends Record<string, unknown> {
   type: string;
   sessionId: string;
   endpoint: string;
+  channel?: NotificationChannel | undefined;
 }
 
 /** The delivery job id of one notification to one endpoint: the same whoever dispatches it, however often. */
-export const notificationJobId = (notificationId: number, endpoint: string) =>
-  `n${notificationId}-${createHash('sha256').update(endpoint).digest('hex').slice(0, 16)}`;
+export const notificationJobId = (notificationId: number, endpoint: string, channel: NotificationChannel = 'webhook') =>
+  `${channel === 'fhir' ? 'f' : 'n'}${notificationId}-${createHash('sha256').update(endpoint).digest('hex').slice(0, 16)}`;

@@ -1,15 +1,17 @@
 import { z } from 'zod';
+import type { SessionOrigin } from '../vapi/session-origin.ts';
 import { defineQueue } from './definition.ts';
+import { keptJobs } from './lifetimes.ts';
 
-/** Who is asking: the call (or chat) the tool call belongs to, and what it says about the caller. */
+/** Who is asking: the call (or chat) the tool call belongs to, and what it says about the call and caller. */
 export interface ToolCallContext {
-  /** `call.id`, or the chat's id for a chat's tool calls: the session the tools act for. */
-  sessionId: string;
-  kind: 'call' | 'chat';
-  /** `call.metadata.patientId`, set by our own app for a logged-in patient. */
-  claimedPatientId: string | null;
-  /** The caller's number, for binding a session that does not exist yet. */
-  callerNumber: string | null;
+  /**
+   * `call.id`, or the chat's id for a chat's tool calls: the session the tools act for; null for a
+   * message that names neither (Vapi's dashboard tool tester), whose tools run without a patient.
+   */
+  sessionId: string | null;
+  /** The session the call starts, read as the events lane reads it, for a call whose first event is not stored yet. */
+  origin: SessionOrigin;
 }
 
 export interface ToolJobPayload {
@@ -30,18 +32,19 @@ export const toolsQueue = defineQueue<ToolMeta, ToolJobPayload, ToolJobResult>({
   name: 'vapi-tools',
   description: 'Tool calls the assistant waits on',
   meta: z.object({
-    sessionId: z.string().min(1),
+    sessionId: z.string().min(1).nullable(),
     toolCallId: z.string().min(1),
     name: z.string(),
     /** Epoch ms after which the answer is worthless and the call must not run. */
     deadline: z.number().int(),
     requestId: z.string(),
   }),
-  options: { attempts: 1, removeOnComplete: { age: 600, count: 10_000 }, removeOnFail: { age: 14 * 24 * 3600 } },
+  options: { attempts: 1, ...keptJobs('tools') },
 });
 
 export interface ToolMeta extends Record<string, unknown> {
-  sessionId: string;
+  /** Null for tool calls that name no call or chat. */
+  sessionId: string | null;
   toolCallId: string;
   name: string;
   deadline: number;

@@ -71,16 +71,19 @@ export function readEnvelope(body: unknown): IncomingEvent | null {
   return envelope('story', body.type, data.sessionId ?? data.callId ?? obj(data.call).id, data);
 }
 
-/** Event types that mean nothing without the call they belong to. */
+/**
+ * Event types that mean nothing without the call they belong to. Tool calls are not among them:
+ * the assistant waits on every one, so one that names no call (Vapi's dashboard tool tester) is
+ * answered too, by the tools that need no patient.
+ */
 const CALL_BOUND_TYPES = {
-  story: new Set(['message', 'call-end', 'function-call']),
-  vapi: new Set(['status-update', 'transcript', 'speech-update', 'conversation-update', 'end-of-call-report', 'tool-calls', 'function-call']),
+  story: new Set(['message', 'call-end']),
+  vapi: new Set(['status-update', 'transcript', 'speech-update', 'conversation-update', 'end-of-call-report']),
 };
 
-/** True when the event's type needs a call id (`call.id`, `data.sessionId`) and it has none; a chat's tool calls have the chat's. */
+/** True when the event's type needs a call id (`call.id`, `data.sessionId`) and it has none. */
 export function lacksCallId(event: IncomingEvent): boolean {
   const type = event.type.startsWith('transcript') ? 'transcript' : event.type;
-  if (type === 'tool-calls' && event.chatId !== null) return false;
   return event.callId === null && CALL_BOUND_TYPES[event.source].has(type);
 }
 

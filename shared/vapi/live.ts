@@ -1,5 +1,5 @@
 import type { LiveJobPayload } from '../queues/live-queue.ts';
-import type { LiveRelayEvent } from '../relay.ts';
+import { speechEvent, transcriptEvent, type LiveRelayEvent, type RelayBody } from '../relay.ts';
 import { num, str, type IncomingEvent } from './envelope.ts';
 import { callerIdentity, isFinalTranscript, toRole, utteranceText } from './read.ts';
 
@@ -25,20 +25,19 @@ export function liveJobOf(event: IncomingEvent, receivedAt: Date): LiveJobPayloa
 /** The relay event a live-only event becomes; null when it says nothing showable (no role or text). */
 function liveEventOf(event: IncomingEvent, receivedAt: Date): LiveRelayEvent | null {
   if (!isLiveOnly(event) || !event.callId) return null;
+  const at = event.timestamp ?? receivedAt;
+  const body = liveBodyOf(event, at);
+  return body && { ...body, sessionId: event.callId, at: at.toISOString() };
+}
+
+function liveBodyOf(event: IncomingEvent, at: Date): RelayBody | null {
   const m = event.message;
-  const at = (event.timestamp ?? receivedAt).toISOString();
-  if (event.type.startsWith('transcript') && !isFinalTranscript(event.type, m)) {
-    const role = toRole(m.role);
-    const transcript = utteranceText(m);
-    if (!role || !transcript) return null;
-    return { type: 'transcript', sessionId: event.callId, at, data: { role, transcript, timestamp: at, final: false } };
-  }
+  const role = toRole(m.role);
+  if (!role) return null;
   if (event.type === 'speech-update') {
-    const role = toRole(m.role);
     const status = str(m.status);
-    if (!role || !status) return null;
-    const turn = num(m.turn);
-    return { type: 'speech', sessionId: event.callId, at, data: { role, status, ...(turn !== undefined ? { turn } : {}) } };
+    return status ? speechEvent(role, status, num(m.turn)) : null;
   }
-  return null;
+  const transcript = utteranceText(m);
+  return transcript ? transcriptEvent(role, transcript, at, false) : null;
 }

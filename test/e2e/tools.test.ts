@@ -5,13 +5,14 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
 import { FieldCipher } from '#shared/crypto';
 import { createLogger } from '#shared/logger';
-import { appointments, appointmentSlots, sessionEvents, toolCalls, vapiSessions } from '#shared/db/schema';
+import { appointments, appointmentSlots, auditEvents, sessionEvents, toolCalls, vapiSessions } from '#shared/db/schema';
 import { buildIngressApp } from '../../services/ingress/app.ts';
 import { WEBHOOK_PATH } from '#shared/http/paths';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { SEED_PATIENTS } from '../../scripts/seed/clinic-data.ts';
 import { seedClinic } from '../../scripts/seed/seed-clinic.ts';
 import { testConfig } from '../helpers/config.ts';
+import { expectNoPlaintext } from '../helpers/plaintext.ts';
 import { integrationResources } from '../helpers/resources.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -235,11 +236,100 @@ describe('tool calls through ingress, queue and worker', () => {
     expect(cipher.decryptJson(rows[0]!.arguments as string)).toEqual({ dateOfBirth: ada.dateOfBirth, phoneNumber: ada.phoneNumber });
   });
 
+  it("leaves an audit row for each read of a patient's details, records or orders, naming them by kind and id only", async () => {
+    const call = callOf();
+    await callTools(call, toolCall('lookup_patient_info', { dateOfBirth: '1999-01-01', phoneNumber: ada.phoneNumber }));
+    await callTools(call, toolCall('lookup_patient_info', { dateOfBirth: ada.dateOfBirth, phoneNumber: ada.phoneNumber }));
+    await callTools(call, toolCall('get_health_records', {}));
+    await callTools(call, toolCall('lookup_order', {}));
+    await callTools(call, toolCall('lookup_order', { orderId: ben.orders[0]!.id }));
+    await callTools(call, toolCall('check_availability', { date: (await tomorrowSlot()).startsAt.toISOString().slice(0, 10) }));
+
+    const rows = await handle.db.select().from(auditEvents).where(eq(auditEvents.sessionId, call.id)).orderBy(asc(auditEvents.id));
+    expect(rows.map(({ actor, action, source }) => ({ actor, action, source }))).toEqual(rows.map(() => ({ actor: 'tool', action: 'tool.read', source: 'worker' })));
+    expect(rows.map(({ patientId, outcome, what }) => ({ patientId, outcome, what }))).toEqual([
+      { patientId: null, outcome: 'not-found', what: ['tool lookup_patient_info', 'patients (0)'] },
+      { patientId: ada.id, outcome: 'success', what: ['tool lookup_patient_info', `patients/${ada.id}`] },
+      {
+        patientId: ada.id,
+        outcome: 'success',
+        what: ['tool get_health_records', 'health_records: allergies (1)', 'health_records: medications (1)', 'health_records: visits (1)'],
+      },
+      { patientId: ada.id, outcome: 'success', what: ['tool lookup_order', 'orders: all (2)', ...ada.orders.map((order) => `orders/${order.id}`)] },
+      // Another patient's order is not found for this one, and its id, the caller's words, is not written down.
+      { patientId: ada.id, outcome: 'not-found', what: ['tool lookup_order', 'orders: all (0)'] },
+    ]);
+    expectNoPlaintext(rows, [
+      ada.dateOfBirth,
+      ada.phoneNumber,
+      ada.allergies[0]!.substance,
+      ada.allergies[0]!.reaction,
+      ada.medications[0]!.name,
+      ada.visits[0]!.reason,
+      ...ada.orders.map((order) => order.description),
+      ben.orders[0]!.id,
+    ]);
+  });
+
   it('counts the recorded tool calls in the session summary', async () => {
     const call = callOf(ada.id);
     await callTools(call, toolCall('lookup_order', {}), toolCall('get_health_records', {}));
     await send({ message: { type: 'end-of-call-report', timestamp: Date.now(), call, endedReason: 'customer-ended-call', artifact: { messages: [] }, analysis: {} } });
     const row = await waitFor(async () => (await handle.db.select().from(vapiSessions).where(eq(vapiSessions.id, call.id)))[0]?.keyInsights ?? undefined);
     expect(row).toMatchObject({ toolsUsed: ['lookup_order', 'get_health_records'] });
+  });
+});
+
+describe('tool calls that name no call or chat (the dashboard tool tester), over HTTP', () => {
+  let url: string;
+  beforeEach(async () => {
+    url = `${await ingress.listen({ host: '127.0.0.1', port: 0 })}${WEBHOOK_PATH}`;
+  });
+
+  async function postOverHttp(body: unknown) {
+    const raw = JSON.stringify(body);
+    const response = await fetch(url, { method: 'POST', headers: hmacHeaders(raw), body: raw });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  it('answers every id with 200: a tool needing no patient runs, the others and unknown names get a sentence, nothing is recorded', async () => {
+    const slot = await tomorrowSlot();
+    const date = slot.startsAt.toISOString().slice(0, 10);
+    const calls = [
+      toolCall('check_availability', JSON.stringify({ date })),
+      toolCall('check_availability', { date }),
+      toolCall('get_health_records', { category: 'medications' }),
+      toolCall('lookup_patient_info', { dateOfBirth: ada.dateOfBirth, phoneNumber: ada.phoneNumber }),
+      toolCall('order_pizza', {}),
+    ];
+    const { status, body } = await postOverHttp({ message: { type: 'tool-calls', timestamp: Date.now(), toolCallList: calls } });
+    expect(status).toBe(200);
+    const results = body.results as ToolResult[];
+    expect(results.map((r) => [r.toolCallId, r.name])).toEqual(calls.map((c) => [c.id, c.function.name]));
+    for (const r of results.slice(0, 2)) expect((parsed(r).slots as unknown[]).length).toBeGreaterThan(0);
+    expect(results.slice(2, 4).map((r) => r.error)).toEqual([expect.stringMatching(/only do that during a call/), expect.stringMatching(/only do that during a call/)]);
+    expect(results[4]!.error).toBe('I cannot do that here.');
+    expect(JSON.stringify(results)).not.toContain(ada.firstName);
+    expect(await handle.db.select().from(vapiSessions)).toHaveLength(0);
+    expect(await handle.db.select().from(toolCalls)).toHaveLength(0);
+  });
+
+  it("answers the story's function-call and Vapi's legacy one without a call id with {result}", async () => {
+    const slot = await tomorrowSlot();
+    const date = slot.startsAt.toISOString().slice(0, 10);
+    const legacy = await postOverHttp({ message: { type: 'function-call', timestamp: Date.now(), functionCall: { name: 'check_availability', parameters: JSON.stringify({ date }) } } });
+    expect(legacy.status).toBe(200);
+    expect(JSON.parse(legacy.body.result as string).slots.length).toBeGreaterThan(0);
+    const story = await postOverHttp({ type: 'function-call', data: { name: 'lookup_order', parameters: {} } });
+    expect(story).toEqual({ status: 200, body: { result: expect.stringMatching(/only do that during a call/) } });
+  });
+});
+
+describe('a session the tool runner creates first', () => {
+  it('gets the call type, assistant and phone number its call names, as one the events lane creates', async () => {
+    const call = { ...callOf(ada.id), type: 'inboundPhoneCall', assistantId: 'asst-front-desk', phoneNumberId: 'pn-main' };
+    await callTools(call, toolCall('lookup_order', {}));
+    const [row] = await handle.db.select().from(vapiSessions).where(eq(vapiSessions.id, call.id));
+    expect(row).toMatchObject({ callType: 'inboundPhoneCall', assistantId: 'asst-front-desk', phoneNumberId: 'pn-main', patientId: ada.id, metadata: { source: 'vapi' } });
   });
 });

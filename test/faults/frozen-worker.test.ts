@@ -21,8 +21,12 @@ const BEFORE_S = 15;
  */
 const CALLS_AT_ONCE = 32;
 const GAP_MS = 500;
-/** Transactions (so, sessions locked) the frozen worker must be caught holding. */
-const HELD_AT_LEAST = 4;
+/**
+ * Transactions the frozen worker must be caught holding. One is enough, and more than two cannot be
+ * asked: a worker commits its events in group commits, two slots at most, each holding the row locks
+ * of every call in its batch.
+ */
+const HELD_AT_LEAST = 1;
 
 let redis: PrivateRedis;
 let pg: PrivatePostgres;

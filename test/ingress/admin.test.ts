@@ -128,7 +128,7 @@ describe('admin routes', () => {
 
   it('will not replay a tool call whose caller hung up long ago, and says why', async () => {
     const meta = { sessionId: 's', toolCallId: 'tc', name: 'lookup_order', deadline: Date.now() - 60_000, requestId: 'r' };
-    await ingress.queues.tools.add('lookup_order', ingress.jobCodec.seal(toolsQueue, meta, { arguments: {}, context: { sessionId: 's', kind: 'call', claimedPatientId: null, callerNumber: null } }));
+    await ingress.queues.tools.add('lookup_order', ingress.jobCodec.seal(toolsQueue, meta, { arguments: {}, context: { sessionId: 's', origin: { identity: {}, source: 'vapi' } } }));
     const failing = new Worker(toolsQueue.name, async () => {
       throw new UnrecoverableError('expired');
     }, { connection: redis, prefix: config.queuePrefix });

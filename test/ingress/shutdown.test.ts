@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildIngressApp } from '../../services/ingress/app.ts';
@@ -7,6 +6,7 @@ import { silentLogger, testConfig } from '../helpers/config.ts';
 import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { realisticCall } from '../fixtures/vapi-call.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 /** Everything the server sends on `socket` until it closes the connection. */
 const readAll = (socket: net.Socket) =>
@@ -40,10 +40,9 @@ describe('graceful shutdown', () => {
     await new Promise((resolve) => socket.once('connect', resolve));
     const answer = readAll(socket);
     // Half the request is on the wire when the shutdown begins...
-    socket.write(head.slice(0, 40));
-    await sleep(50);
+    await new Promise((resolve) => socket.write(head.slice(0, 40), resolve));
     const closed = app.close();
-    await sleep(100);
+    await waitFor(() => !app.server.listening);
     // ...and the rest arrives while it closes.
     socket.write(head.slice(40) + body);
 

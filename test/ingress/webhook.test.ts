@@ -363,8 +363,6 @@ describe('rejected requests', () => {
     for (const body of [
       JSON.stringify({ type: 'message', data: { role: 'user', content: 'Which session am I?' } }),
       JSON.stringify({ message: { type: 'transcript', role: 'user', transcriptType: 'final', transcript: 'Hello' } }),
-      // A tool call must know whose session it acts for.
-      JSON.stringify({ message: { type: 'function-call', functionCall: { name: 'lookup_order', parameters: {} } } }),
     ]) {
       const response = await post(app, body);
       expect(response.statusCode).toBe(400);

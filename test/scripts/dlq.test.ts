@@ -94,13 +94,13 @@ describe('npm run dlq', () => {
     expect(help.stdout).toMatch(/^usage: npm run dlq -- <command>[\s\S]*NOTIFY_WEBHOOK_URL/);
     expect((await dlq(['replay', '-h'])).stdout).toBe(help.stdout);
     const cases: [string[], RegExp][] = [
-      [['list', '--bogus'], /^error: Unknown option '--bogus'/],
-      [['lst'], /^error: unknown command lst\n/],
-      [[], /^error: no command given\n/],
-      [['show', '--id'], /^error: Option '--id <value>' argument missing/],
-      [['replay'], /^error: replay needs ids, a filter or --all\n/],
-      [['list', '--queue', 'nope'], /^error: unknown queue nope\n/],
-      [['replay', '--all', '--endpoint', 'ftp://x'], /^error: --endpoint must be an http\(s\) URL/],
+      [['list', '--bogus'], /^npm run dlq: unknown option --bogus\n/],
+      [['lst'], /^npm run dlq: unknown command lst\n/],
+      [[], /^npm run dlq: no command given\n/],
+      [['show', '--id'], /^npm run dlq: --id needs a value\n/],
+      [['replay'], /^npm run dlq: replay needs ids, a filter or --all\n/],
+      [['list', '--queue', 'nope'], /^npm run dlq: unknown queue nope\n/],
+      [['replay', '--all', '--endpoint', 'ftp://x'], /^npm run dlq: --endpoint must be an http\(s\) URL/],
     ];
     const results = await Promise.all(cases.map(([args]) => dlq(args)));
     for (const [index, [args, message]] of cases.entries()) {

@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inArray, isNotNull } from 'drizzle-orm';
+import { eq, inArray, isNotNull } from 'drizzle-orm';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
 import { FieldCipher } from '#shared/crypto';
@@ -119,7 +119,7 @@ describe('npm run keys:rewrap', () => {
     expect(byName).toEqual([{ id: ada.id }]);
     const sessions = await handle.db.select({ callerHash: vapiSessions.callerHash }).from(vapiSessions).where(inArray(vapiSessions.id, calls.map((call) => call.callId)));
     expect(sessions).toEqual(calls.map(() => ({ callerHash: onlyNew.lookupHash(ada.phoneNumber) })));
-    const [audit] = await handle.db.select().from(auditEvents);
+    const [audit] = await handle.db.select().from(auditEvents).where(eq(auditEvents.action, 'keys.rewrap'));
     expect(audit).toMatchObject({ actor: 'system', action: 'keys.rewrap', source: 'cli', outcome: 'success', what: expect.arrayContaining([expect.stringMatching(/^vapi_messages\.transcript \(\d+\)$/)]) });
   });
 

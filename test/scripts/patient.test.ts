@@ -94,7 +94,9 @@ describe('npm run patient -- export', () => {
     expect(exported.healthRecords.find((r: { category: string }) => r.category === 'visits')).toMatchObject({ provider: 'Dr. Amara Okafor' });
     expect(exported.orders.map((o: { description: string }) => o.description).sort()).toEqual(ada.orders.map((o) => o.description).sort());
     expect(exported.notifications.map((n: { sessionId: string; data: object }) => [n.sessionId, typeof n.data])).toEqual(expect.arrayContaining(adaCalls.map((id) => [id, 'object'])));
-    expect(exported.auditEvents).toEqual([expect.objectContaining({ action: 'dead-letter.show', what: ['dead letter events/ev-1'] })]);
+    // The dead letter shown, and the assistant's reads of her records and orders in each call (two tools, two calls).
+    expect(exported.auditEvents.filter((a: { action: string }) => a.action !== 'tool.read')).toEqual([expect.objectContaining({ action: 'dead-letter.show', what: ['dead letter events/ev-1'] })]);
+    expect(exported.auditEvents.filter((a: { action: string }) => a.action === 'tool.read')).toHaveLength(4);
     expect(stdout).not.toContain(ben.lastName);
 
     const audit = await handle.db.select().from(auditEvents).orderBy(auditEvents.id);
@@ -110,7 +112,8 @@ describe('npm run patient -- export', () => {
     expect(fhirProblems(bundle)).toEqual([]);
     const kinds = bundle.entry!.map((entry) => entry.resource!.resourceType);
     const tally = Object.fromEntries([...new Set(kinds)].map((kind) => [kind, kinds.filter((k) => k === kind).length]));
-    expect(tally).toEqual({ Patient: 1, Encounter: 3, Communication: 8, DocumentReference: 2, Appointment: 1, AllergyIntolerance: 1, MedicationStatement: 1, MedicationRequest: 1, ServiceRequest: 1 });
+    // AuditEvent: the assistant's reads of her records and orders, two tools in each of two calls.
+    expect(tally).toEqual({ Patient: 1, Encounter: 3, Communication: 8, DocumentReference: 2, Appointment: 1, AllergyIntolerance: 1, MedicationStatement: 1, MedicationRequest: 1, ServiceRequest: 1, AuditEvent: 4 });
     expect(bundle.entry![0]!.resource).toMatchObject({ resourceType: 'Patient', name: [{ family: ada.lastName, given: [ada.firstName] }], birthDate: ada.dateOfBirth });
   });
 
@@ -158,7 +161,7 @@ describe('npm run patient -- erase', () => {
 
     const resources = { db: handle.db, cipher, redis, queues, prefix: config.queuePrefix };
     const erased = await erasePatient(resources, await planErasure(resources, ada.id), 'cli');
-    expect(erased.rows).toMatchObject({ vapi_sessions: 2, vapi_messages: 8, tool_calls: 5, appointments: 1, health_records: 3, orders: 2, patients: 1, audit_events: 1 });
+    expect(erased.rows).toMatchObject({ vapi_sessions: 2, vapi_messages: 8, tool_calls: 5, appointments: 1, health_records: 3, orders: 2, patients: 1, audit_events: 5 });
 
     expectNoPlaintext(await everyRowDecrypted(), [...ADAS, ...adaCalls]);
     expect(await redis.exists(...adaCalls.map((id) => callBindingKey(config.queuePrefix, id)))).toBe(0);
@@ -168,14 +171,17 @@ describe('npm run patient -- erase', () => {
     expect(benSocket.ws.readyState).toBe(benSocket.ws.OPEN);
 
     const pseudonym = auditPseudonym(cipher, 'patient', ada.id);
-    const audit = await handle.db.select().from(auditEvents).orderBy(auditEvents.id);
+    const all = await handle.db.select().from(auditEvents).orderBy(auditEvents.id);
+    // The assistant's reads during her calls stay, under the pseudonym too.
+    expect(all.filter((row) => row.action === 'tool.read' && row.patientId === pseudonym)).toHaveLength(4);
+    const audit = all.filter((row) => row.action !== 'tool.read');
     expect(audit.map(({ actor, action, patientId, source }) => ({ actor, action, patientId, source }))).toEqual([
       { actor: 'patient', action: 'history.read', patientId: pseudonym, source: '10.0.0.7' },
       { actor: 'admin', action: 'patient.erase', patientId: pseudonym, source: 'cli' },
     ]);
     const session = auditPseudonym(cipher, 'session', adaCalls[0]!);
     expect(audit[0]).toMatchObject({ sessionId: session, what: [`messages page of session ${session}`] });
-    expect(audit[1]!.what).toEqual(expect.arrayContaining(['vapi_sessions (2)', 'vapi_messages (8)', 'patients (1)', 'audit_events named by pseudonym (1)', 'redis call bindings (2)']));
+    expect(audit[1]!.what).toEqual(expect.arrayContaining(['vapi_sessions (2)', 'vapi_messages (8)', 'patients (1)', 'audit_events named by pseudonym (5)', 'redis call bindings (2)']));
 
     expect((await patientCommand('export', '--patient', ada.id)).code).toBe(1);
   });

@@ -34,4 +34,21 @@ describe('npm run token', () => {
     const { stdout } = await token(['--patient', 'pat-1', '--ttl', '172800'], { RELAY_TOKEN_MAX_TTL_S: '172800' });
     expect(stdout.trim().split('.')).toHaveLength(3);
   });
+
+  it('prints its usage for --help, and a one-line error with the usage (exit 2, no stack) for a bad command line', async () => {
+    await expect(token(['--help'])).resolves.toMatchObject({ stdout: expect.stringContaining('Usage: npm run token -- --patient ID') });
+    for (const [args, message] of [
+      [['--patient', 'pat-1', '--bogus'], 'unknown option --bogus'],
+      [['--patient'], '--patient needs a value'],
+      [['--patient', 'pat-1', '--ttl'], '--ttl needs a value'],
+      [[], '--patient is required'],
+      [['--patient', 'pat-1', '--ttl', 'soon'], '--ttl must be a whole number of seconds > 0'],
+      [['--patient', 'pat-1', 'extra'], 'unexpected argument extra'],
+    ] as const) {
+      const failed = await token([...args]).then(() => ({ code: 0, stderr: '' }), (error: { code: number; stderr: string }) => error);
+      expect({ args, code: failed.code, first: failed.stderr.split('\n')[0] }).toEqual({ args, code: 2, first: `npm run token: ${message}` });
+      expect(failed.stderr).toContain('Usage: npm run token');
+      expect(failed.stderr).not.toMatch(/^\s+at /m);
+    }
+  });
 });

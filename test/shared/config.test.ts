@@ -52,6 +52,15 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reconciles silent calls after RECONCILE_AFTER_S (decimals allowed), asking VAPI_API_URL only with a key', () => {
+    expect(loadConfig(secrets, ['worker']).reconcile).toEqual({ afterS: 900, vapiApiKey: '', vapiApiUrl: 'https://api.vapi.ai' });
+    const set = loadConfig({ ...secrets, RECONCILE_AFTER_S: '0.5', VAPI_API_KEY: 'k-123', VAPI_API_URL: 'http://127.0.0.1:9/' }, ['worker']);
+    expect(set.reconcile).toEqual({ afterS: 0.5, vapiApiKey: 'k-123', vapiApiUrl: 'http://127.0.0.1:9' });
+    expect(() => loadConfig({ ...secrets, RECONCILE_AFTER_S: '0' }, ['worker'])).toThrow('RECONCILE_AFTER_S');
+    expect(() => loadConfig({ ...secrets, RECONCILE_AFTER_S: 'soon' }, ['worker'])).toThrow('RECONCILE_AFTER_S');
+    expect(() => loadConfig({ ...secrets, VAPI_API_URL: 'ftp://api.vapi.ai' }, ['worker'])).toThrow('VAPI_API_URL must be an http(s) URL');
+  });
+
   it('signs {timestamp}.{body} once a timestamp header is set, and lists secrets for rotation', () => {
     const config = loadConfig({ ...secrets, VAPI_TIMESTAMP_HEADER: 'X-Timestamp', VAPI_WEBHOOK_SECRET: 'new-one-abc, old-one-def' });
     expect(config.vapi.payloadFormat).toBe('{timestamp}.{body}');
@@ -108,6 +117,26 @@ describe('loadConfig', () => {
     const attempt = () => loadConfig({ DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY, ADMIN_TOKEN: secrets.ADMIN_TOKEN, WORKER_QUEUES: value }, ['worker']);
     expect(attempt).toThrow(ConfigError);
     expect(attempt).toThrow(message);
+  });
+
+  it('reads the RETENTION_* periods in days, decimals allowed, 0 keeping forever, and refuses what is not a period', () => {
+    const worker = (env: Record<string, string>) => loadConfig({ DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY, ADMIN_TOKEN: secrets.ADMIN_TOKEN, ...env }, ['worker']);
+    expect(worker({}).retention).toEqual({ eventPayloadDays: 30, deliveryDays: 30, sessionDays: 0 });
+    expect(worker({ RETENTION_EVENT_PAYLOAD_DAYS: '0.5', RETENTION_DELIVERY_DAYS: '0', RETENTION_SESSION_DAYS: '365' }).retention).toEqual({ eventPayloadDays: 0.5, deliveryDays: 0, sessionDays: 365 });
+    expect(() => worker({ RETENTION_SESSION_DAYS: '-1' })).toThrow(/RETENTION_SESSION_DAYS/);
+    expect(() => worker({ RETENTION_DELIVERY_DAYS: 'thirty' })).toThrow(/RETENTION_DELIVERY_DAYS/);
+  });
+
+  it("reads the clinic's FHIR server for the worker: off unless set, an http(s) base without query, the token only with a base", () => {
+    const worker = (env: Record<string, string>) => loadConfig({ ...secrets, ...env }, ['worker']);
+    expect(worker({}).fhir).toEqual({ baseUrl: '', authToken: '' });
+    expect(worker({ FHIR_BASE_URL: 'https://ehr.example/fhir/R4/', FHIR_AUTH_TOKEN: 'tok-123' }).fhir).toEqual({ baseUrl: 'https://ehr.example/fhir/R4', authToken: 'tok-123' });
+    expect(() => worker({ FHIR_BASE_URL: 'ftp://ehr.example/fhir' })).toThrow(/FHIR_BASE_URL must be an http\(s\) URL/);
+    expect(() => worker({ FHIR_BASE_URL: 'https://ehr.example/fhir?_format=json' })).toThrow(/no query or fragment/);
+    expect(() => worker({ FHIR_AUTH_TOKEN: 'tok-123' })).toThrow(/FHIR_AUTH_TOKEN is set but FHIR_BASE_URL is not/);
+    expect(() => worker({ FHIR_BASE_URL: 'https://ehr.example/fhir', FHIR_AUTH_TOKEN: 'Bearer tok' })).toThrow(/FHIR_AUTH_TOKEN must not contain whitespace/);
+    expect(() => worker({ FHIR_BASE_URL: 'https://ehr.example/fhir', NOTIFY_WEBHOOK_URL: 'https://ehr.example/fhir/' })).toThrow(/must not also be one of NOTIFY_WEBHOOK_URL/);
+    expect(loadConfig({ ...secrets, FHIR_BASE_URL: 'not a url' }, ['relay'])).not.toHaveProperty('fhir');
   });
 
   it('refuses well-known placeholder secrets', () => {

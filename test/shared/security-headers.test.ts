@@ -77,7 +77,7 @@ describe('security headers', () => {
   });
 
   it("let the relay's watch page load only its own files, with no inline code at all", async () => {
-    for (const url of ['/', '/watch.js', '/watch.css']) {
+    for (const url of ['/', '/app.js', '/api.js', '/call-view.js', '/live.js', '/app.css']) {
       const answer = await relay.inject({ url });
       expect(answer.statusCode, url).toBe(200);
       expectSecurityHeaders(answer, url);
@@ -87,7 +87,7 @@ describe('security headers', () => {
     }
     const page = (await relay.inject({ url: '/' })).body;
     expect(page).not.toMatch(/<script>|<style>|\son\w+=|style=/);
-    expect(page).toContain('<script src="/watch.js" defer></script>');
+    expect(page).toContain('<script type="module" src="/app.js"></script>');
   });
 
   it("let the dashboard have bull-board's inline styles and typeface, and nothing more", async () => {

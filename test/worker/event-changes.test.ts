@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { readEnvelope } from '#shared/vapi/envelope';
 import { changeFor } from '../../services/worker/lib/event-changes.ts';
+import { reportFromCall, reportMissing } from '../../services/worker/lib/reconciler.ts';
+import { endedCall } from '../helpers/vapi-api.ts';
 import { realisticCall } from '../fixtures/vapi-call.ts';
 
 const received = new Date('2026-11-20T15:10:00.000Z');
@@ -25,6 +27,20 @@ describe('what one event changes', () => {
     expect(changeOf({ message: { type: 'status-update', status: 'ended', endedReason: 'customer-ended-call', call } })).toMatchObject({ status: 'ended', endedReason: 'customer-ended-call' });
     expect(changeOf({ message: { type: 'status-update', status: 'ended', endedReason: 'she said her chest hurts', call } }).endedReason).toBeNull();
     expect(changeOf({ message: { type: 'status-update', status: 'thinking', call } })).toEqual({ messages: [], relay: [] });
+  });
+
+  it("reads the reconciler's report as a report, its mark only when the job came from the reconciler", () => {
+    const fromApi = readEnvelope(reportFromCall(endedCall('call-1') as unknown as Record<string, unknown>, received))!;
+    expect(changeFor(fromApi, received, true)).toMatchObject({
+      reconciled: 'vapi-api',
+      status: 'completed',
+      endedReason: 'customer-ended-call',
+      endedAt: new Date('2026-11-20T15:01:05.000Z'),
+      completion: { vapiSummary: 'The patient booked a check-up for Tuesday at 10.', cost: 0.1234, conversation: { turns: { user: 1, assistant: 2, system: 0 } } },
+    });
+    expect(changeFor(fromApi, received, false).reconciled).toBeUndefined();
+    const missing = readEnvelope(reportMissing({ id: 'call-1', lastEventAt: new Date('2026-11-20T15:00:30.000Z') }, received))!;
+    expect(changeFor(missing, received, true)).toMatchObject({ reconciled: 'timeout', status: 'ended', endedReason: 'report-missing', endedAt: new Date('2026-11-20T15:00:30.000Z') });
   });
 
   it('completes on an end-of-call report, keeping what the columns can hold', () => {

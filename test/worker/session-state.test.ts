@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { statusEvent, transcriptEvent } from '#shared/relay';
 import { readEnvelope } from '#shared/vapi/envelope';
 import { callerIdentity } from '#shared/vapi/read';
 import { changeFor, type Completion, type EventChange } from '../../services/worker/lib/event-changes.ts';
@@ -67,7 +68,7 @@ describe('applying a session’s events', () => {
       noCallers,
     );
     expect(applied.state).toMatchObject({ status: 'ended', startedAt: t(1_000), endedAt: t(90_000), endedReason: 'silence-timed-out', lastEventAt: t(90_000) });
-    expect(applied.relay.map((e) => e.data.status)).toEqual(['ended']);
+    expect(applied.relay).toEqual([{ ...statusEvent('ended', 'silence-timed-out'), at: t(90_000) }]);
   });
 
   it('takes the end time from the event when an ending status says none', () => {
@@ -76,7 +77,7 @@ describe('applying a session’s events', () => {
   });
 
   it('announces each status it moves to, in order, and relays what each event relays', () => {
-    const transcript = { type: 'transcript' as const, at: t(2), data: { role: 'user', transcript: 'Hi.' } };
+    const transcript = { ...transcriptEvent('user', 'Hi.', t(2), true), at: t(2) };
     const applied = applyEvents(
       fresh(),
       [event({ status: 'ringing' }, t(1)), event({ relay: [transcript], messages: [{ role: 'user', transcript: 'Hi.', timestamp: t(2), metadata: {} }] }, t(2)), event({ status: 'ringing' }, t(3))],
@@ -136,6 +137,32 @@ describe('applying a session’s events', () => {
 
     const already = applyEvents({ ...fresh(), status: 'completed' }, [end('late')], nothingStored, noCallers);
     expect(already).toMatchObject({ relay: [], notifications: [], completion: null });
+  });
+
+  it('announces a reconciled end once, marked, and applies a real report after it once without announcing again', () => {
+    const missing = event({ status: 'ended', endedReason: 'report-missing', reconciled: 'timeout', completion: storyEnd('none came') }, t(5));
+    const report = (summary: string) => event({ status: 'completed', endedReason: 'customer-ended-call', completion: storyEnd(summary) }, t(9));
+    const ended = applyEvents({ ...fresh(), status: 'in-progress' }, [missing], nothingStored, noCallers);
+    expect(ended.state).toMatchObject({ status: 'ended', endedReason: 'report-missing', metadata: { reconciled: 'timeout' } });
+    expect(ended.relay.filter((e) => e.type === 'session_end').map((e) => e.data)).toEqual([expect.objectContaining({ reconciled: 'timeout' })]);
+    expect(ended.notifications.map((n) => n.data.reconciled)).toEqual(['timeout']);
+
+    const late = applyEvents(ended.state, [report('the real one'), report('a second one')], nothingStored, noCallers);
+    expect(late.state).toMatchObject({ status: 'completed', endedReason: 'customer-ended-call', metadata: { reconciled: 'timeout', lateReport: t(9).toISOString() } });
+    expect(late.completion!.summary).toContain('the real one');
+    expect(late.relay.map((e) => e.type)).toEqual(['session_status']);
+    expect(late.notifications).toEqual([]);
+  });
+
+  it('drops a reconciliation reaching a session its report already completed, and never reconciles twice', () => {
+    const reconciled = event({ status: 'completed', reconciled: 'vapi-api', completion: storyEnd('from the API') }, t(5));
+    const done = applyEvents({ ...fresh(), status: 'completed', endedReason: 'customer-ended-call' }, [reconciled], nothingStored, noCallers);
+    expect(done).toMatchObject({ relay: [], notifications: [], completion: null, state: { endedReason: 'customer-ended-call' } });
+    expect(done.state.metadata.reconciled).toBeUndefined();
+
+    const twice = applyEvents({ ...fresh(), status: 'in-progress' }, [reconciled, { ...reconciled, eventId: 'again' }], nothingStored, noCallers);
+    expect(twice.notifications).toHaveLength(1);
+    expect(twice.state.metadata).toMatchObject({ reconciled: 'vapi-api' });
   });
 
   it('notifies a terminal error with the patient bound at the time', () => {

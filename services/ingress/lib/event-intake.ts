@@ -4,6 +4,7 @@ import type { RedisClient } from '#shared/redis';
 import { withDeadline } from '#shared/deadline';
 import type { JobData } from '#shared/queues/definition';
 import type { EventMeta } from '#shared/queues/events-queue';
+import { DEDUP_WINDOW_S } from '#shared/queues/lifetimes';
 import type { LiveMeta } from '#shared/queues/live-queue';
 import type { Spool } from './spool.ts';
 
@@ -13,9 +14,6 @@ export type IntakeOutcome = 'queued' | 'duplicate' | 'requeued' | 'spooled';
 
 /** Longest the ingress waits for Redis to take an event before spooling it (or, for a live event, answering 503). */
 const ENQUEUE_DEADLINE_MS = 1_000;
-
-/** How long a delivered event is remembered as seen: longer than Vapi's longest retry schedule (~3 h). */
-const DEDUP_WINDOW_S = 6 * 3600;
 
 /**
  * Makes events durable: `enqueue` resolves once Redis holds the job or, when Redis does not take it

@@ -48,5 +48,3 @@ export function createRateLimiter(redis: RedisClient, prefix: string, name: stri
     },
   };
 }
-
-export type RateLimiter = ReturnType<typeof createRateLimiter>;

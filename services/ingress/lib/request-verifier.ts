@@ -1,6 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { VapiAuthConfig } from '#shared/config';
+import { bearerToken } from '#shared/http/authorization';
 import { parseTimestamp } from '#shared/vapi/timestamp';
 
 export interface RequestToVerify {
@@ -117,9 +118,7 @@ export function createRequestVerifier(settings: Settings, clock: () => number = 
   /** A bearer or `x-vapi-secret` credential is all in the headers. */
   function verifyTokenHeaders(headers: IncomingHttpHeaders): Verification {
     if (settings.auth === 'bearer') {
-      const authorization = header(headers, 'authorization') ?? '';
-      const match = /^Bearer\s+(.+)$/i.exec(authorization.trim());
-      return verifyToken(match?.[1], 'bearer token');
+      return verifyToken(bearerToken(header(headers, 'authorization')), 'bearer token');
     }
     return verifyToken(header(headers, 'x-vapi-secret'), 'x-vapi-secret header');
   }

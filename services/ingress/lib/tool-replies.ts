@@ -1,7 +1,8 @@
 import type { Vapi } from '@vapi-ai/server-sdk';
 import type { ToolCallContext, ToolJobResult } from '#shared/queues/tools-queue';
 import { sessionIdOf, type IncomingEvent } from '#shared/vapi/envelope';
-import { callerIdentity, functionCallOf, toolCallsOf, type ToolCallRequest } from '#shared/vapi/read';
+import { functionCallOf, toolCallsOf, type ToolCallRequest } from '#shared/vapi/read';
+import { sessionOriginOf } from '#shared/vapi/session-origin';
 
 /** The legacy `function-call` answer (Vapi's old functions, and the story's envelope). */
 export interface FunctionCallReply {
@@ -17,16 +18,8 @@ export function toolCallsIn(event: IncomingEvent): ToolCallRequest[] | null {
   return null;
 }
 
-/** Who the tools act for: the call (or chat) and what it says about the caller. */
-export function toolContextOf(event: IncomingEvent): ToolCallContext {
-  const identity = callerIdentity(event.message);
-  return {
-    sessionId: sessionIdOf(event)!,
-    kind: event.callId ? 'call' : 'chat',
-    claimedPatientId: identity.claimedPatientId ?? null,
-    callerNumber: identity.callerNumber ?? null,
-  };
-}
+/** Who the tools act for: the call or chat (none for a tester's message), and what it says about the call and caller. */
+export const toolContextOf = (event: IncomingEvent): ToolCallContext => ({ sessionId: sessionIdOf(event), origin: sessionOriginOf(event) });
 
 /**
  * The answer Vapi reads: for `tool-calls`, one entry per call in order with its id and name and a

@@ -19,6 +19,14 @@ declare module 'fastify' {
 const NO_ANSWER = 'I could not get that information in time. Please try again in a moment.';
 
 /**
+ * What names a tool call's job: its session and id. Without a session, ids are the sender's own
+ * (a tester reuses `1`), so the call's name and arguments are part of it too: a redelivery waits
+ * for the same job, another test with the same id does not get the first one's answer.
+ */
+const jobKeyOf = (call: ToolCallRequest, { sessionId }: ToolCallContext) =>
+  sessionId === null ? `\0${call.id}\0${call.name}\0${JSON.stringify(call.arguments)}` : `${sessionId}\0${call.id}`;
+
+/**
  * Tool calls as request/response over the `vapi-tools` queue (DESIGN 4): one job per call, all of
  * a message's calls at once, each awaited through BullMQ's queue events until the deadline. The
  * job id is derived from the session and the tool call id, so Vapi redelivering a message waits
@@ -33,7 +41,7 @@ export const toolCallsPlugin = fp(
 
     async function runOne(call: ToolCallRequest, context: ToolCallContext, requestId: string, deadline: number): Promise<ToolJobResult> {
       const meta = { sessionId: context.sessionId, toolCallId: call.id, name: call.name, deadline, requestId };
-      const jobId = createHash('sha256').update(`${context.sessionId}\0${call.id}`).digest('hex');
+      const jobId = createHash('sha256').update(jobKeyOf(call, context)).digest('hex');
       try {
         // BullMQ would wait for a connection that is down: no Redis, no tool run, an answer now.
         if (app.redis.producer.status !== 'ready') throw new Error(`Redis connection is ${app.redis.producer.status}`);

@@ -2,7 +2,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { RedisClient } from '#shared/redis';
 import type { FieldCipher } from '#shared/crypto';
 import { PATIENT_ERASED, patientChannel, type PatientChannelMessage } from '#shared/relay';
-import { openForPatient, patientOfChannel } from '#shared/relay-messages';
+import { openForPatient, patientOfChannel, type Traced } from '#shared/relay-messages';
+import { inSpan, traceContextFrom } from '#shared/tracing';
 import { CLOSE, type RelayClient } from './relay-client.ts';
 
 interface Patient {
@@ -31,17 +32,24 @@ export function createPatientHub(deps: {
     const patientId = patientOfChannel(prefix, channel);
     const patient = patientId === undefined ? undefined : patients.get(patientId);
     if (patientId === undefined || !patient) return;
-    let event: PatientChannelMessage;
+    let opened: Traced<PatientChannelMessage>;
     try {
       // Sealed to this patient's channel: a message copied here from another patient's does not open.
-      event = openForPatient<PatientChannelMessage>(deps.cipher, patientId, text);
+      opened = openForPatient<PatientChannelMessage>(deps.cipher, patientId, text);
     } catch (error) {
       deps.logger.error({ err: error, channel }, 'relay message could not be opened for its channel; dropped');
       return;
     }
+    const { trace, ...event } = opened;
     // The patient's data was erased (npm run patient -- erase): nothing of theirs may be served any more.
     if (event.type === PATIENT_ERASED) for (const client of [...patient.clients]) client.close(CLOSE.policyViolation, 'patient data erased');
-    else for (const client of patient.clients) client.deliver(event);
+    else if (!trace) for (const client of patient.clients) client.deliver(event);
+    else {
+      const attributes = { 'vapi_relay.session_id': event.sessionId, 'vapi_relay.seq': event.seq ?? -1, 'vapi_relay.clients': patient.clients.size };
+      void inSpan('relay.send', attributes, async () => {
+        for (const client of patient.clients) client.deliver(event);
+      }, traceContextFrom(trace));
+    }
   });
 
   return {
@@ -78,5 +86,3 @@ export function createPatientHub(deps: {
     },
   };
 }
-
-export type PatientHub = ReturnType<typeof createPatientHub>;

@@ -50,5 +50,3 @@ export function createPatientLimits(maxSockets: number) {
     },
   };
 }
-
-export type PatientLimits = ReturnType<typeof createPatientLimits>;

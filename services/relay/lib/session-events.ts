@@ -2,7 +2,7 @@ import { and, asc, eq, gt, sql } from 'drizzle-orm';
 import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
 import { sessionEvents, vapiSessions } from '#shared/db/schema';
-import type { RelayEvent, RelayEventType } from '#shared/relay';
+import { storedRelayEvent, type RelayEvent } from '#shared/relay';
 
 /** A page of a session's stored events, and whose session it is. */
 export interface SessionEventsPage {
@@ -10,6 +10,8 @@ export interface SessionEventsPage {
   patientId: string | null;
   /** At most `limit` events with `seq > afterSeq`, in `seq` order, exactly as the socket sends them. */
   events: RelayEvent[];
+  /** The session's last stored `seq` (0 when it has none, or is nobody's). */
+  lastSeq: number;
 }
 
 /**
@@ -18,7 +20,15 @@ export interface SessionEventsPage {
  * page costs the same early or late in a long session. Callers check the owner before showing
  * anything of it.
  */
-export async function readSessionEvents(db: Database, cipher: FieldCipher, sessionId: string, afterSeq: number, limit: number): Promise<SessionEventsPage> {
+export async function readSessionEvents(
+  db: Database,
+  cipher: FieldCipher,
+  sessionId: string,
+  afterSeq: number,
+  limit: number,
+  /** When given, a session of anyone else reads as one that does not exist, and nothing of it is decrypted. */
+  owner?: string,
+): Promise<SessionEventsPage> {
   const page = db
     .select({ seq: sessionEvents.seq, type: sessionEvents.type, at: sessionEvents.at, data: sessionEvents.data })
     .from(sessionEvents)
@@ -27,15 +37,15 @@ export async function readSessionEvents(db: Database, cipher: FieldCipher, sessi
     .limit(limit)
     .as('page');
   const rows = await db
-    .select({ patientId: vapiSessions.patientId, event: { seq: page.seq, type: page.type, at: page.at, data: page.data } })
+    .select({ patientId: vapiSessions.patientId, lastSeq: vapiSessions.lastSeq, event: { seq: page.seq, type: page.type, at: page.at, data: page.data } })
     .from(vapiSessions)
     .leftJoinLateral(page, sql`true`)
-    .where(eq(vapiSessions.id, sessionId))
+    .where(and(eq(vapiSessions.id, sessionId), owner === undefined ? undefined : eq(vapiSessions.patientId, owner)))
     .orderBy(asc(page.seq));
   const patientId = rows[0]?.patientId ?? null;
-  if (!patientId) return { patientId: null, events: [] };
+  if (!patientId) return { patientId: null, events: [], lastSeq: 0 };
   const events = rows.flatMap(({ event }): RelayEvent[] =>
-    event ? [{ type: event.type as RelayEventType, sessionId, seq: event.seq, at: event.at.toISOString(), data: cipher.decryptJson(event.data) }] : [],
+    event ? [storedRelayEvent({ ...event, sessionId, data: cipher.decryptJson(event.data) })] : [],
   );
-  return { patientId, events };
+  return { patientId, events, lastSeq: rows[0]!.lastSeq };
 }

@@ -5,6 +5,7 @@ import fp from 'fastify-plugin';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
 import type { RelayConfig } from '#shared/config';
+import { bearerToken } from '#shared/http/authorization';
 import type { HttpError } from '#shared/http/errors';
 import { RelayErrors } from '../errors.ts';
 import { createPatientHub } from '../lib/patient-hub.ts';
@@ -39,9 +40,7 @@ const subscribeMessage = z.object({
 
 /** The token of an upgrade request: `Authorization: Bearer …` or `?token=…`. */
 function tokenOf(request: IncomingMessage, url: URL): string | undefined {
-  const header = request.headers.authorization;
-  if (header?.toLowerCase().startsWith('bearer ')) return header.slice(7).trim();
-  return url.searchParams.get('token') ?? undefined;
+  return bearerToken(request.headers.authorization) ?? url.searchParams.get('token') ?? undefined;
 }
 
 /** Answers an upgrade request with a plain HTTP error in the service's error shape, and hangs up. */

@@ -1,4 +1,5 @@
-import type { RelayEventType } from '#shared/relay';
+import { errorEvent, transcriptEvent, type RelayBody } from '#shared/relay';
+import type { TraceCarrier } from '#shared/tracing';
 import { toSessionStatus, type SessionStatus } from '#shared/session-status';
 import { num, obj, str, type IncomingEvent, type JsonObject } from '#shared/vapi/envelope';
 import { conversationOf, isFinalTranscript, readConversation, toRole, utteranceText, type Role, type Turns } from '#shared/vapi/read';
@@ -11,11 +12,8 @@ export interface NewMessage {
   metadata: JsonObject;
 }
 
-export interface PendingRelayEvent {
-  type: RelayEventType;
-  at: Date;
-  data: JsonObject;
-}
+/** A relay event to store in the outbox, built by the builders of `shared/relay.ts`; with the trace of the event that raised it (tracing on). */
+export type PendingRelayEvent = RelayBody & { at: Date; trace?: TraceCarrier };
 
 /** What an end-of-call event brings; the processor completes it with what only the database knows. */
 export interface Completion {
@@ -33,6 +31,14 @@ export interface Completion {
   backfill: NewMessage[];
 }
 
+/**
+ * How a silent call was ended by the reconciler: completed from Vapi's `GET /call` (`vapi-api`), or
+ * ended without its report (`timeout`, `ended_reason` `report-missing`).
+ */
+export type Reconciled = 'vapi-api' | 'timeout';
+
+export const REPORT_MISSING = 'report-missing';
+
 /** Everything one event changes, computed from the event alone (no I/O), applied by the processor. */
 export interface EventChange {
   status?: SessionStatus;
@@ -45,6 +51,8 @@ export interface EventChange {
   /** A terminal error to notify other systems of (the story's `error` event). */
   error?: JsonObject;
   completion?: Completion;
+  /** Set on the report the reconciler built for a call whose own report never came. */
+  reconciled?: Reconciled;
 }
 
 /** A cost Vapi could have charged for one call; anything else is not stored. */
@@ -70,9 +78,8 @@ function transcriptChange(m: JsonObject, type: string, at: Date): EventChange {
   const role = toRole(m.role);
   const transcript = utteranceText(m);
   if (!role || !transcript || !isFinalTranscript(type, m)) return change();
-  const data = { role, transcript, timestamp: at.toISOString(), final: true };
   const metadata = { transcriptType: 'final', ...(m.isFiltered === true ? { isFiltered: true } : {}) };
-  return change({ messages: [{ role, transcript, timestamp: at, metadata }], relay: [{ type: 'transcript', at, data }] });
+  return change({ messages: [{ role, transcript, timestamp: at, metadata }], relay: [{ ...transcriptEvent(role, transcript, at, true), at }] });
 }
 
 function statusChange(m: JsonObject, at: Date): EventChange {
@@ -101,15 +108,22 @@ function backfillFrom(conversation: JsonObject[]): NewMessage[] {
   });
 }
 
-/** Vapi's end-of-call report, in today's layout (`artifact`, `analysis`) or the legacy flat one. */
-function endOfCallChange(m: JsonObject): EventChange {
+const reconciledAs = (value: unknown): Reconciled | undefined => (value === 'vapi-api' || value === 'timeout' ? value : undefined);
+
+/**
+ * Vapi's end-of-call report, in today's layout (`artifact`, `analysis`) or the legacy flat one; or
+ * the one the reconciler built (`reconciled`), from `GET /call` or, without it, as `report-missing`,
+ * which ends the session without completing it (a real report may still come and complete it).
+ */
+function endOfCallChange(m: JsonObject, reconciled: Reconciled | undefined): EventChange {
   const call = obj(m.call);
   const artifact = { ...m, ...obj(m.artifact) };
   const conversation = conversationOf(m);
   const analysis = obj(m.analysis);
   const recording = obj(artifact.recording);
   return change({
-    status: 'completed',
+    ...(reconciled ? { reconciled } : {}),
+    status: reconciled === 'timeout' ? 'ended' : 'completed',
     startedAt: parseTimestamp(m.startedAt) ?? parseTimestamp(call.startedAt),
     // Not `at`: the report comes seconds after the call ended, which a status update may already have said.
     endedAt: parseTimestamp(m.endedAt) ?? parseTimestamp(call.endedAt),
@@ -150,8 +164,10 @@ function storyCallEndChange(d: JsonObject, at: Date): EventChange {
 /**
  * What an event changes. Types that only need recording (conversation updates, hang, model
  * output, interruptions, tool calls, anything unknown) change nothing beyond the event log.
+ * `fromReconciler` says the job came from the worker's reconciler (its sealed clear fields say so):
+ * only then is a report's `reconciled` mark believed, never from a webhook's body.
  */
-export function changeFor(event: IncomingEvent, receivedAt: Date): EventChange {
+export function changeFor(event: IncomingEvent, receivedAt: Date, fromReconciler = false): EventChange {
   const at = event.timestamp ?? receivedAt;
   const m = event.message;
   if (event.source === 'story') {
@@ -167,7 +183,8 @@ export function changeFor(event: IncomingEvent, receivedAt: Date): EventChange {
         return storyCallEndChange(m, at);
       case 'error': {
         const data = { code: codeLike(m.code) ?? 'ERROR', message: str(m.message) ?? str(m.error) ?? 'Error' };
-        return change({ relay: [{ type: 'session_error', at, data }], error: data });
+        const relay = errorEvent(data.code, data.message);
+        return change({ relay: [{ ...relay, at }], error: relay.data });
       }
       default:
         return change();
@@ -178,7 +195,7 @@ export function changeFor(event: IncomingEvent, receivedAt: Date): EventChange {
     case 'status-update':
       return statusChange(m, at);
     case 'end-of-call-report':
-      return endOfCallChange(m);
+      return endOfCallChange(m, fromReconciler ? reconciledAs(m.reconciled) : undefined);
     default:
       return change();
   }

@@ -2,16 +2,19 @@ import { UnrecoverableError } from 'bullmq';
 import type { FieldCipher } from '#shared/crypto';
 import type { Database, Transaction } from '#shared/db/client';
 import type { EventMeta } from '#shared/queues/events-queue';
+import { activeContext, startSharedSpans } from '#shared/tracing';
 import { readEnvelope, sessionIdOf, type IncomingEvent } from '#shared/vapi/envelope';
 import { isLiveOnly } from '#shared/vapi/live';
+import type { Context } from '@opentelemetry/api';
 import { callerIdentity } from '#shared/vapi/read';
+import { sessionOriginOf } from '#shared/vapi/session-origin';
 import { changeFor } from './event-changes.ts';
 import { recordEvents } from './event-log-repository.ts';
 import { createGroupCommit } from './group-commit.ts';
 import { countStoredTurns, insertMessages } from './message-repository.ts';
 import type { Committed } from './outbox-dispatcher.ts';
 import { appendNotifications, appendRelayEvents } from './outbox-repository.ts';
-import { createSessions, knownCallers, lockSessions, sessionOriginOf, updateSessions } from './session-repository.ts';
+import { createSessions, knownCallers, lockSessions, updateSessions } from './session-repository.ts';
 import { applyEvents, bindingFor, NO_TURNS, stateOf, type KnownCaller, type SessionEvent } from './session-state.ts';
 import { toolsUsedIn } from './tool-call-repository.ts';
 
@@ -53,6 +56,8 @@ interface ReadEvent extends SessionEvent {
   event: IncomingEvent;
   sessionId: string | null;
   receivedAt: Date;
+  /** The job's trace context (its BullMQ span when tracing is on). */
+  context: Context;
 }
 
 /** A session another transaction created between this batch's lock and its insert: the batch starts again and finds it. */
@@ -141,7 +146,24 @@ export function createEventProcessor({ db, cipher, onCommit, batch = DEFAULT_BAT
     };
   }
 
+  /** Stores a batch in one transaction, traced in each of its events' traces; what they raise carries that span. */
   async function store(events: ReadEvent[]): Promise<ProcessOutcome[]> {
+    const spans = startSharedSpans(
+      'worker.transaction',
+      events.map((e) => ({ parent: e.context, attributes: { 'vapi_relay.session_id': e.sessionId ?? '', 'vapi_relay.event_id': e.eventId } })),
+    );
+    const traced = spans ? events.map((e, i) => (spans.carriers[i] ? { ...e, trace: spans.carriers[i] } : e)) : events;
+    try {
+      const outcomes = await (spans ? spans.run(() => storeInTransaction(traced)) : storeInTransaction(traced));
+      spans?.end();
+      return outcomes;
+    } catch (error) {
+      spans?.end(error);
+      throw error;
+    }
+  }
+
+  async function storeInTransaction(events: ReadEvent[]): Promise<ProcessOutcome[]> {
     for (;;) {
       try {
         const { outcomes, committed } = await db.transaction((tx) => storeBatch(tx, events));
@@ -168,8 +190,9 @@ export function createEventProcessor({ db, cipher, onCommit, batch = DEFAULT_BAT
       receivedAt,
       eventId: job.meta.eventId,
       at: event.timestamp ?? receivedAt,
-      change: changeFor(event, receivedAt),
+      change: changeFor(event, receivedAt, job.meta.source === 'reconcile'),
       identity: callerIdentity(event.message),
+      context: activeContext(),
     });
   };
 }

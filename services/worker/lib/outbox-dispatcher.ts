@@ -6,9 +6,11 @@ import type { Database } from '#shared/db/client';
 import { isUnreachable, outageLog } from '#shared/outage';
 import type { JobCodec } from '#shared/queues/codec';
 import type { JobData } from '#shared/queues/definition';
-import { notificationJobId, notificationsQueue, type NotificationBody, type NotificationMeta } from '#shared/queues/notifications-queue';
-import { CALL_BINDING_TTL_S, callBindingKey, patientChannel, type RelayEvent } from '#shared/relay';
+import { notificationJobId, notificationsQueue, type NotificationBody, type NotificationChannel, type NotificationMeta } from '#shared/queues/notifications-queue';
+import { CALL_BINDING_TTL_S } from '#shared/queues/lifetimes';
+import { callBindingKey, patientChannel, storedRelayEvent } from '#shared/relay';
 import { sealBinding, sealForPatient } from '#shared/relay-messages';
+import { startSharedSpans, traceContextFrom, type TraceCarrier } from '#shared/tracing';
 import type { JsonObject } from '#shared/vapi/envelope';
 import { claimNotifications, claimRelayEvents, markNotificationsDispatched, markRelayEventsDispatched, type OutboxRelayEvent } from './outbox-repository.ts';
 
@@ -37,11 +39,16 @@ export interface DispatcherDeps {
   notifications: Queue<JobData<NotificationMeta>>;
   /** NOTIFY_WEBHOOK_URL entries. */
   endpoints: readonly string[];
+  /** FHIR_BASE_URL, when set: where each completed call also goes as a FHIR transaction. */
+  fhirBaseUrl?: string;
   prefix: string;
   logger: FastifyBaseLogger;
   /** RELAY_SETTLE_MS unless a test says otherwise. */
   relaySettleMs?: number;
 }
+
+/** The notification that says a call completed: the moment it also becomes a FHIR transaction. */
+const COMPLETED = 'session.ended';
 
 /**
  * Moves committed outbox rows out of Postgres (DESIGN 5): relay events to the patient's pub/sub
@@ -56,23 +63,38 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
   const { db, redis, cipher, codec, prefix } = deps;
   const settleMs = deps.relaySettleMs ?? RELAY_SETTLE_MS;
 
-  /** Publishes relay events to their patients' channels, refreshing each call's binding, in one pipeline. */
+  /** Dispatch spans for outbox rows, each in the trace its row was written in (tracing on). */
+  const dispatchSpans = (rows: { sessionId: string; trace?: TraceCarrier | null | undefined }[]) =>
+    startSharedSpans('outbox.dispatch', rows.map((row) => ({ parent: traceContextFrom(row.trace), attributes: { 'vapi_relay.session_id': row.sessionId } })));
+
+  /**
+   * Publishes relay events to their patients' channels, refreshing each call's binding, in one
+   * pipeline; each message carries its dispatch span, for the relay's send to join.
+   */
   async function publish(events: OutboxRelayEvent[]): Promise<void> {
     const pipeline = redis.pipeline();
     const bound = new Set<string>();
-    for (const row of events) {
-      if (!row.patientId) continue; // nobody to show it to yet
-      const event: RelayEvent = { type: row.type, sessionId: row.sessionId, seq: row.seq, at: row.at.toISOString(), data: row.data };
+    const published = events.filter((row) => row.patientId); // nobody to show the others to yet
+    const spans = dispatchSpans(published);
+    published.forEach((row, index) => {
+      const patientId = row.patientId!;
+      const event = storedRelayEvent(row);
       if (!bound.has(row.sessionId)) {
         bound.add(row.sessionId);
-        pipeline.set(callBindingKey(prefix, row.sessionId), sealBinding(cipher, row.sessionId, row.patientId), 'EX', CALL_BINDING_TTL_S);
+        pipeline.set(callBindingKey(prefix, row.sessionId), sealBinding(cipher, row.sessionId, patientId), 'EX', CALL_BINDING_TTL_S);
       }
-      pipeline.publish(patientChannel(prefix, row.patientId), sealForPatient(cipher, row.patientId, event));
-    }
+      pipeline.publish(patientChannel(prefix, patientId), sealForPatient(cipher, patientId, event, spans?.carriers[index]));
+    });
     if (pipeline.length === 0) return;
-    const results = await pipeline.exec();
-    const failed = results?.find(([error]) => error);
-    if (!results || failed) throw failed?.[0] ?? new Error('Redis did not run the publish pipeline');
+    try {
+      const results = await pipeline.exec();
+      const failed = results?.find(([error]) => error);
+      if (!results || failed) throw failed?.[0] ?? new Error('Redis did not run the publish pipeline');
+      spans?.end();
+    } catch (error) {
+      spans?.end(error);
+      throw error;
+    }
   }
 
   async function dispatchRelayEvents(): Promise<number> {
@@ -90,7 +112,10 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
     return db.transaction(async (tx) => {
       const rows = await claimNotifications(tx, BATCH);
       if (rows.length === 0) return 0;
-      const jobs = rows.flatMap((row) => {
+      const spans = dispatchSpans(rows.map((row) => ({ sessionId: row.sessionId, trace: row.traceContext })));
+      const jobs = rows.flatMap((row, index) => {
+        // Each delivery job joins its own notification's trace (BullMQ reads the context from here).
+        const carrier = spans?.carriers[index];
         const body: NotificationBody = {
           type: row.type,
           sessionId: row.sessionId,
@@ -98,14 +123,24 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
           timestamp: row.occurredAt.toISOString(),
           data: cipher.decryptJson(row.data),
         };
-        return deps.endpoints.map((endpoint) => ({
+        const targets: { endpoint: string; channel?: NotificationChannel }[] = [
+          ...deps.endpoints.map((endpoint) => ({ endpoint })),
+          ...(deps.fhirBaseUrl && row.type === COMPLETED ? [{ endpoint: deps.fhirBaseUrl, channel: 'fhir' as const }] : []),
+        ];
+        return targets.map(({ endpoint, channel }) => ({
           name: row.type,
-          data: codec.seal(notificationsQueue, { notificationId: row.id, type: row.type, sessionId: row.sessionId, endpoint }, body),
-          opts: { ...notificationsQueue.options, jobId: notificationJobId(row.id, endpoint) },
+          data: codec.seal(notificationsQueue, { notificationId: row.id, type: row.type, sessionId: row.sessionId, endpoint, ...(channel ? { channel } : {}) }, body),
+          opts: { ...notificationsQueue.options, jobId: notificationJobId(row.id, endpoint, channel), ...(carrier ? { telemetry: { metadata: JSON.stringify(carrier) } } : {}) },
         }));
       });
-      if (jobs.length > 0) await deps.notifications.addBulk(jobs);
-      await markNotificationsDispatched(tx, rows.map((row) => row.id));
+      try {
+        if (jobs.length > 0) await deps.notifications.addBulk(jobs);
+        await markNotificationsDispatched(tx, rows.map((row) => row.id));
+        spans?.end();
+      } catch (error) {
+        spans?.end(error);
+        throw error;
+      }
       return rows.length;
     });
   }

@@ -4,14 +4,18 @@ import type { Database, Transaction } from '#shared/db/client';
 import { notificationOutbox, sessionEvents, vapiSessions } from '#shared/db/schema';
 import { anyOf, textArray } from '#shared/db/text-array';
 import type { RelayEventType } from '#shared/relay';
+import type { JsonObject } from '#shared/vapi/envelope';
 import type { PendingRelayEvent } from './event-changes.ts';
 import type { SessionNotification } from './session-state.ts';
 
 /** A relay event as committed to the outbox: its row id and its session's `seq`. */
-export interface NumberedRelayEvent extends PendingRelayEvent {
+export interface NumberedRelayEvent {
   id: number;
   sessionId: string;
   seq: number;
+  type: RelayEventType;
+  at: Date;
+  data: JsonObject;
 }
 
 /** Relay events of one session to append after its `last_seq` (read under the session's lock). */
@@ -29,19 +33,23 @@ export async function appendRelayEvents(tx: Transaction, cipher: FieldCipher, ap
   const numbered = appends.flatMap(({ session, events }) => events.map((event, index) => ({ ...event, sessionId: session.id, seq: session.lastSeq + index + 1 })));
   if (numbered.length === 0) return [];
   const advanced = appends.filter(({ events }) => events.length > 0);
+  // The trace contexts go in only when some event has one: with tracing off the statement is as before.
+  const traced = numbered.some((event) => event.trace);
   const rows = await tx.execute<{ id: number; session_id: string; seq: number }>(sql`
     with advanced as (
       update ${vapiSessions} as s set last_seq = v.last_seq::integer
       from unnest(${textArray(advanced.map(({ session }) => session.id))}, ${textArray(advanced.map(({ session, events }) => String(session.lastSeq + events.length)))}) as v(id, last_seq)
       where s.id = v.id
     )
-    insert into ${sessionEvents} (session_id, seq, type, at, data)
-    select e.session_id, e.seq::integer, e.type, e.at::timestamptz, e.data
+    insert into ${sessionEvents} (session_id, seq, type, at, data${traced ? sql`, trace_context` : sql``})
+    select e.session_id, e.seq::integer, e.type, e.at::timestamptz, e.data${traced ? sql`, nullif(e.trace_context, '')::jsonb` : sql``}
     from unnest(
       ${textArray(numbered.map((event) => event.sessionId))}, ${textArray(numbered.map((event) => String(event.seq)))},
       ${textArray(numbered.map((event) => event.type))}, ${textArray(numbered.map((event) => event.at.toISOString()))},
-      ${textArray(numbered.map((event) => cipher.encryptJson(event.data)))}
-    ) as e(session_id, seq, type, at, data)
+      ${textArray(numbered.map((event) => cipher.encryptJson(event.data)))}${
+        traced ? sql`, ${textArray(numbered.map((event) => (event.trace ? JSON.stringify(event.trace) : '')))}` : sql``
+      }
+    ) as e(session_id, seq, type, at, data${traced ? sql`, trace_context` : sql``})
     returning id, session_id, seq`);
   const ids = new Map(rows.map((row) => [`${row.session_id}:${row.seq}`, Number(row.id)]));
   return numbered.map((event) => ({ ...event, id: ids.get(`${event.sessionId}:${event.seq}`)! }));
@@ -60,6 +68,7 @@ export async function appendNotifications(tx: Transaction, cipher: FieldCipher, 
       type: intent.type,
       occurredAt: intent.at,
       data: cipher.encryptJson(intent.data),
+      traceContext: intent.trace ?? null,
     })),
   );
 }
@@ -87,6 +96,7 @@ export async function claimRelayEvents(tx: Transaction, limit: number, settledMs
       at: sessionEvents.at,
       data: sessionEvents.data,
       patientId: vapiSessions.patientId,
+      trace: sessionEvents.traceContext,
     })
     .from(sessionEvents)
     .innerJoin(vapiSessions, eq(vapiSessions.id, sessionEvents.sessionId))
@@ -94,7 +104,7 @@ export async function claimRelayEvents(tx: Transaction, limit: number, settledMs
     .orderBy(asc(sessionEvents.id))
     .limit(limit)
     .for('update', { of: sessionEvents, skipLocked: true });
-  return rows.map((row) => ({ ...row, type: row.type as RelayEventType }));
+  return rows.map(({ trace, ...row }) => ({ ...row, type: row.type as RelayEventType, ...(trace ? { trace } : {}) }));
 }
 
 /** Marks relay events published. */

@@ -4,6 +4,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import { DecryptionError, UnknownKeyError } from '#shared/crypto';
 import type { Opened } from '#shared/queues/codec';
 import { jobDataSchema, type JobData, type QueueDefinition } from '#shared/queues/definition';
+import { withQueueTelemetry } from '#shared/tracing';
 import { metricType } from '#shared/vapi/message-types';
 import { redisErrorHandler } from '#shared/redis';
 import { toJobError } from './job-error.ts';
@@ -130,7 +131,13 @@ export function registerQueueWorker<Meta extends Record<string, unknown>, Payloa
     // over within about a minute, and its row locks are gone after 5 s anyway (shared/db/client.ts),
     // which is what held the others up. Shorter would take live jobs from a worker whose event loop a
     // large event blocks for a while, and a job taken twice that way is failed for good.
-    { connection: app.redis.worker, prefix, concurrency: spec.concurrency, ...(spec.settings ? { settings: spec.settings } : {}) },
+    {
+      connection: app.redis.worker,
+      prefix,
+      concurrency: spec.concurrency,
+      ...(spec.settings ? { settings: spec.settings } : {}),
+      ...withQueueTelemetry(),
+    },
   );
 
   worker.on('error', redisErrorHandler(app.redis.target, app.log, { queue: queue.name }, 'worker error'));

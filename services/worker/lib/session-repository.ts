@@ -1,33 +1,10 @@
 import { asc, eq, sql } from 'drizzle-orm';
 import type { FieldCipher } from '#shared/crypto';
-import type { Transaction } from '#shared/db/client';
+import type { Database, Transaction } from '#shared/db/client';
 import { patients, vapiSessions, type SessionRow } from '#shared/db/schema';
 import { anyOf, textArray } from '#shared/db/text-array';
-import { obj, str, type IncomingEvent } from '#shared/vapi/envelope';
-import { callerIdentity, type CallerIdentity } from '#shared/vapi/read';
+import type { SessionOrigin } from '#shared/vapi/session-origin';
 import { bindingFor, rebind, type KnownCaller, type PatientBinding, type SessionCompletion, type SessionState } from './session-state.ts';
-
-/** What starts a session: who is calling, and what Vapi says about the call. */
-export interface SessionOrigin {
-  identity: CallerIdentity;
-  callType?: string | undefined;
-  assistantId?: string | undefined;
-  phoneNumberId?: string | undefined;
-  /** `vapi`, `story` or `chat`, kept in the session's metadata. */
-  source: string;
-}
-
-/** The origin an event gives its session. */
-export function sessionOriginOf(event: IncomingEvent): SessionOrigin {
-  const call = obj(event.message.call);
-  return {
-    identity: callerIdentity(event.message),
-    callType: str(call.type),
-    assistantId: str(call.assistantId),
-    phoneNumberId: str(call.phoneNumberId),
-    source: event.callId ? event.source : 'chat',
-  };
-}
 
 /** What a writer reads of the sessions it locks: what their events change, and the last `seq` handed out. */
 const LOCKED = {
@@ -177,4 +154,37 @@ export async function lockOrCreateSession(tx: Transaction, cipher: FieldCipher, 
   // Another transaction created it first: wait for it, then hold it.
   const [theirs] = (await lockSessions(tx, [sessionId])).values();
   return theirs!;
+}
+
+/** A session the reconciler claimed: silent since `lastEventAt` (null: it never had an event with a time). */
+export interface SilentSession {
+  id: string;
+  lastEventAt: Date | null;
+}
+
+/**
+ * Claims up to `limit` sessions silent for `afterS` seconds that have not ended (chats never end,
+ * and are left alone), in one statement: rows locked by a writer or another reconciler are skipped
+ * (`FOR UPDATE SKIP LOCKED`), and each claimed one is marked (`metadata.reconcileClaimedAt`) so no
+ * reconciler takes it again for `leaseS` seconds. "Silent" is measured on `updated_at`, written
+ * with every event stored, on this database's clock: an old event replayed does not make a session
+ * look silent, and Vapi's clock is not compared with ours.
+ */
+export async function claimSilentSessions(db: Database, { afterS, leaseS, limit }: { afterS: number; leaseS: number; limit: number }): Promise<SilentSession[]> {
+  const rows = await db.execute<{ id: string; last_event_at: string | null }>(sql`
+    with due as (
+      select id from ${vapiSessions}
+      where status not in ('ended', 'completed')
+        and coalesce(metadata->>'source', '') <> 'chat'
+        and updated_at < now() - make_interval(secs => ${afterS})
+        and (metadata->>'reconcileClaimedAt' is null or (metadata->>'reconcileClaimedAt')::timestamptz < now() - make_interval(secs => ${leaseS}))
+      order by updated_at
+      limit ${limit}
+      for update skip locked
+    )
+    update ${vapiSessions} as s
+      set metadata = s.metadata || jsonb_build_object('reconcileClaimedAt', now())
+    from due where s.id = due.id
+    returning s.id, s.last_event_at`);
+  return rows.map((row) => ({ id: row.id, lastEventAt: row.last_event_at === null ? null : new Date(row.last_event_at) }));
 }

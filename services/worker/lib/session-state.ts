@@ -1,7 +1,9 @@
+import { endEvent, statusEvent, type SessionEnded } from '#shared/relay';
 import { advanceStatus, toSessionStatus, type SessionStatus } from '#shared/session-status';
+import type { TraceCarrier } from '#shared/tracing';
 import type { JsonObject } from '#shared/vapi/envelope';
 import type { CallerIdentity, Turns } from '#shared/vapi/read';
-import type { Completion, EventChange, NewMessage, PendingRelayEvent } from './event-changes.ts';
+import { REPORT_MISSING, type Completion, type EventChange, type NewMessage, type PendingRelayEvent } from './event-changes.ts';
 import { generateSessionSummary } from './session-summary.ts';
 
 /** Marks a session whose transcript was taken from the end-of-call report's artifact. */
@@ -38,6 +40,8 @@ export interface SessionEvent {
   at: Date;
   change: EventChange;
   identity: CallerIdentity;
+  /** Its trace (tracing on): what it raises carries it into the outbox. */
+  trace?: TraceCarrier;
 }
 
 /** What the database held for a session before its batch: messages by role, tools used (first used first). */
@@ -68,6 +72,8 @@ export interface SessionNotification {
   at: Date;
   data: JsonObject;
   patientId: string | null;
+  /** The trace of the event that raised it (tracing on). */
+  trace?: TraceCarrier;
 }
 
 /** Everything a session's events change: its new state and the rows to append. */
@@ -156,7 +162,7 @@ export function complete(state: SessionState, completion: Completion, stored: St
     recordingUrl: completion.recordingUrl,
     cost: completion.cost !== null ? completion.cost.toFixed(4) : null,
   };
-  const ended = { sessionId: state.id, status: 'ended', summary: summary.text, durationSeconds: summary.durationSeconds, endedReason: summary.endedReason };
+  const ended: SessionEnded = { sessionId: state.id, status: 'ended', summary: summary.text, durationSeconds: summary.durationSeconds, endedReason: summary.endedReason };
   return { backfill, completion: stores, ended };
 }
 
@@ -167,22 +173,28 @@ const addTurns = (turns: Turns, messages: NewMessage[]): Turns =>
  * Applies one session's fresh events in the order they reached the batch. Status only moves
  * forward, times are the earliest start and latest end reported, a late live transcript is dropped
  * once Vapi's own record was stored, a repeated end report neither summarises nor announces the end
- * twice, and an event bringing identity binds a session created without a patient. What the batch
+ * twice (Vapi's report after a reconciliation replaces the summary once, silently: DESIGN 20), and
+ * an event bringing identity binds a session created without a patient. What the batch
  * itself stores counts as stored for the events after it.
  */
 export function applyEvents(initial: SessionState, events: SessionEvent[], stored: StoredRecord, callers: ReadonlyMap<string, KnownCaller>): AppliedEvents {
   const applied: AppliedEvents = { state: initial, messages: [], relay: [], notifications: [], completion: null };
   let turns = stored.turns;
-  for (const { eventId, at, change, identity } of events) {
+  for (const { eventId, at, change, identity, trace } of events) {
+    const traced = <T extends object>(item: T): T => (trace ? { ...item, trace } : item);
     const session = rebind(applied.state, identity, callers);
     const current = session.status;
+    // An end announced once (a report, or a reconciliation) is never announced again.
+    const announced = current === 'completed' || session.metadata.reconciled !== undefined;
+    // Vapi's own report after a reconciliation: its record replaces ours, once, and nobody is told again.
+    const late = change.completion !== undefined && !change.reconciled && session.metadata.reconciled !== undefined && session.metadata.lateReport === undefined;
     const status = change.status ? advanceStatus(current, change.status) : current;
     let state: SessionState = {
       ...session,
       status,
       startedAt: earliest(session.startedAt, change.startedAt),
       endedAt: latest(session.endedAt, change.endedAt) ?? (status === 'ended' || status === 'completed' ? at : null),
-      endedReason: session.endedReason ?? change.endedReason ?? null,
+      endedReason: (late && session.endedReason === REPORT_MISSING ? change.endedReason : null) ?? session.endedReason ?? change.endedReason ?? null,
       lastEventAt: latest(session.lastEventAt, at),
     };
     // Once Vapi's own record of the conversation is stored, a late live transcript would repeat it.
@@ -192,22 +204,28 @@ export function applyEvents(initial: SessionState, events: SessionEvent[], store
     }
 
     const relay: PendingRelayEvent[] = [];
-    if (status !== current) relay.push({ type: 'session_status', at, data: { status, ...(state.endedReason ? { endedReason: state.endedReason } : {}) } });
+    if (status !== current) relay.push({ ...statusEvent(status, state.endedReason), at });
     relay.push(...change.relay);
     // A repeated end report (a second `call-end`, say) must not summarise or announce the end twice.
-    if (change.completion && current !== 'completed') {
+    if (change.completion && (!announced || late)) {
       const done = complete(state, change.completion, { turns, toolsUsed: stored.toolsUsed });
       if (done.backfill.length > 0) {
         applied.messages.push({ eventId: `backfill.${state.id}`, messages: done.backfill });
         turns = addTurns(turns, done.backfill);
         state = { ...state, metadata: { ...state.metadata, transcriptFrom: BACKFILLED } };
       }
-      relay.push({ type: 'session_end', at, data: done.ended });
       applied.completion = done.completion;
-      applied.notifications.push({ type: 'session.ended', at, data: done.ended, patientId: state.patientId });
+      if (late) {
+        state = { ...state, metadata: { ...state.metadata, lateReport: at.toISOString() } };
+      } else {
+        const ended = change.reconciled ? { ...done.ended, reconciled: change.reconciled } : done.ended;
+        if (change.reconciled) state = { ...state, metadata: { ...state.metadata, reconciled: change.reconciled } };
+        relay.push({ ...endEvent(ended), at });
+        applied.notifications.push(traced({ type: 'session.ended', at, data: ended, patientId: state.patientId }));
+      }
     }
-    if (change.error) applied.notifications.push({ type: 'session.error', at, data: change.error, patientId: state.patientId });
-    applied.relay.push(...relay);
+    if (change.error) applied.notifications.push(traced({ type: 'session.error', at, data: change.error, patientId: state.patientId }));
+    applied.relay.push(...(trace ? relay.map(traced) : relay));
     applied.state = state;
   }
   return applied;

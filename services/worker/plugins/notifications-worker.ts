@@ -4,6 +4,8 @@ import fp from 'fastify-plugin';
 import { Counter } from 'prom-client';
 import type { WorkerConfig } from '#shared/config';
 import { notificationsQueue } from '#shared/queues/notifications-queue';
+import { fhirRequest } from '../lib/fhir/fhir-request.ts';
+import { refusalReason } from '../lib/fhir/refusal-reason.ts';
 import { deliver } from '../lib/notify/deliver.ts';
 import { deliveredBefore, disableEndpoint, disabledReason, recordAttempt, type AttemptOutcome } from '../lib/notify/delivery-repository.ts';
 import { isRetryableStatus, notificationBackoff, parseRetryAfter, RetryableDeliveryError } from '../lib/notify/retry-policy.ts';
@@ -15,9 +17,16 @@ const NOTIFY_CONCURRENCY = 8;
 
 const statusClass = (status: number | null) => (status === null ? 'network' : `${Math.floor(status / 100)}xx`);
 
+/** A notification as a Standard Webhooks delivery, its `webhook-id` derived from the notification so every attempt carries the same. */
+function signedWebhook(secret: string, notificationId: number, body: unknown) {
+  const payload = JSON.stringify(body);
+  return { body: payload, headers: { ...signDelivery(secret, `msg_${notificationId}`, payload) } as Record<string, string> };
+}
+
 /**
  * Consumes `vapi-notifications`: POSTs each notification to its endpoint, signed per Standard
- * Webhooks with a `webhook-id` stable across attempts, and records every attempt (a delivered one
+ * Webhooks with a `webhook-id` stable across attempts (or, on the `fhir` channel, the completed
+ * call as a FHIR transaction Bundle built at send time), and records every attempt (a delivered one
  * that the database cannot take is logged instead of being sent again). 2xx delivers;
  * 410 disables the endpoint; other 4xx (but 408, 425, 429) fail for good; the rest retry with
  * the notification backoff (exponential, full jitter, capped, Retry-After honoured). Exhausted and
@@ -41,19 +50,22 @@ export const notificationsWorkerPlugin = fp(
         // An earlier version's job does not vouch for its endpoint: only one this worker would send to itself is trusted.
         refuseLegacy: (meta) => (config.notify.urls.includes(meta.endpoint) ? undefined : 'its endpoint is not one of NOTIFY_WEBHOOK_URL'),
         handle: async (body, meta, job) => {
-          if (!config.notify.secret) throw new UnrecoverableError('NOTIFY_WEBHOOK_SECRET is not set: notifications cannot be signed');
+          const fhir = meta.channel === 'fhir';
+          if (fhir && meta.endpoint !== config.fhir.baseUrl) throw new UnrecoverableError('Its endpoint is not FHIR_BASE_URL: a FHIR Bundle goes only there');
+          if (!fhir && !config.notify.secret) throw new UnrecoverableError('NOTIFY_WEBHOOK_SECRET is not set: notifications cannot be signed');
           const disabled = await disabledReason(app.db, meta.endpoint);
           if (disabled) throw new UnrecoverableError(`Endpoint disabled (${disabled}): re-enable it, then replay`);
           if (await deliveredBefore(app.db, meta.notificationId, meta.endpoint)) return { outcome: 'delivered' as const };
 
-          const payload = JSON.stringify(body);
-          const headers = signDelivery(config.notify.secret, `msg_${meta.notificationId}`, payload);
+          const request = fhir ? await fhirRequest(app.db, app.cipher, config.fhir, meta.sessionId) : signedWebhook(config.notify.secret, meta.notificationId, body);
           const started = Date.now();
-          const result = await deliver(meta.endpoint, payload, { ...headers });
+          const result = await deliver(meta.endpoint, request.body, request.headers);
           const status = result.status;
           const outcome: AttemptOutcome =
             status !== null && status >= 200 && status < 300 ? 'delivered' : status === 410 ? 'disabled' : status !== null && !isRetryableStatus(status) ? 'permanent' : 'retry';
-          const error = status === null ? result.error : outcome === 'delivered' ? null : `HTTP ${status}`;
+          // A FHIR server says why in an OperationOutcome (its quoted values blanked: they may echo health data).
+          const why = fhir && 'refusal' in result && result.refusal ? refusalReason(result.refusal) : null;
+          const error = status === null ? result.error : outcome === 'delivered' ? null : `HTTP ${status}${why ? ` (${why})` : ''}`;
           const attempt = { notificationId: meta.notificationId, endpoint: meta.endpoint, attempt: job.attemptsMade + 1, statusCode: status, latencyMs: Date.now() - started, error, outcome };
           attempts.inc({ outcome, status_class: statusClass(status) });
           if (outcome === 'delivered') {
@@ -68,7 +80,7 @@ export const notificationsWorkerPlugin = fp(
             await disableEndpoint(app.db, meta.endpoint, '410 Gone');
             throw new UnrecoverableError('Endpoint answered 410 Gone: disabled until an operator re-enables it');
           }
-          if (outcome === 'permanent') throw new UnrecoverableError(`Endpoint refused the notification: HTTP ${status}`);
+          if (outcome === 'permanent') throw new UnrecoverableError(`Endpoint refused the notification: ${error}`);
           throw new RetryableDeliveryError(`Delivery failed: ${error}`, 'retryAfter' in result ? parseRetryAfter(result.retryAfter) : null);
         },
       },

@@ -25,6 +25,7 @@ export const outboxPlugin = fp(
       codec: app.jobCodec,
       notifications: app.queues.notifications,
       endpoints: config.notify.urls,
+      fhirBaseUrl: config.fhir.baseUrl,
       prefix: config.queuePrefix,
       logger: app.log,
     });

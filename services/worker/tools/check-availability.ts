@@ -14,6 +14,7 @@ export const checkAvailability = defineTool({
     providerId: z.string().min(1).max(128).optional(),
     specialty: z.string().trim().min(2).max(100).optional(),
   }),
+  sessionless: true,
   async handler(args, { db }) {
     const dayStart = new Date(`${args.date}T00:00:00Z`);
     const dayEnd = new Date(dayStart.getTime() + 24 * 3600 * 1000);

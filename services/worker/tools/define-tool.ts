@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { AuditOutcome } from '#shared/audit';
 import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
 
@@ -9,15 +10,34 @@ export interface ToolSession {
   verified: boolean;
 }
 
-/** What a tool handler may use. It acts on `session.patientId` only, whatever its arguments say. */
-export interface ToolContext {
+/** What every tool may use, with or without a call. */
+export interface ToolBasics {
   db: Database;
   cipher: FieldCipher;
-  session: ToolSession;
   /** Epoch ms: past it the assistant has moved on, so nothing may be committed. */
   deadline: number;
+}
+
+/** What a tool handler of a call may use. It acts on `session.patientId` only, whatever its arguments say. */
+export interface ToolContext extends ToolBasics {
+  session: ToolSession;
   /** Binds and verifies the session's patient (after the caller proved who they are). */
   verifyPatient(patientId: string): Promise<void>;
+  /**
+   * Records that the tool is giving the assistant a patient's health records, orders or details
+   * (an `audit_events` row, `tool.read`): call it before returning them. `what` names the records
+   * by kind and id or count, never their content.
+   */
+  recordRead(read: ToolRead): Promise<void>;
+}
+
+/** One read of a patient's data by a tool, as its audit row says it. */
+export interface ToolRead {
+  /** Whose data; null when the look-up found nobody. */
+  patientId: string | null;
+  what: string[];
+  /** `success` unless nothing was found. */
+  outcome?: AuditOutcome;
 }
 
 /**
@@ -39,13 +59,26 @@ export class ToolDeadlineError extends Error {
   override name = 'ToolDeadlineError';
 }
 
-export interface ToolDefinition<Schema extends z.ZodType = z.ZodType> {
+interface ToolShape<Schema extends z.ZodType> {
   name: string;
   /** Tells the model when to call it (exported to Vapi by `npm run tools:export`). */
   description: string;
   parameters: Schema;
+}
+
+/** A tool that acts for a call's session (and its patient): refused, with a sentence, to a message that names no call. */
+interface SessionTool<Schema extends z.ZodType> extends ToolShape<Schema> {
+  sessionless?: false;
   handler(args: z.output<Schema>, context: ToolContext): Promise<Record<string, unknown>>;
 }
+
+/** A tool that needs no patient: it also runs for a message that names no call (Vapi's dashboard tool tester). */
+interface SessionlessTool<Schema extends z.ZodType> extends ToolShape<Schema> {
+  sessionless: true;
+  handler(args: z.output<Schema>, context: ToolBasics): Promise<Record<string, unknown>>;
+}
+
+export type ToolDefinition<Schema extends z.ZodType = z.ZodType> = SessionTool<Schema> | SessionlessTool<Schema>;
 
 export const defineTool = <Schema extends z.ZodType>(definition: ToolDefinition<Schema>): ToolDefinition<Schema> => definition;
 

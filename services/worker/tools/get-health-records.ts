@@ -19,6 +19,9 @@ export const getHealthRecords = defineTool({
       .where(and(eq(healthRecords.patientId, patientId), inArray(healthRecords.category, wanted)))
       .orderBy(desc(healthRecords.recordedAt))
       .limit(100);
+    // Counted, not listed: a clinic's record ids may embed the patient's, which an erasure could not then take out of the audit log.
+    const count = (category: string) => rows.filter((row) => row.category === category).length;
+    await context.recordRead({ patientId, what: wanted.map((category) => `health_records: ${category} (${count(category)})`) });
     return Object.fromEntries(
       wanted.map((category) => [category, rows.filter((row) => row.category === category).map((row) => context.cipher.decryptJson(row.data))]),
     );

@@ -17,6 +17,12 @@ export const lookupOrder = defineTool({
     if (args.orderId) conditions.push(eq(orders.id, args.orderId));
     if (args.kind !== 'all') conditions.push(eq(orders.kind, args.kind));
     const rows = await context.db.select().from(orders).where(and(...conditions)).orderBy(desc(orders.updatedAt)).limit(20);
+    // The caller's order id is their words, not a record: it is not written down.
+    await context.recordRead({
+      patientId,
+      what: [`orders: ${args.kind} (${rows.length})`, ...rows.map((row) => `orders/${row.id}`)],
+      ...(args.orderId && rows.length === 0 ? { outcome: 'not-found' as const } : {}),
+    });
     // Another patient's order id looks exactly like one that does not exist.
     if (args.orderId && rows.length === 0) throw new ToolRefusal('order unknown for this patient', 'I cannot find that order on your file.');
     return {

@@ -21,7 +21,7 @@ export const lookupPatientInfo = defineTool({
   description:
     "Identify the caller as a patient of the clinic from their date of birth and their phone number or full name. Call it before anything about the patient's records, orders or bookings.",
   parameters,
-  async handler(args, { db, cipher, session, verifyPatient }) {
+  async handler(args, { db, cipher, session, verifyPatient, recordRead }) {
     const candidates = await db
       .select({ id: patients.id, firstName: patients.firstName, dateOfBirth: patients.dateOfBirth })
       .from(patients)
@@ -33,7 +33,10 @@ export const lookupPatientInfo = defineTool({
       .limit(5);
     // A phone shared by a family: the date of birth tells them apart.
     const matches = candidates.filter((row) => cipher.decrypt(row.dateOfBirth) === args.dateOfBirth);
-    if (matches.length !== 1) return { found: false };
+    if (matches.length !== 1) {
+      await recordRead({ patientId: null, what: ['patients (0)'], outcome: 'not-found' });
+      return { found: false };
+    }
     const patient = matches[0]!;
     if (session.verified && session.patientId && session.patientId !== patient.id) {
       throw new ToolRefusal('call already verified for another patient', 'This call is already confirmed for another patient, so I cannot look up a second one here.');
@@ -48,6 +51,7 @@ export const lookupPatientInfo = defineTool({
       .where(and(eq(appointments.patientId, patient.id), eq(appointments.status, 'booked'), gt(appointmentSlots.startsAt, new Date())))
       .orderBy(asc(appointmentSlots.startsAt))
       .limit(5);
+    await recordRead({ patientId: patient.id, what: [`patients/${patient.id}`, ...upcoming.map((row) => `appointments/${row.appointmentId}`)] });
     return {
       found: true,
       patientId: patient.id,

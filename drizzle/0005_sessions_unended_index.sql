@@ -1,0 +1,2 @@
+-- The reconciler's sweep reads only sessions still going, by when they were last written (services/worker/lib/session-repository.ts claimSilentSessions).
+CREATE INDEX "vapi_sessions_unended_updated_at_index" ON "vapi_sessions" USING btree ("updated_at") WHERE "vapi_sessions"."status" not in ('ended', 'completed');
