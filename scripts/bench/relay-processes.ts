@@ -15,7 +15,7 @@ import type { RedisClient } from '#shared/redis';
 import { patientChannel, type LiveRelayEvent } from '#shared/relay';
 import { sealForPatient } from '#shared/relay-messages';
 import { buildRelayApp } from '../../services/relay/app.ts';
-import { signRelayToken } from '../../services/relay/lib/relay-token.ts';
+import { signRelayToken } from '#shared/relay-token';
 import { STREAM_PATH } from '../../services/relay/plugins/stream.ts';
 import { silentLogger } from './bench-environment.ts';
 

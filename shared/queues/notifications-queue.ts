@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { defineQueue } from './definition.ts';
 import { keptJobs } from './lifetimes.ts';
@@ -47,3 +48,7 @@ export interface NotificationMeta extends Record<string, unknown> {
   endpoint: string;
   channel?: NotificationChannel | undefined;
 }
+
+/** The delivery job id of one notification to one endpoint: the same whoever dispatches it, however often. */
+export const notificationJobId = (notificationId: number, endpoint: string, channel: NotificationChannel = 'webhook') =>
+  `${channel === 'fhir' ? 'f' : 'n'}${notificationId}-${createHash('sha256').update(endpoint).digest('hex').slice(0, 16)}`;

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUES } from '#shared/queues/catalog';
 import { lacksCallId, readEnvelope } from '#shared/vapi/envelope';
 import { buildIngressApp } from '../../services/ingress/app.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { silentLogger, TEST_ENCRYPTION_KEY, TEST_WEBHOOK_SECRET, testConfig } from '../helpers/config.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { waitFor } from '../helpers/wait-for.ts';

@@ -15,7 +15,7 @@ import { readEnvelope } from '#shared/vapi/envelope';
 import { isLiveOnly } from '#shared/vapi/live';
 import { buildIngressApp } from '../../services/ingress/app.ts';
 import { deriveEventId } from '../../services/ingress/lib/event-id.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { silentLogger, testConfig } from '../helpers/config.ts';
 import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
 import { hmacHeaders } from '../helpers/signing.ts';

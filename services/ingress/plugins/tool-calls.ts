@@ -5,6 +5,7 @@ import fp from 'fastify-plugin';
 import type { IngressConfig } from '#shared/config';
 import { withDeadline } from '#shared/deadline';
 import { toolsQueue, type ToolCallContext, type ToolJobResult } from '#shared/queues/tools-queue';
+import { redisErrorHandler } from '#shared/redis';
 import type { ToolCallRequest } from '#shared/vapi/read';
 
 declare module 'fastify' {
@@ -36,7 +37,7 @@ export const toolCallsPlugin = fp(
     // Queue events read a stream with a blocking command: a connection of their own.
     const connection = app.redis.dedicated();
     const events = new QueueEvents(toolsQueue.name, { connection, prefix: config.queuePrefix });
-    events.on('error', (error) => app.log.error({ err: error }, 'tool queue events error'));
+    events.on('error', redisErrorHandler(app.redis.target, app.log, {}, 'tool queue events error'));
 
     async function runOne(call: ToolCallRequest, context: ToolCallContext, requestId: string, deadline: number): Promise<ToolJobResult> {
       const meta = { sessionId: context.sessionId, toolCallId: call.id, name: call.name, deadline, requestId };

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Counter, Histogram } from 'prom-client';
 import type { IngressConfig } from '#shared/config';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { liveQueue } from '#shared/queues/live-queue';
 import { lacksCallId, readEnvelope, type IncomingEvent } from '#shared/vapi/envelope';
 import { isLiveOnly, liveJobOf } from '#shared/vapi/live';
@@ -12,8 +13,6 @@ import { createRateLimiter } from '../lib/rate-limit.ts';
 import { createRequestVerifier, signsDeliveryId } from '../lib/request-verifier.ts';
 import { syncReplyFor } from '../lib/sync-replies.ts';
 import { toolCallsIn, toolContextOf, toolReply } from '../lib/tool-replies.ts';
-
-export const WEBHOOK_PATH = '/api/v1/sessions/vapi/webhook';
 
 /** What the one log line per webhook says about it; filled in as the handler learns it. */
 interface WebhookLog {

@@ -3,7 +3,7 @@ import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
 import { toolCalls, vapiMessages, vapiSessions, type SessionRow as StoredSession } from '#shared/db/schema';
 import { openCursor, sealCursor, type Keyset } from './history-cursor.ts';
-import type { RelayGrant } from './relay-token.ts';
+import type { RelayGrant } from '#shared/relay-token';
 import { readSessionEvents, type SessionEventsPage } from './session-events.ts';
 
 /** A session as the patient's app lists it (docs/relay.md, "History API"). */

@@ -13,7 +13,7 @@ import { createPatientLimits } from '../lib/patient-limits.ts';
 import { CLOSE, RelayClient } from '../lib/relay-client.ts';
 import { createRelayMetrics } from '../lib/relay-metrics.ts';
 import { createReplayLoader } from '../lib/replay-loader.ts';
-import { TokenError, verifyRelayToken, type RelayGrant } from '../lib/relay-token.ts';
+import { TokenError, verifyRelayToken, type RelayGrant } from '#shared/relay-token';
 import { timerAt } from '../lib/timer-at.ts';
 
 /** The WebSocket endpoint (docs/relay.md, docs/relay-asyncapi.yaml). */

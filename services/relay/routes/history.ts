@@ -7,7 +7,7 @@ import { replyNotFound } from '#shared/http/errors';
 import { RelayErrors } from '../errors.ts';
 import { CursorError } from '../lib/history-cursor.ts';
 import { listSessions, readEvents, readMessages, readSession } from '../lib/patient-sessions.ts';
-import { TokenError, verifyRelayToken, type RelayGrant } from '../lib/relay-token.ts';
+import { TokenError, verifyRelayToken, type RelayGrant } from '#shared/relay-token';
 import {
   errorAnswer,
   eventsAnswer,

@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Database } from '#shared/db/client';
+import { isUnreachable } from '#shared/outage';
 import type { JobCodec } from '#shared/queues/codec';
 import type { JobData } from '#shared/queues/definition';
 import { eventsQueue, type EventMeta } from '#shared/queues/events-queue';
@@ -152,7 +153,8 @@ export function createReconciler(deps: ReconcilerDeps) {
           if (claimed.length === 0) break;
         }
       } catch (error) {
-        logger.warn({ err: error }, 'claiming silent sessions failed; the next sweep tries again');
+        // A server that is down is reported once, at a slow pace, by the outbox and /readyz.
+        if (!isUnreachable(error)) logger.warn({ err: error }, 'claiming silent sessions failed; the next sweep tries again');
       } finally {
         filling = null;
       }

@@ -3,6 +3,7 @@ import { sql, type SQL } from 'drizzle-orm';
 import { recordAudit } from '#shared/audit';
 import type { Database } from '#shared/db/client';
 import { textArray } from '#shared/db/text-array';
+import { isUnreachable } from '#shared/outage';
 
 /** The RETENTION_* variables: days, decimals allowed, 0 keeps forever. */
 export interface RetentionPeriods {
@@ -164,7 +165,10 @@ export function createRetentionSweeper(deps: RetentionDeps) {
     if (stopped || running) return;
     running = sweepOnce()
       .then(() => undefined)
-      .catch((error: unknown) => deps.logger.warn({ err: error }, 'retention sweep failed; the next sweep goes on from there'))
+      .catch((error: unknown) => {
+        // A server that is down is reported once, at a slow pace, by the outbox and /readyz.
+        if (!isUnreachable(error)) deps.logger.warn({ err: error }, 'retention sweep failed; the next sweep goes on from there');
+      })
       .finally(() => (running = undefined));
   }
 

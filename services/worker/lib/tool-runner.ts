@@ -91,7 +91,7 @@ export function createToolRunner({ db, cipher, tools, onCommit, logger }: Deps) 
     try {
       return { status: 'succeeded', answer: { result: JSON.stringify(await run()) }, reason: null };
     } catch (error) {
-      if (error instanceof ToolRefusal) return { status: 'refused', answer: { error: error.message }, reason: 'refused' };
+      if (error instanceof ToolRefusal) return { status: 'refused', answer: { error: error.message }, reason: `refused: ${error.reason}` };
       if (error instanceof ToolDeadlineError) return { status: 'expired', answer: { error: SAY.expired }, reason: 'deadline passed while running' };
       const reason = toJobError(error).message;
       logger.error({ tool: tool.name, sessionId: meta.sessionId, toolCallId: meta.toolCallId, reason }, 'tool failed');
