@@ -82,6 +82,8 @@ export async function settle(done: () => boolean, ms = 10_000) {
 /** A WebSocket client of `patientId` on the relay at `url`, once the relay receives the patient's channel. */
 export async function relayClient(url: string, patientId: string, secret: string, publisher: RedisClient, channel: string, subscribers: number) {
   const ws = new WebSocket(`${url}?token=${signRelayToken({ patientId, expiresAt: Math.floor(Date.now() / 1000) + 3600 }, secret)}`);
+  // A connection the relay resets is reported, not a crash of the whole bench (its figures then show the loss).
+  ws.on('error', (error) => console.error(`relay client of ${patientId}: ${error.message}`));
   await once(ws, 'open');
   // The relay subscribes the patient's channel as the client connects: wait until Redis says so.
   while (((await publisher.pubsub('NUMSUB', channel)) as [string, number])[1] < subscribers) await sleep(20);
