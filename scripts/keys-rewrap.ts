@@ -1,13 +1,24 @@
-import { parseArgs } from 'node:util';
 import { recordAudit } from '#shared/audit';
 import { FieldCipher } from '#shared/crypto';
 import { createDatabase } from '#shared/db/client';
+import { exitWithUsage, readCommandLine, runCommand } from './cli/args.ts';
 import { cliConfig } from './cli-config.ts';
 import { countByKey, formatCensus, remaining, undecryptable } from './keys/census.ts';
 import { progressReporter } from './keys/progress.ts';
 import { MissingKeyError, rewrapAll } from './keys/rewrap.ts';
 
-const USAGE = 'npm run keys:rewrap [-- --check] [--batch-size N]';
+const USAGE = `usage: npm run keys:rewrap [-- --check] [--batch-size N]
+
+The last step of a key rotation: re-encrypts every stored value under the first key of
+DATA_ENCRYPTION_KEY, in small batches while the system runs; run again after a crash.
+
+options:
+  --check          count the values under each key id; exit 1 while any is under a key that is not first
+  --batch-size N   rows per transaction, 1 to 10000
+  -h, --help       this text
+
+exit status: 0 done; 1 values left (or under a key not given, or unreadable); 2 a usage error.`;
+const COMMAND = { name: 'keys:rewrap', usage: USAGE, options: { check: { type: 'boolean' }, 'batch-size': { type: 'string' } } } as const;
 
 /**
  * `npm run keys:rewrap`: the last step of a key rotation. Re-encrypts every stored value under the
@@ -17,11 +28,10 @@ const USAGE = 'npm run keys:rewrap [-- --check] [--batch-size N]';
  * is not first: at 0, the old keys can be removed. Exit 1 as well when a value needs a key not
  * given, or could not be rewritten; 2 for a usage error.
  */
-const { values } = parseArgs({ options: { check: { type: 'boolean' }, 'batch-size': { type: 'string' } } });
+const { values } = readCommandLine(COMMAND);
 const batchSize = values['batch-size'] === undefined ? undefined : Number(values['batch-size']);
 if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000)) {
-  console.error(`--batch-size must be a whole number from 1 to 10000\n${USAGE}`);
-  process.exit(2);
+  exitWithUsage(COMMAND, `--batch-size must be a whole number from 1 to 10000: ${values['batch-size']}`);
 }
 
 const config = cliConfig();
@@ -72,12 +82,11 @@ async function rewrap(): Promise<number> {
   return left > 0 || report.unreadable.length > 0 || report.busy > 0 ? 1 : 0;
 }
 
-try {
-  process.exitCode = values.check ? await check() : await rewrap();
-} catch (error) {
-  if (!(error instanceof MissingKeyError)) throw error;
-  console.error(`${error.message}: add that key after the first one and run again`);
-  process.exitCode = 1;
-} finally {
-  await handle.close();
-}
+await runCommand(async () => {
+  try {
+    return values.check ? await check() : await rewrap();
+  } catch (error) {
+    if (error instanceof MissingKeyError) error.message = `${error.message}: add that key after the first one and run again`;
+    throw error;
+  }
+}, () => handle.close());

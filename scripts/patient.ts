@@ -1,15 +1,27 @@
-import { parseArgs } from 'node:util';
 import { FieldCipher } from '#shared/crypto';
 import { createDatabase } from '#shared/db/client';
-import { openCatalogQueues } from '#shared/plugins/queues';
-import { createRedis } from '#shared/redis';
+import { exitWithUsage, readCommandLine, runCommand } from './cli/args.ts';
+import { commandQueues, commandRedis, expectRedis } from './cli/redis.ts';
 import { cliConfig } from './cli-config.ts';
-import { CallInProgressError, erasePatient, planErasure, type ErasurePlan } from './patient/erase.ts';
+import { erasePatient, planErasure, type ErasurePlan } from './patient/erase.ts';
 import { EXPORT_FORMATS, exportPatient, type ExportFormat } from './patient/export.ts';
-import { UnknownPatientError } from './patient/patient-data.ts';
 
-const USAGE = `npm run patient -- export --patient ID [--format ${EXPORT_FORMATS.join('|')}]
-npm run patient -- erase --patient ID --yes`;
+const USAGE = `usage: npm run patient -- export --patient ID [--format ${EXPORT_FORMATS.join('|')}]
+       npm run patient -- erase --patient ID [--yes]
+
+commands:
+  export   everything held about a patient, to stdout (JSON, or a FHIR R4 Bundle with --format fhir)
+  erase    remove the patient from Postgres and Redis; without --yes, only say what it would remove
+
+options:
+  --patient ID     the patient's id (as in patients.id)
+  --format F       export: ${EXPORT_FORMATS.join(' or ')} (default json)
+  --yes            erase: really erase
+  -h, --help       this text
+
+exit status: 0 done; 1 an unknown patient, a call in progress, an erase not confirmed or an error;
+2 a usage error.`;
+const COMMAND = { name: 'patient', usage: USAGE, options: { patient: { type: 'string' }, format: { type: 'string', default: 'json' }, yes: { type: 'boolean' } }, allowPositionals: true } as const;
 
 /**
  * `npm run patient`: a patient's copy of everything held about them (JSON, or a FHIR R4 Bundle),
@@ -17,24 +29,20 @@ npm run patient -- erase --patient ID --yes`;
  * `audit_events` as done from `cli`. Without `--yes`, erase only says what it would remove. Exit 1
  * for an unknown patient, a call in progress or an erase not confirmed; 2 for a usage error.
  */
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: { patient: { type: 'string' }, format: { type: 'string', default: 'json' }, yes: { type: 'boolean' } },
-});
-const [command] = positionals;
-const fail = (message: string): never => {
-  console.error(`${message}\n${USAGE}`);
-  process.exit(2);
-};
-if (command !== 'export' && command !== 'erase') fail('say what to do: export or erase');
+const { values, positionals } = readCommandLine(COMMAND);
+const [command, ...extra] = positionals;
+const fail = (message: string) => exitWithUsage(COMMAND, message);
+if (command === undefined) fail('no command given: export or erase');
+if (command !== 'export' && command !== 'erase') fail(`unknown command ${command}: export or erase`);
+if (extra.length > 0) fail(`unexpected argument ${extra[0]}`);
 const patientId = values.patient ?? fail('--patient is required');
 if (!EXPORT_FORMATS.includes(values.format as ExportFormat)) fail(`unknown format ${values.format}`);
 
 const config = cliConfig();
 const cipher = new FieldCipher(config.dataEncryptionKeys);
 const handle = createDatabase(config.databaseUrl, { max: 2 });
-const redis = createRedis(config.redis, 'worker', { error: (details, message) => console.error(message, details) });
-const queues = openCatalogQueues(redis, config.queuePrefix, (error, queue) => console.error(`queue ${queue}: ${error.message}`));
+const redis = commandRedis(config.redis);
+const queues = commandQueues(redis, config.redis, config.queuePrefix);
 
 function describe(plan: ErasurePlan): string {
   const jobs = Object.entries(plan.jobs).filter(([, list]) => list.length > 0);
@@ -45,6 +53,7 @@ function describe(plan: ErasurePlan): string {
 }
 
 async function main(): Promise<number> {
+  await expectRedis(redis, config.redis);
   if (command === 'export') {
     process.stdout.write(`${await exportPatient(handle.db, cipher, patientId, values.format as ExportFormat, 'cli')}\n`);
     return 0;
@@ -61,14 +70,8 @@ async function main(): Promise<number> {
   return plan.active > 0 ? 1 : 0;
 }
 
-try {
-  process.exitCode = await main();
-} catch (error) {
-  if (!(error instanceof UnknownPatientError || error instanceof CallInProgressError)) throw error;
-  console.error(error.message);
-  process.exitCode = 1;
-} finally {
+await runCommand(main, async () => {
   await Promise.all(Object.values(queues).map((queue) => queue.close()));
   redis.disconnect();
   await handle.close();
-}
+});

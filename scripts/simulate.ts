@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { loadConfig } from '#shared/config';
 import { resolveEnvironment } from '#shared/secrets';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { exitWithUsage, readCommandLine } from './cli/args.ts';
 import { isPaceName, PACES, WORDS_PER_MINUTE } from './simulate/pace.ts';
 import { SCENARIOS, type Scenario } from './simulate/scenarios.ts';
 import { vapiSigner } from './simulate/vapi-signer.ts';
 import { webhookUrlOf } from './simulate/webhook-url.ts';
-import { WEBHOOK_PATH } from '../services/ingress/routes/webhook.ts';
 
 const COMMAND = {
   name: 'simulate',

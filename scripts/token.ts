@@ -8,7 +8,7 @@
 import { resolve } from 'node:path';
 import { ConfigError, loadConfig } from '#shared/config';
 import { resolveEnvironment } from '#shared/secrets';
-import { signRelayToken } from '../services/relay/lib/relay-token.ts';
+import { signRelayToken } from '#shared/relay-token';
 import { exitWithUsage, readCommandLine } from './cli/args.ts';
 
 const DEFAULT_TTL_S = 3600;

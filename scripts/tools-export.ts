@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Vapi } from '@vapi-ai/server-sdk';
 import { z } from 'zod';
 import { readEnvironment } from '#shared/secrets';
-import { WEBHOOK_PATH } from '../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import type { ToolDefinition } from '../services/worker/tools/define-tool.ts';
 import { TOOLS } from '../services/worker/tools/registry.ts';
 import { readCommandLine } from './cli/args.ts';

@@ -3,22 +3,46 @@ import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import { ConfigError, loadConfig, ROLES, type Config, type Role } from '#shared/config';
 import { createLogger, type Logger } from '#shared/logger';
+import { describeTarget } from '#shared/redis';
 import { resolveEnvironment } from '#shared/secrets';
 import { startTracing } from '#shared/tracing';
 import { buildIngressApp } from './ingress/app.ts';
 import { DASHBOARD_PATH } from './ingress/plugins/queue-dashboard.ts';
-import { WEBHOOK_PATH } from './ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { buildRelayApp } from './relay/app.ts';
 import { buildWorkerApp } from './worker/app.ts';
 
 type Build = (options: { config: Config; logger: Logger }) => Promise<FastifyInstance>;
 
 /** How each role is built and where it listens. Each build reads only its role's part of the config. */
-const STARTERS: Record<Role, { build: Build; port: (config: Config) => number; path: string }> = {
-  ingress: { build: buildIngressApp, port: (c) => c.ingressPort, path: WEBHOOK_PATH },
-  worker: { build: buildWorkerApp, port: (c) => c.workerPort, path: '/readyz' },
-  relay: { build: buildRelayApp, port: (c) => c.relayPort, path: '/' },
+const STARTERS: Record<Role, { build: Build; port: (config: Config) => number; portVariable: string; path: string }> = {
+  ingress: { build: buildIngressApp, port: (c) => c.ingressPort, portVariable: 'PORT', path: WEBHOOK_PATH },
+  worker: { build: buildWorkerApp, port: (c) => c.workerPort, portVariable: 'WORKER_PORT', path: '/readyz' },
+  relay: { build: buildRelayApp, port: (c) => c.relayPort, portVariable: 'RELAY_PORT', path: '/' },
 };
+
+/**
+ * What `/readyz` finds unavailable right after start-up, but Redis, which the caller names by its
+ * connection (the ingress stays ready without it while its spool takes events, and still says so).
+ */
+async function unavailable(app: FastifyInstance): Promise<string[]> {
+  const answer = await app.inject({ url: '/readyz' });
+  const { checks = {} } = answer.json() as { checks?: Record<string, string> };
+  return Object.entries(checks).flatMap(([name, state]) => (state === 'ok' || name === 'redis' ? [] : [name === 'postgres' ? 'Postgres at DATABASE_URL' : name]));
+}
+
+/** Listens, naming the variable of a port that is taken (or not ours to take) instead of a raw EADDRINUSE. */
+async function listen(app: FastifyInstance, host: string, port: number, variable: string): Promise<void> {
+  try {
+    await app.listen({ host, port });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new ConfigError(`${variable} ${port} is already in use on ${host} (another vapi-relay running?): stop it, or set ${variable} to a free port`);
+    if (code === 'EACCES') throw new ConfigError(`${variable} ${port} on ${host} may not be opened by this user: set ${variable} to a port above 1023`);
+    if (code === 'EADDRNOTAVAIL') throw new ConfigError(`HOST ${host} is not an address of this machine: set HOST`);
+    throw error;
+  }
+}
 
 const isRole = (name: string): name is Role => (ROLES as readonly string[]).includes(name);
 
@@ -61,14 +85,17 @@ async function main(argv: string[]) {
   });
 
   for (const role of roles) {
-    const { build, port, path } = STARTERS[role];
+    const { build, port, portVariable, path } = STARTERS[role];
     const app = await build({ config, logger });
     apps.push(app);
-    await app.listen({ host: config.host, port: port(config) });
+    await listen(app, config.host, port(config), portVariable);
     const { port: bound } = app.server.address() as { port: number };
     const admin = app.adminListener?.server.address() as { address: string; port: number } | undefined;
     if (admin) logger.info(`${role} admin on http://${urlHost(admin.address)}:${admin.port}${DASHBOARD_PATH}`);
-    logger.info(`${role} ready on http://127.0.0.1:${bound}${path}`);
+    const url = `http://127.0.0.1:${bound}${path}`;
+    const away = [...(app.redis.producer.status === 'ready' ? [] : [`Redis at ${describeTarget(config.redis)}`]), ...(await unavailable(app))];
+    if (away.length === 0) logger.info(`${role} ready on ${url}`);
+    else logger.warn(`${role} listening on ${url}, not ready: ${away.join(', ')} does not answer (see /readyz)`);
   }
 }
 

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { QUEUE_KEYS, type QueueKey } from './queues/catalog.ts';
 
@@ -74,15 +75,44 @@ const webhookSigningKey = z
     'NOTIFY_WEBHOOK_SECRET must be whsec_ followed by at least 24 bytes in base64',
   );
 
-/** `TRUST_PROXY`: whose X-Forwarded-For to believe for the client IP (rate limits, audit). */
+/** proxy-addr's names for address ranges, which Fastify's trustProxy takes in a list too. */
+const RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** An IPv4 or IPv6 address, optionally with a CIDR prefix length (or a range name): what Fastify's trustProxy takes in a list. */
+const isAddressOrCidr = (item: string) => {
+  if (RANGE_NAMES.has(item)) return true;
+  const [address = '', bits, extra] = item.split('/');
+  const version = isIP(address);
+  if (version === 0 || extra !== undefined) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128));
+};
+
+const TRUST_PROXY_FORMS = 'true, false, or comma-separated proxy IP addresses/CIDRs (or loopback, linklocal, uniquelocal)';
+
+/**
+ * `TRUST_PROXY`: whose X-Forwarded-For to believe for the client IP (rate limits, audit), as
+ * Fastify's trustProxy takes it: true or false, or the proxies' addresses and CIDRs. A hop count
+ * is refused: Fastify 5 fails closed on one (it trusts no hop), so it would silently mean false.
+ */
 const trustProxy = z
   .string()
   .default('false')
-  .transform((value): boolean | string[] => {
+  .transform((value, ctx): boolean | string[] => {
     if (value === 'true') return true;
     if (value === 'false' || value === '') return false;
-    return list(value); // proxy addresses or CIDRs
+    if (/^\d+$/.test(value.trim())) {
+      ctx.addIssue({ code: 'custom', message: `TRUST_PROXY must be ${TRUST_PROXY_FORMS}; a hop count (${value}) trusts no proxy in Fastify 5: name the proxies` });
+      return false;
+    }
+    const items = list(value);
+    const bad = items.filter((item) => !isAddressOrCidr(item));
+    if (bad.length > 0) ctx.addIssue({ code: 'custom', message: `TRUST_PROXY must be ${TRUST_PROXY_FORMS}; not ${bad.join(', ')}` });
+    return items;
   });
+
+/** The modes a process runs in; anything else (`prod`) is a typo that would quietly run as development. */
+export const NODE_ENVS = ['development', 'production', 'test'] as const;
+export const nodeEnvSchema = z.enum(NODE_ENVS, { error: `NODE_ENV must be one of ${NODE_ENVS.join(', ')}` }).default('development');
 
 const isQueueKey = (name: string): name is QueueKey => (QUEUE_KEYS as readonly string[]).includes(name);
 
@@ -114,7 +144,7 @@ const payloadFormatOf = (env: { VAPI_SIGNATURE_PAYLOAD: string; VAPI_TIMESTAMP_H
 /** What every role reads. */
 const commonSchema = z
   .object({
-    NODE_ENV: z.string().default('development'),
+    NODE_ENV: nodeEnvSchema,
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     HOST: listenHost,
     DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/vapi_relay'),
@@ -226,8 +256,9 @@ const ingressSchema = z
 const workerSchema = z
   .object({
     WORKER_PORT: port(3002),
-    // Events jobs one process holds at once: what a group commit can gather (DESIGN 15). Held jobs cost
-    // no connection, and BullMQ's round trip per job caps a worker at about this many per round trip.
+    // Events jobs one process holds at once: what a group commit can gather (docs/storage.md). Held
+    // jobs cost no connection, and BullMQ's round trip per job caps a worker at about this many per
+    // round trip.
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(64),
     WORKER_QUEUES: workerQueues,
     NOTIFY_WEBHOOK_URL: z

@@ -1,5 +1,5 @@
 /**
- * What the outbox notifies other systems of (CONTRACT.md, "Outbound notifications"): a session that
+ * What the outbox notifies other systems of (docs/notifications.md): a session that
  * ended, and one that failed for good. A new type is a line here and the event change that raises it.
  */
 export const NOTIFICATION_TYPES = { ended: 'session.ended', error: 'session.error' } as const;

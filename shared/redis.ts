@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { withDeadline } from './deadline.ts';
+import { isUnreachable, outageLog } from './outage.ts';
 
 /** Where Redis is: one server (`url`), or a Redis Cluster reached through some of its nodes. */
 export interface RedisTarget {
@@ -30,8 +31,45 @@ const roleOptions: Record<RedisRole, RedisOptions> = {
   subscriber: { maxRetriesPerRequest: null },
 };
 
+interface RedisLogger {
+  error(details: object, message: string): void;
+  info?(details: object, message: string): void;
+}
+
+/** Where Redis is, as a log line names it: host:port and the variable, never the URL's password. */
+export function describeTarget(target: RedisTarget): string {
+  if (target.clusterNodes.length > 0) return `cluster ${target.clusterNodes.join(',')} (REDIS_CLUSTER_NODES)`;
+  try {
+    const url = new URL(target.url);
+    return `${url.hostname}:${url.port || 6379} (REDIS_URL)`;
+  } catch {
+    return 'REDIS_URL';
+  }
+}
+
+/** One account per Redis address of the process: its connections, and BullMQ's duplicates of them, all fail on each retry. */
+const outages = new Map<string, ReturnType<typeof outageLog>>();
+const outageOf = (target: RedisTarget) => {
+  const where = describeTarget(target);
+  let log = outages.get(where);
+  if (!log) {
+    log = outageLog(`Redis at ${where}`, 'start it, or point REDIS_URL (REDIS_CLUSTER_NODES for a cluster) at it');
+    outages.set(where, log);
+  }
+  return log;
+};
+
+/**
+ * The `error` listener for a BullMQ object on `target`: an outage goes to the one account of it
+ * (shared/outage.ts); any other error is logged with its stack, as `message`.
+ */
+export const redisErrorHandler = (target: RedisTarget, logger: RedisLogger, details: object, message: string) => (error: Error) => {
+  if (isUnreachable(error)) outageOf(target).unreachable(error, logger);
+  else logger.error({ err: error, ...details }, message);
+};
+
 /** Opens a Redis connection for one role; errors are logged (never thrown from the event emitter). */
-export function createRedis(target: RedisTarget, role: RedisRole, logger: { error(details: object, message: string): void }): RedisClient {
+export function createRedis(target: RedisTarget, role: RedisRole, logger: RedisLogger): RedisClient {
   const retryStrategy = (attempt: number) => Math.min(attempt * 200, 2_000);
   const options: RedisOptions = { ...roleOptions[role], connectionName: `vapi-relay:${role}`, retryStrategy };
   const redis: RedisClient =
@@ -46,13 +84,15 @@ export function createRedis(target: RedisTarget, role: RedisRole, logger: { erro
       : new Redis(target.url, options);
   let lastError = '';
   redis.on('error', (error: Error) => {
-    // A dead server repeats the same error on every reconnect attempt: log each distinct one once.
+    if (isUnreachable(error)) return outageOf(target).unreachable(error, logger);
+    // Anything else repeated on every reconnect attempt: each distinct one once.
     if (error.message === lastError) return;
     lastError = error.message;
     logger.error({ err: error, role }, 'redis connection error');
   });
   redis.on('ready', () => {
     lastError = '';
+    outageOf(target).reachable(logger);
   });
   return redis;
 }

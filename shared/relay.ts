@@ -2,9 +2,9 @@ import type { SessionStatus } from './session-status.ts';
 import type { Role } from './vapi/read.ts';
 
 /**
- * What each event the relay forwards to the patient's app carries in `data` (CONTRACT.md, relay
- * protocol). Every producer builds its events with the builders below, so the socket, its replay
- * and the history API send one shape.
+ * What each event the relay forwards to the patient's app carries in `data` (the relay protocol:
+ * docs/relay.md, docs/relay-asyncapi.yaml). Every producer builds its events with the builders
+ * below, so the socket, its replay and the history API send one shape.
  */
 export interface RelayEventData {
   session_status: { status: SessionStatus; endedReason?: string };

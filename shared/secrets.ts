@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { ConfigError, ROLE_SECRETS, ROLES, SECRET_VARIABLES, workerQueuesIn, type Role, type SecretName } from './config.ts';
+import { ConfigError, nodeEnvSchema, ROLE_SECRETS, ROLES, SECRET_VARIABLES, workerQueuesIn, type Role, type SecretName } from './config.ts';
 
 const generators: Record<SecretName, () => string> = {
   VAPI_WEBHOOK_SECRET: () => randomBytes(32).toString('hex'),
@@ -78,7 +78,10 @@ function withFileLock<T>(path: string, work: () => T): T {
  */
 export function resolveEnvironment(env: NodeJS.ProcessEnv, envPath: string, roles: readonly Role[] = ROLES): ResolvedEnvironment {
   const first = readEnvironment(env, envPath);
-  const production = first.NODE_ENV === 'production';
+  // Checked before anything is written: a mistyped NODE_ENV must not run as development and generate secrets.
+  const mode = nodeEnvSchema.safeParse(first.NODE_ENV);
+  if (!mode.success) throw new ConfigError(`Invalid configuration:\n  NODE_ENV: ${mode.error.issues[0]!.message}, not ${first.NODE_ENV}`);
+  const production = mode.data === 'production';
   const missingIn = (merged: NodeJS.ProcessEnv) => secretsOf(roles, merged, production).filter((name) => !merged[name]);
   if (missingIn(first).length === 0) return { env: first, generated: [] };
   if (production) {

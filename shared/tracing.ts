@@ -3,10 +3,11 @@ import { BullMQOtel } from 'bullmq-otel';
 import type { Role } from './config.ts';
 
 /**
- * OpenTelemetry tracing (DESIGN 21): one trace per webhook, from the ingress's request through the
- * job, the transaction, the outbox row and the pub/sub message to the relay's send and the
- * notification's `traceparent`. Off unless `startTracing` ran (an OTLP endpoint is set): then every
- * helper here is a plain call, and the SDK and its instrumentations are never even loaded.
+ * OpenTelemetry tracing (docs/operations.md, "Tracing"): one trace per webhook, from the ingress's
+ * request through the job, the transaction, the outbox row and the pub/sub message to the relay's
+ * send and the notification's `traceparent`. Off unless `startTracing` ran (an OTLP endpoint is
+ * set): then every helper here is a plain call, and the SDK and its instrumentations are never even
+ * loaded.
  */
 
 /** A trace context as an outbox row or a pub/sub message carries it: `traceparent`, and `tracestate` when there is one. */

@@ -36,10 +36,45 @@ async function checkRedis() {
   }
 }
 
-/** Fails the run at once, naming the missing server, then brings the test database up to date. */
+/** The keys in the test Redis database, counted by prefix (up to the first `:`): what a test left behind. */
+async function keyPrefixes(): Promise<Map<string, number>> {
+  const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+  const prefixes = new Map<string, number>();
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'COUNT', 1_000);
+      for (const key of keys) {
+        const prefix = key.split(':')[0]!;
+        prefixes.set(prefix, (prefixes.get(prefix) ?? 0) + 1);
+      }
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+  return prefixes;
+}
+
+const describePrefixes = (prefixes: Map<string, number>) => [...prefixes].map(([prefix, n]) => `${prefix} (${n})`).join(', ');
+
+/**
+ * Fails the run at once, naming the missing server, then brings the test database up to date; after
+ * the run, fails it if test files left keys in Redis, naming their prefixes (each file deletes the
+ * keys of its queue prefix: `integrationResources().reset`, `deleteKeys`). Keys there before the run
+ * (another run's, on a shared database) are not counted.
+ */
 export default async function setup() {
   const name = new URL(TEST_DATABASE_URL).pathname.slice(1);
   if (name === 'vapi_relay') throw new Error('TEST_DATABASE_URL points at the application database; use a database of its own');
+  if ((new URL(TEST_REDIS_URL).pathname.slice(1) || '0') === '0') {
+    throw new Error("TEST_REDIS_URL points at Redis database 0, the application's; use a database of its own (the default is redis://127.0.0.1:6379/15)");
+  }
   await Promise.all([checkPostgres(), checkRedis()]);
   await migrateDatabase(TEST_DATABASE_URL);
+  const before = await keyPrefixes();
+  return async function teardown() {
+    const left = new Map([...(await keyPrefixes())].filter(([prefix]) => !before.has(prefix)));
+    if (left.size > 0) throw new Error(`tests left keys in Redis (${TEST_REDIS_URL}) under: ${describePrefixes(left)}; the test files using those prefixes must delete their keys`);
+  };
 }

@@ -10,7 +10,7 @@ export const BENCH_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://
 /** Environment variables for a bench run's services: fresh secrets and a fresh queue prefix. */
 export function benchEnvironment(): Record<string, string> {
   return {
-    NODE_ENV: 'bench',
+    NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     DATABASE_URL: BENCH_DATABASE_URL,
     REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',

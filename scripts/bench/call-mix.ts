@@ -11,7 +11,7 @@ import postgres from 'postgres';
 import { createDatabase } from '#shared/db/client';
 import { FieldCipher } from '#shared/crypto';
 import { migrateDatabase } from '#shared/db/migrate';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { seedClinic } from '../seed/seed-clinic.ts';
 import { BENCH_DATABASE_URL, benchConfig, benchEnvironment, deleteBenchKeys, ms, signedHeaders, summarise } from './bench-environment.ts';
 import type { CallPlayReport } from './call-player.ts';

@@ -15,7 +15,7 @@ import { liveQueue } from '#shared/queues/live-queue';
 import { createRedis, deleteKeysWithPrefix } from '#shared/redis';
 import { patientChannel, type RelayEvent } from '#shared/relay';
 import { openForPatient, patientOfChannel } from '#shared/relay-messages';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { BENCH_DATABASE_URL, benchConfig, benchEnvironment, ms, signedHeaders, silentLogger, summarise, transcriptBody } from './bench-environment.ts';
 import { now } from './clock.ts';
 import { generateLoad } from './load.ts';

@@ -14,7 +14,7 @@ import { FieldCipher } from '#shared/crypto';
 import { createDatabase } from '#shared/db/client';
 import { migrateDatabase } from '#shared/db/migrate';
 import { buildRelayApp } from '../../services/relay/app.ts';
-import { signRelayToken } from '../../services/relay/lib/relay-token.ts';
+import { signRelayToken } from '#shared/relay-token';
 import { JobCodec } from '#shared/queues/codec';
 import { readEnvelope } from '#shared/vapi/envelope';
 import { toEventJob } from '../../services/ingress/lib/event-job.ts';

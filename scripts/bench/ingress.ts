@@ -13,7 +13,7 @@ import pino from 'pino';
 import { createLogger } from '#shared/logger';
 import { createRedis, deleteKeysWithPrefix } from '#shared/redis';
 import { buildIngressApp } from '../../services/ingress/app.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { benchConfig, ratio, signedHeaders, silentLogger, transcriptBody } from './bench-environment.ts';
 import { fireCannon, generateLoad } from './load.ts';
 import type { BenchRun } from './section.ts';

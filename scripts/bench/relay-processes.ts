@@ -15,7 +15,7 @@ import type { RedisClient } from '#shared/redis';
 import { patientChannel, type LiveRelayEvent } from '#shared/relay';
 import { sealForPatient } from '#shared/relay-messages';
 import { buildRelayApp } from '../../services/relay/app.ts';
-import { signRelayToken } from '../../services/relay/lib/relay-token.ts';
+import { signRelayToken } from '#shared/relay-token';
 import { STREAM_PATH } from '../../services/relay/plugins/stream.ts';
 import { silentLogger } from './bench-environment.ts';
 
@@ -82,6 +82,8 @@ export async function settle(done: () => boolean, ms = 10_000) {
 /** A WebSocket client of `patientId` on the relay at `url`, once the relay receives the patient's channel. */
 export async function relayClient(url: string, patientId: string, secret: string, publisher: RedisClient, channel: string, subscribers: number) {
   const ws = new WebSocket(`${url}?token=${signRelayToken({ patientId, expiresAt: Math.floor(Date.now() / 1000) + 3600 }, secret)}`);
+  // A connection the relay resets is reported, not a crash of the whole bench (its figures then show the loss).
+  ws.on('error', (error) => console.error(`relay client of ${patientId}: ${error.message}`));
   await once(ws, 'open');
   // The relay subscribes the patient's channel as the client connects: wait until Redis says so.
   while (((await publisher.pubsub('NUMSUB', channel)) as [string, number])[1] < subscribers) await sleep(20);

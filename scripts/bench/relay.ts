@@ -28,7 +28,7 @@ import { sessionEvents, vapiSessions } from '#shared/db/schema';
 import { createRedis, deleteKeysWithPrefix } from '#shared/redis';
 import { patientChannel, type LiveRelayEvent } from '#shared/relay';
 import { openForPatient } from '#shared/relay-messages';
-import { signRelayToken } from '../../services/relay/lib/relay-token.ts';
+import { signRelayToken } from '#shared/relay-token';
 import { STREAM_PATH } from '../../services/relay/plugins/stream.ts';
 import { BENCH_DATABASE_URL, benchEnvironment, ms, silentLogger, summarise } from './bench-environment.ts';
 import type { AttackPlan, AttackReport } from './relay-attacker.ts';

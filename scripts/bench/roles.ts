@@ -2,9 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import type { RelayEvent } from '#shared/relay';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { STREAM_PATH } from '../../services/relay/plugins/stream.ts';
-import { signRelayToken } from '../../services/relay/lib/relay-token.ts';
+import { signRelayToken } from '#shared/relay-token';
 import { now } from './clock.ts';
 
 const MAIN = fileURLToPath(new URL('../../services/main.ts', import.meta.url));

@@ -15,7 +15,7 @@ import { createDatabase } from '#shared/db/client';
 import { migrateDatabase } from '#shared/db/migrate';
 import { createRedis, deleteKeysWithPrefix } from '#shared/redis';
 import { buildIngressApp } from '../../services/ingress/app.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { createToolRunner } from '../../services/worker/lib/tool-runner.ts';
 import { TOOLS } from '../../services/worker/tools/registry.ts';
 import { seedClinic } from '../seed/seed-clinic.ts';

@@ -78,3 +78,18 @@ export function readCommandLine<Options extends ParseArgsOptionsConfig>(command:
     throw error;
   }
 }
+
+/**
+ * Runs a command's body and exits with its code; anything it throws (an unknown id, an
+ * unreachable database) is one line on stderr and exit 1, never a stack trace.
+ */
+export async function runCommand(main: () => Promise<number>, cleanUp: () => Promise<void> = async () => {}): Promise<void> {
+  try {
+    process.exitCode = await main();
+  } catch (error) {
+    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  } finally {
+    await cleanUp().catch(() => {});
+  }
+}

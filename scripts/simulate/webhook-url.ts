@@ -1,4 +1,4 @@
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 
 /**
  * The webhook URL for what `--url` names: the webhook itself, or the ingress's base URL (any other

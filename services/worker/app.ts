@@ -38,11 +38,11 @@ const DATABASE_CONNECTIONS = 20;
 
 /**
  * Builds the worker (never listens): the consumers of the queues `WORKER_QUEUES` names, and only
- * what they need (DESIGN 16): the outbox dispatcher where outbox rows are written (events, tools),
- * the retention sweep beside the event lane (DESIGN 18),
- * Postgres where a consumer reads or writes it (not for the live lane, which never waits for it),
- * the reconciler of silent calls beside the events consumer that stores what it finds, plus health
- * and metrics over HTTP.
+ * what they need, so each lane can run and scale in processes of its own (docs/operations.md,
+ * "Scaling out"): the outbox dispatcher where outbox rows are written (events, tools), the retention
+ * sweep beside the event lane (every deployment has one), Postgres where a consumer reads or writes
+ * it (not for the live lane, which never waits for it), the reconciler of silent calls beside the
+ * events consumer that stores what it finds, plus health and metrics over HTTP.
  */
 export async function buildWorkerApp({ config, logger, tools, legacySealsUntil, reconcileTuning, retentionSweepMs }: WorkerOptions): Promise<FastifyInstance> {
   const consumes = new Set(config.workerQueues);

@@ -33,7 +33,8 @@ export const healthPlugin = fp(
       );
       const ready = results.every((result) => result.status === 'fulfilled');
       results.forEach((result, i) => {
-        if (result.status === 'rejected') request.log.warn({ err: result.reason, check: names[i] }, 'readiness check failed');
+        // The reason's message, not its stack: a probe every few seconds during an outage repeats it.
+        if (result.status === 'rejected') request.log.warn({ check: names[i], reason: String((result.reason as Error)?.message ?? result.reason) }, 'readiness check failed');
       });
       return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks: report });
     });

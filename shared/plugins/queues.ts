@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import type { RedisClient } from '../redis.ts';
+import { redisErrorHandler, type RedisClient } from '../redis.ts';
 import { withDeadline } from '../deadline.ts';
 import { registerQueueGauges, type QueueFigures } from '../http/metrics.ts';
 import { QUEUES, type QueueKey } from '../queues/catalog.ts';
@@ -60,7 +60,7 @@ const SCRAPE_DEADLINE_MS = 1_000;
 /** Opens the catalog's queues on the fail-fast producer connection. */
 export const queuesPlugin = fp(
   async (app: FastifyInstance, { prefix }: { prefix: string }) => {
-    const queues = openCatalogQueues(app.redis.producer, prefix, (error, queue) => app.log.error({ err: error, queue }, 'queue error'));
+    const queues = openCatalogQueues(app.redis.producer, prefix, (error, queue) => redisErrorHandler(app.redis.target, app.log, { queue }, 'queue error')(error));
     app.decorate('queues', queues);
     registerQueueGauges(app.metrics, queueFigures(queues));
     app.addHook('onClose', async () => {

@@ -4,6 +4,8 @@ import { createRedis, waitUntilReady, type RedisClient, type RedisRole, type Red
 
 /** A process's Redis connections, one per role, opened on first use and closed with the app. */
 export interface RedisConnections {
+  /** Where they connect: for naming it in an outage (shared/redis.ts, redisErrorHandler). */
+  readonly target: RedisTarget;
   /** Fail-fast: producers (queue adds, publishes, markers) answer in bounded time or throw. */
   readonly producer: RedisClient;
   /** Blocking-safe (retries forever): BullMQ workers and queue-event listeners. */
@@ -38,6 +40,7 @@ export const redisPlugin = fp(
       return redis;
     };
     app.decorate('redis', {
+      target,
       get producer() {
         return connection('producer');
       },
@@ -54,8 +57,9 @@ export const redisPlugin = fp(
       },
     });
     if (ready) app.addReadinessCheck('redis', () => app.redis.producer.ping());
+    // A moment for Redis at start-up, so the start-up line can say whether it answers (services/main.ts); an outage is logged once by createRedis.
     app.addHook('onReady', async () => {
-      if (!(await waitUntilReady(app.redis.producer))) app.log.warn('Redis is not reachable yet; this service waits for it');
+      await waitUntilReady(app.redis.producer);
     });
     // Registered first, so it runs after every plugin that uses the connections has closed.
     app.addHook('onClose', async () => {

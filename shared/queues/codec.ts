@@ -6,7 +6,7 @@ import type { JobData, QueueDefinition } from './definition.ts';
  * fields not bound to it) are still opened. An upgrade finds them in the queues, the failed sets and
  * the spool; the window covers a rollout of up to four weeks plus the 14 days a dead letter may be
  * replayed (an event's own retries, at most 42 hours, fit inside). Past it, such a job is refused as
- * one that cannot be trusted. README, "Upgrading".
+ * one that cannot be trusted (docs/operations.md, "Upgrading").
  */
 export const LEGACY_SEALS_UNTIL = Date.parse('2027-01-15T00:00:00Z');
 

@@ -8,7 +8,8 @@ export interface LiveJobPayload {
   event: LiveRelayEvent;
   /**
    * The event's `call.metadata.patientId` (the signed claim the durable lane binds a call by), or
-   * null: whom to show it to while the durable lane has bound the call to nobody yet (DESIGN 11).
+   * null: whom to show it to while the durable lane has bound the call to nobody yet, so a call's
+   * first words are shown (docs/relay.md, "Protocol").
    */
   claimedPatientId: string | null;
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { defineQueue } from './definition.ts';
 import { keptJobs } from './lifetimes.ts';
@@ -6,7 +7,7 @@ import { keptJobs } from './lifetimes.ts';
 export const NOTIFICATION_CHANNELS = ['webhook', 'fhir'] as const;
 export type NotificationChannel = (typeof NOTIFICATION_CHANNELS)[number];
 
-/** The body POSTed to a notification endpoint (CONTRACT.md, "Outbound notifications"). */
+/** The body POSTed to a notification endpoint (the receivers' contract: docs/notifications.md). */
 export interface NotificationBody {
   type: string;
   sessionId: string;
@@ -44,3 +45,7 @@ export const notificationsQueue = defineQueue<NotificationMeta, NotificationBody
     ...keptJobs('notifications'),
   },
 });
+
+/** The delivery job id of one notification to one endpoint: the same whoever dispatches it, however often. */
+export const notificationJobId = (notificationId: number, endpoint: string, channel: NotificationChannel = 'webhook') =>
+  `${channel === 'fhir' ? 'f' : 'n'}${notificationId}-${createHash('sha256').update(endpoint).digest('hex').slice(0, 16)}`;

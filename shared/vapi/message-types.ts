@@ -3,8 +3,8 @@ import { isFinalTranscript } from './read.ts';
 
 /**
  * Where an event goes: the event log and the worker (`durable`), or straight to the relay, never
- * stored nor numbered (`live`, DESIGN 11). `live-until-final` is a transcript: partials are live,
- * the final one (which replaces them) is durable.
+ * stored nor numbered (`live`: a late partial is worthless, the final replaces it).
+ * `live-until-final` is a transcript: partials are live, the final one (which replaces them) is durable.
  */
 type LaneRule = 'durable' | 'live' | 'live-until-final';
 export type Lane = 'durable' | 'live';
@@ -46,7 +46,7 @@ const REPLY = { answer: 'reply' } as const;
 const TOOLS = { answer: 'tools' } as const;
 
 /**
- * Every `message.type` Vapi documents (vapi-protocol.md §3); a row says how the type differs from
+ * Every `message.type` Vapi documents (https://docs.vapi.ai/server-url/events); a row says how the type differs from
  * `VAPI_DEFAULT`. Tool calls are not call-bound: the assistant waits on every one, so one that names
  * no call (Vapi's dashboard tool tester) is answered too, by the tools that need no patient.
  * Adding a type is one row here (and a reply builder in sync-replies.ts when it is answered).

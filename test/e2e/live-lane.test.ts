@@ -8,7 +8,7 @@ import { liveQueue } from '#shared/queues/live-queue';
 import { patientChannel, type RelayEvent } from '#shared/relay';
 import { openForPatient, patientOfChannel } from '#shared/relay-messages';
 import { buildIngressApp } from '../../services/ingress/app.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { buildRelayApp } from '../../services/relay/app.ts';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { SEED_PATIENTS } from '../../scripts/seed/clinic-data.ts';

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { vapiSessions } from '#shared/db/schema';
 import { createLogger } from '#shared/logger';
 import { buildIngressApp } from '../../services/ingress/app.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { isLiveOnlyBody, realisticCall } from '../fixtures/vapi-call.ts';
 import { testConfig } from '../helpers/config.ts';

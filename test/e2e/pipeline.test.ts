@@ -8,7 +8,7 @@ import { patients, vapiMessages, vapiSessions } from '#shared/db/schema';
 import { patientChannel, type RelayEvent } from '#shared/relay';
 import { openForPatient, patientOfChannel } from '#shared/relay-messages';
 import { buildIngressApp } from '../../services/ingress/app.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { isLiveOnlyBody, realisticCall } from '../fixtures/vapi-call.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';

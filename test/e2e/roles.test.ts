@@ -3,19 +3,30 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/environment.ts';
 import { uniquePrefix } from '../helpers/config.ts';
+import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+
+const redis = openTestRedis();
+/** The queue prefixes the roles started here wrote under (queue metadata): deleted after the file. */
+const prefixes: string[] = [];
+afterAll(async () => {
+  for (const prefix of prefixes) await deleteKeys(redis, prefix);
+  redis.disconnect();
+});
 
 const MAIN = resolve(import.meta.dirname, '../../services/main.ts');
 const TSX = resolve(import.meta.dirname, '../../node_modules/.bin/tsx');
 
 /** Runs `services/main.ts <role>` in an empty directory (no .env) until it logs `ready` or exits. */
 function start(role: string, env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const prefix = uniquePrefix();
+  prefixes.push(prefix);
   return new Promise((done) => {
     const child = spawn(TSX, [MAIN, role], {
       cwd: mkdtempSync(join(tmpdir(), 'vapi-relay-role-')),
-      env: { PATH: process.env.PATH, NODE_ENV: 'production', LOG_LEVEL: 'info', HOST: '127.0.0.1', DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: uniquePrefix(), PORT: '0', WORKER_PORT: '0', RELAY_PORT: '0', ...env },
+      env: { PATH: process.env.PATH, NODE_ENV: 'production', LOG_LEVEL: 'info', HOST: '127.0.0.1', DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: prefix, PORT: '0', WORKER_PORT: '0', RELAY_PORT: '0', ...env },
     });
     let output = '';
     const collect = (chunk: Buffer) => {

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FieldCipher } from '#shared/crypto';
 import { appointments, toolCalls, vapiMessages, vapiSessions } from '#shared/db/schema';
 import { buildIngressApp } from '../../services/ingress/app.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { seedClinic } from '../../scripts/seed/seed-clinic.ts';
 import { WORDS_PER_MINUTE } from '../../scripts/simulate/pace.ts';

@@ -7,7 +7,7 @@ import { FieldCipher } from '#shared/crypto';
 import { createLogger } from '#shared/logger';
 import { appointments, appointmentSlots, auditEvents, sessionEvents, toolCalls, vapiSessions } from '#shared/db/schema';
 import { buildIngressApp } from '../../services/ingress/app.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { SEED_PATIENTS } from '../../scripts/seed/clinic-data.ts';
 import { seedClinic } from '../../scripts/seed/seed-clinic.ts';
@@ -106,7 +106,10 @@ describe('tool calls through ingress, queue and worker', () => {
     expect(JSON.stringify([records, orders, otherOrder])).not.toContain(ben.orders[0]!.description);
 
     const refused = await handle.db.select().from(toolCalls).where(and(eq(toolCalls.sessionId, call.id), eq(toolCalls.status, 'refused')));
-    expect(refused.map((row) => row.name).sort()).toEqual(['get_health_records', 'lookup_order']);
+    expect(refused.map((row) => [row.name, row.error]).sort()).toEqual([
+      ['get_health_records', 'refused: caller not verified'],
+      ['lookup_order', 'refused: order unknown for this patient'],
+    ]);
   });
 
   it("never switches a verified call to another patient, whatever the arguments say", async () => {
@@ -149,6 +152,8 @@ describe('tool calls through ingress, queue and worker', () => {
     expect(parsed(booked[0]![0]!)).toMatchObject({ booked: true, startsAt: slot.startsAt.toISOString() });
     for (const [r] of answers.filter(([a]) => a!.error !== undefined)) expect(r!.error).toMatch(/just taken/);
     expect(await handle.db.select().from(appointments).where(eq(appointments.slotId, slot.id))).toHaveLength(1);
+    const refusals = await handle.db.select({ error: toolCalls.error }).from(toolCalls).where(eq(toolCalls.status, 'refused'));
+    expect(refusals).toEqual(Array.from({ length: 19 }, () => ({ error: 'refused: slot taken by another booking' })));
   });
 
   it('answers in time when a booking outlasts the deadline, and the late booking never commits', async () => {

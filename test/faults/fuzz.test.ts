@@ -14,7 +14,7 @@ import { QUEUES } from '#shared/queues/catalog';
 import { readEnvelope } from '#shared/vapi/envelope';
 import { lacksCallId } from '#shared/vapi/message-types';
 import { buildIngressApp } from '../../services/ingress/app.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { silentLogger, TEST_ENCRYPTION_KEY, TEST_WEBHOOK_SECRET, testConfig } from '../helpers/config.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { waitFor } from '../helpers/wait-for.ts';

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { readEnvelope } from '#shared/vapi/envelope';
 import { laneOf } from '#shared/vapi/message-types';
 import { deriveEventId } from '../../services/ingress/lib/event-id.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { realisticCall, type VapiBody } from '../fixtures/vapi-call.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 

@@ -9,7 +9,7 @@ import { eventsQueue } from '#shared/queues/events-queue';
 import { notificationsQueue } from '#shared/queues/notifications-queue';
 import type { RedisClient } from '#shared/redis';
 import { buildIngressApp } from '../../services/ingress/app.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { silentLogger, testConfig } from './config.ts';
 import type { integrationResources } from './resources.ts';
 

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { expect } from 'vitest';
 import type { DatabaseHandle } from '#shared/db/client';
 import { appointments, appointmentSlots, vapiMessages, vapiSessions } from '#shared/db/schema';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import type { SeedPatient } from '../../scripts/seed/clinic-data.ts';
 import { realisticCall } from '../fixtures/vapi-call.ts';
 import { hmacHeaders } from './signing.ts';

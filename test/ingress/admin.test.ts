@@ -10,7 +10,7 @@ import { createLogger } from '#shared/logger';
 import { eventsQueue } from '#shared/queues/events-queue';
 import { toolsQueue } from '#shared/queues/tools-queue';
 import { buildIngressApp } from '../../services/ingress/app.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { silentLogger, testConfig } from '../helpers/config.ts';
 import { TEST_DATABASE_URL } from '../helpers/environment.ts';
@@ -101,6 +101,18 @@ describe('admin routes', () => {
     expect(replay.json()).toMatchObject({ replayed: 1 });
     const failed = await ingress.queues.events.getFailed();
     expect(failed.map((job) => job.name)).toEqual(['status-update']);
+  });
+
+  it('answer 404 for a replay or purge naming an id that is no dead letter, and do nothing', async () => {
+    await postEvent({ type: 'hang' });
+    await deadLetterEvents(1);
+    const [letter] = await ingress.queues.events.getFailed();
+    for (const url of ['/admin/dlq/replay', '/admin/dlq/purge']) {
+      const answer = await ingress.inject({ method: 'POST', url, headers: bearer(), payload: { ids: [letter!.id, 'no-such-job'] } });
+      expect(answer.statusCode).toBe(404);
+      expect(answer.json()).toMatchObject({ message: 'no dead letter no-such-job in any queue' });
+    }
+    expect(await ingress.queues.events.getFailedCount()).toBe(1);
   });
 
   it('show a dead letter with its payload opened for the operator, and record the reading', async () => {

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, afterAll, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
 import { buildIngressApp } from '../../services/ingress/app.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { silentLogger, testConfig } from '../helpers/config.ts';
 import { integrationResources } from '../helpers/resources.ts';
 import { hmacHeaders } from '../helpers/signing.ts';

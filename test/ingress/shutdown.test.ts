@@ -1,8 +1,9 @@
 import net from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { buildIngressApp } from '../../services/ingress/app.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { silentLogger, testConfig } from '../helpers/config.ts';
+import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 import { realisticCall } from '../fixtures/vapi-call.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -17,9 +18,16 @@ const readAll = (socket: net.Socket) =>
     socket.on('error', reject);
   });
 
+const config = testConfig();
+const redis = openTestRedis();
+afterAll(async () => {
+  await deleteKeys(redis, config.queuePrefix);
+  redis.disconnect();
+});
+
 describe('graceful shutdown', () => {
   it('answers a request that was still arriving when shutdown began with the contract 503, and closes', async () => {
-    const app = await buildIngressApp({ config: testConfig(), logger: silentLogger() });
+    const app = await buildIngressApp({ config, logger: silentLogger() });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const { port } = app.server.address() as net.AddressInfo;
 

@@ -14,7 +14,7 @@ import { readEnvelope } from '#shared/vapi/envelope';
 import { laneOf } from '#shared/vapi/message-types';
 import { buildIngressApp } from '../../services/ingress/app.ts';
 import { deriveEventId } from '../../services/ingress/lib/event-id.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { silentLogger, testConfig } from '../helpers/config.ts';
 import { deleteKeys } from '../helpers/redis.ts';
 import { integrationResources } from '../helpers/resources.ts';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Config } from '#shared/config';
 import { buildRelayApp } from '../../services/relay/app.ts';
 import { CLOSE } from '../../services/relay/lib/relay-client.ts';
-import { CLOCK_SKEW_S, signRelayToken } from '../../services/relay/lib/relay-token.ts';
+import { CLOCK_SKEW_S, signRelayToken } from '#shared/relay-token';
 import { silentLogger, testConfig } from '../helpers/config.ts';
 import { integrationResources } from '../helpers/resources.ts';
 import { waitFor } from '../helpers/wait-for.ts';

@@ -9,7 +9,7 @@ import type { DatabaseHandle } from '#shared/db/client';
 import { sessionEvents, vapiSessions } from '#shared/db/schema';
 import { patientChannel, type RelayEvent } from '#shared/relay';
 import { sealForPatient } from '#shared/relay-messages';
-import { signRelayToken } from '../../services/relay/lib/relay-token.ts';
+import { signRelayToken } from '#shared/relay-token';
 import { STREAM_PATH } from '../../services/relay/plugins/stream.ts';
 
 /** A token for the test config's relay secret, valid for an hour unless told otherwise. */

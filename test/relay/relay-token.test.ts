@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CLOCK_SKEW_S, signRelayToken, TokenError, verifyRelayToken } from '../../services/relay/lib/relay-token.ts';
+import { CLOCK_SKEW_S, signRelayToken, TokenError, verifyRelayToken } from '#shared/relay-token';
 import { craftToken } from './relay-harness.ts';
 
 const SECRET = 'relay-token-test-secret-3c9a';

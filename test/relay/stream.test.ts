@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
 import { sessionEvents } from '#shared/db/schema';
 import { buildIngressApp } from '../../services/ingress/app.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { buildRelayApp } from '../../services/relay/app.ts';
 import { CLOSE } from '../../services/relay/lib/relay-client.ts';
 import { REPLAY_BUDGET, REPLAY_PAGE_EVENTS } from '../../services/relay/lib/limits.ts';

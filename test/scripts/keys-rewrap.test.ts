@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inArray, isNotNull } from 'drizzle-orm';
+import { eq, inArray, isNotNull } from 'drizzle-orm';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '#shared/config';
 import { FieldCipher } from '#shared/crypto';
@@ -11,7 +11,7 @@ import { columnLabel, ENCRYPTED_TABLES } from '#shared/db/encrypted-columns';
 import { auditEvents, patients, vapiEvents, vapiMessages, vapiSessions } from '#shared/db/schema';
 import { nameDobKey } from '#shared/patient-identity';
 import { buildIngressApp } from '../../services/ingress/app.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { SEED_PATIENTS } from '../../scripts/seed/clinic-data.ts';
 import { seedClinic } from '../../scripts/seed/seed-clinic.ts';
@@ -119,7 +119,7 @@ describe('npm run keys:rewrap', () => {
     expect(byName).toEqual([{ id: ada.id }]);
     const sessions = await handle.db.select({ callerHash: vapiSessions.callerHash }).from(vapiSessions).where(inArray(vapiSessions.id, calls.map((call) => call.callId)));
     expect(sessions).toEqual(calls.map(() => ({ callerHash: onlyNew.lookupHash(ada.phoneNumber) })));
-    const [audit] = await handle.db.select().from(auditEvents);
+    const [audit] = await handle.db.select().from(auditEvents).where(eq(auditEvents.action, 'keys.rewrap'));
     expect(audit).toMatchObject({ actor: 'system', action: 'keys.rewrap', source: 'cli', outcome: 'success', what: expect.arrayContaining([expect.stringMatching(/^vapi_messages\.transcript \(\d+\)$/)]) });
   });
 

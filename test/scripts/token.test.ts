@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { verifyRelayToken } from '../../services/relay/lib/relay-token.ts';
+import { verifyRelayToken } from '#shared/relay-token';
 import { testConfig } from '../helpers/config.ts';
 
 const run = promisify(execFile);

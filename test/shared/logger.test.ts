@@ -5,7 +5,7 @@ import type { Config } from '#shared/config';
 import { FieldCipher } from '#shared/crypto';
 import { createLogger } from '#shared/logger';
 import { buildIngressApp } from '../../services/ingress/app.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { createEventProcessor } from '../../services/worker/lib/event-processor.ts';
 import { PrivateRedis } from '../faults/private-services.ts';

@@ -12,7 +12,7 @@ import { openForPatient } from '#shared/relay-messages';
 import { createLogger } from '#shared/logger';
 import { serviceNameFor, startTracing } from '#shared/tracing';
 import { buildIngressApp } from '../../services/ingress/app.ts';
-import { WEBHOOK_PATH } from '../../services/ingress/routes/webhook.ts';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { buildRelayApp } from '../../services/relay/app.ts';
 import { buildWorkerApp } from '../../services/worker/app.ts';
 import { freePort } from '../faults/private-services.ts';

@@ -149,7 +149,7 @@ describe('the retention sweep', () => {
   });
 
   it('sweeps while events flow through the real worker, and every event is stored', async () => {
-    // On the file's queue prefix, so that the reset after the test deletes its keys.
+    // The file's queue prefix, so the reset deletes what this worker leaves in Redis.
     const flowing = testConfig({ QUEUE_PREFIX: config.queuePrefix, RETENTION_EVENT_PAYLOAD_DAYS: '0.00001', RETENTION_DELIVERY_DAYS: '0.00001', RETENTION_SESSION_DAYS: '0' });
     expect(flowing.retention).toEqual({ eventPayloadDays: 0.00001, deliveryDays: 0.00001, sessionDays: 0 });
     const [worker] = track(await buildWorkerApp({ config: flowing, logger: silentLogger(), retentionSweepMs: 10 }));

@@ -17,7 +17,7 @@ const ENQUEUE_DEADLINE_MS = 1_000;
 
 /**
  * Makes events durable: `enqueue` resolves once Redis holds the job or, when Redis does not take it
- * in time, once the spool has it on disk (DESIGN 1); it rejects only when neither could.
+ * in time, once the spool has it on disk (docs/reliability.md); it rejects only when neither could.
  *
  * Each delivery adds the job (its id is the event id, so BullMQ keeps one job per event) and sets a
  * small "seen" marker if absent: an event whose marker already existed is a redelivery. Both are

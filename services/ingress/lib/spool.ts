@@ -35,12 +35,12 @@ export type SpoolConsumer<T> = (job: T) => Promise<unknown>;
 export type UnreadableLine = (where: { path: string; line: number }, error: unknown) => void;
 
 /**
- * An append-only local file of events that Redis did not take in time (DESIGN 1), so the ingress
- * can still answer 200 for them. `append` resolves only once the event's bytes are fsync'd; appends
- * that arrive together are written and synced together. `drain` hands the spooled jobs to the queue
- * in the order they came and deletes each segment file once all of it is queued. A crash between
- * queueing and deleting queues some again on the next start: the event id (job id and seen marker)
- * makes those duplicates, not second events.
+ * An append-only local file of events that Redis did not take in time (docs/reliability.md), so the
+ * ingress can still answer 200 for them. `append` resolves only once the event's bytes are fsync'd;
+ * appends that arrive together are written and synced together. `drain` hands the spooled jobs to
+ * the queue in the order they came and deletes each segment file once all of it is queued. A crash
+ * between queueing and deleting queues some again on the next start: the event id (job id and seen
+ * marker) makes those duplicates, not second events.
  *
  * One process owns a spool directory: two ingress processes must not share one.
  */

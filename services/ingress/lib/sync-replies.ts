@@ -4,8 +4,8 @@ import { isReplied, type RepliedType } from '#shared/vapi/message-types';
 
 /**
  * What Vapi reads from the HTTP answer to a message it waits on, typed by Vapi's own server SDK
- * (DESIGN 14): every field its response type requires is there. Tool calls are answered by the
- * tool round trip (tool-replies.ts), not here.
+ * (docs/connecting-vapi.md): every field its response type requires is there. Tool calls are
+ * answered by the tool round trip (tool-replies.ts), not here.
  */
 export type SyncReply =
   | Vapi.ServerMessageResponseAssistantRequest

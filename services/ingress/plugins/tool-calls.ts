@@ -5,6 +5,7 @@ import fp from 'fastify-plugin';
 import type { IngressConfig } from '#shared/config';
 import { withDeadline } from '#shared/deadline';
 import { toolsQueue, type ToolCallContext, type ToolJobResult } from '#shared/queues/tools-queue';
+import { redisErrorHandler } from '#shared/redis';
 import type { ToolCallRequest } from '#shared/vapi/read';
 
 declare module 'fastify' {
@@ -26,17 +27,17 @@ const jobKeyOf = (call: ToolCallRequest, { sessionId }: ToolCallContext) =>
   sessionId === null ? `\0${call.id}\0${call.name}\0${JSON.stringify(call.arguments)}` : `${sessionId}\0${call.id}`;
 
 /**
- * Tool calls as request/response over the `vapi-tools` queue (DESIGN 4): one job per call, all of
- * a message's calls at once, each awaited through BullMQ's queue events until the deadline. The
- * job id is derived from the session and the tool call id, so Vapi redelivering a message waits
- * for the same job instead of running the tool again.
+ * Tool calls as request/response over the `vapi-tools` queue (docs/connecting-vapi.md, "Tools"):
+ * one job per call, all of a message's calls at once, each awaited through BullMQ's queue events
+ * until the deadline. The job id is derived from the session and the tool call id, so Vapi
+ * redelivering a message waits for the same job instead of running the tool again.
  */
 export const toolCallsPlugin = fp(
   async (app: FastifyInstance, { config }: { config: IngressConfig }) => {
     // Queue events read a stream with a blocking command: a connection of their own.
     const connection = app.redis.dedicated();
     const events = new QueueEvents(toolsQueue.name, { connection, prefix: config.queuePrefix });
-    events.on('error', (error) => app.log.error({ err: error }, 'tool queue events error'));
+    events.on('error', redisErrorHandler(app.redis.target, app.log, {}, 'tool queue events error'));
 
     async function runOne(call: ToolCallRequest, context: ToolCallContext, requestId: string, deadline: number): Promise<ToolJobResult> {
       const meta = { sessionId: context.sessionId, toolCallId: call.id, name: call.name, deadline, requestId };

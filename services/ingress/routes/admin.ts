@@ -9,7 +9,7 @@ import { HttpError } from '#shared/http/errors';
 import type { CatalogQueues } from '#shared/plugins/queues';
 import { QUEUE_KEYS } from '#shared/queues/catalog';
 import type { JobCodec } from '#shared/queues/codec';
-import { createDeadLetters } from '../lib/dead-letters.ts';
+import { createDeadLetters, UnknownDeadLetterError, type DeadLetterFilter } from '#shared/queues/dead-letters';
 
 /** A NUL or a lone surrogate: neither fits a Postgres text or jsonb value, so a filter holding one is refused up front. */
 const UNSTORABLE = /[\0\p{Cs}]/u;
@@ -29,7 +29,7 @@ const filterSchema = z.object({
 });
 
 /** A replay or purge must name what it touches: ids, a filter, or `all: true`. */
-const actionSchema = filterSchema.extend({ all: z.boolean().optional() }).refine(
+const actionSchema = filterSchema.extend({ all: z.boolean().optional(), endpoint: text.pipe(z.url({ protocol: /^https?$/ })).optional() }).refine(
   (body) => body.all === true || body.ids !== undefined || body.type !== undefined || body.error !== undefined || body.since !== undefined || body.until !== undefined,
   'name the dead letters: ids, a filter (type, error, since, until), or all: true',
 );
@@ -94,8 +94,20 @@ export async function adminRoutes(app: FastifyInstance, { queues, db, jobCodec }
     return found;
   });
 
-  app.post('/dlq/replay', async (request) => deadLetters.replay(parse(actionSchema, request.body), actor(request)));
-  app.post('/dlq/purge', async (request) => deadLetters.purge(parse(actionSchema, request.body), actor(request)));
+  /** An id named that is no dead letter is a 404, and nothing was done. */
+  const named = async <T>(act: () => Promise<T>) => {
+    try {
+      return await act();
+    } catch (error) {
+      if (error instanceof UnknownDeadLetterError) throw new HttpError(404, 'NOT_FOUND', error.message);
+      throw error;
+    }
+  };
+  app.post('/dlq/replay', async (request) => {
+    const { endpoint, ...filter }: DeadLetterFilter & { endpoint?: string } = parse(actionSchema, request.body);
+    return named(() => deadLetters.replay(filter, actor(request), { endpoint }));
+  });
+  app.post('/dlq/purge', async (request) => named(() => deadLetters.purge(parse(actionSchema, request.body), actor(request))));
 
   app.post('/notifications/endpoints/enable', async (request) => {
     const { url } = parse(z.object({ url: text.pipe(z.url()) }), request.body);

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { IngressConfig } from '#shared/config';
+import { WEBHOOK_PATH } from '#shared/http/paths';
 import { liveQueue } from '#shared/queues/live-queue';
 import { readEnvelope, type IncomingEvent } from '#shared/vapi/envelope';
 import { liveJobOf } from '#shared/vapi/live';
@@ -12,8 +13,6 @@ import { createRequestVerifier, signsDeliveryId } from '../lib/request-verifier.
 import { syncReplyFor } from '../lib/sync-replies.ts';
 import { toolCallsIn, toolContextOf, toolReply } from '../lib/tool-replies.ts';
 import { createWebhookMetrics } from '../metrics.ts';
-
-export const WEBHOOK_PATH = '/api/v1/sessions/vapi/webhook';
 
 /** What the one log line per webhook says about it; filled in as the handler learns it. */
 interface WebhookLog {

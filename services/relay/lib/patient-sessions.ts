@@ -3,10 +3,10 @@ import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
 import { toolCalls, vapiMessages, vapiSessions, type SessionRow as StoredSession } from '#shared/db/schema';
 import { openCursor, sealCursor, type Keyset } from './history-cursor.ts';
-import type { RelayGrant } from './relay-token.ts';
+import type { RelayGrant } from '#shared/relay-token';
 import { readSessionEvents, type SessionEventsPage } from './session-events.ts';
 
-/** A session as the patient's app lists it (CONTRACT.md, "Relay: HTTP API"). */
+/** A session as the patient's app lists it (docs/relay.md, "History API"). */
 export interface SessionView {
   id: string;
   status: string;

@@ -7,7 +7,7 @@ import type { RelayEvent } from '#shared/relay';
 import { MAX_HELD_EVENTS, MAX_REPLAYS, REPLAY_PAGE_EVENTS, SEND_PIECE_EVENTS, SUBSCRIBES } from './limits.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { ReplayLoader } from './replay-loader.ts';
-import type { RelayGrant } from './relay-token.ts';
+import type { RelayGrant } from '#shared/relay-token';
 import { TokenBucket } from './token-bucket.ts';
 
 /** Close codes the relay sends (RFC 6455 §7.4.1). */

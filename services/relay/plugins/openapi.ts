@@ -17,7 +17,7 @@ export const openapiPlugin = fp(
       hideUntagged: true,
       openapi: {
         openapi: '3.1.0',
-        info: { title: 'vapi-relay: patient history API', version: '1', description: "The patient's app reads its sessions, transcripts and relay events (CONTRACT.md, \"Relay: HTTP API\")." },
+        info: { title: 'vapi-relay: patient history API', version: '1', description: "The patient's app reads its sessions, transcripts and relay events." },
         components: { securitySchemes: { relayToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'the relay token of the WebSocket, header only' } } },
       },
     });

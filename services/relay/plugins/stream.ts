@@ -13,10 +13,10 @@ import { createPatientLimits } from '../lib/patient-limits.ts';
 import { CLOSE, RelayClient } from '../lib/relay-client.ts';
 import { createRelayMetrics } from '../metrics.ts';
 import { createReplayLoader } from '../lib/replay-loader.ts';
-import { TokenError, verifyRelayToken, type RelayGrant } from '../lib/relay-token.ts';
+import { TokenError, verifyRelayToken, type RelayGrant } from '#shared/relay-token';
 import { timerAt } from '../lib/timer-at.ts';
 
-/** The WebSocket endpoint (CONTRACT.md, "Relay: WebSocket"). */
+/** The WebSocket endpoint (docs/relay.md, docs/relay-asyncapi.yaml). */
 export const STREAM_PATH = '/v1/stream';
 
 export interface StreamOptions {

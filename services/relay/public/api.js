@@ -1,4 +1,4 @@
-// The relay's history API (README, "Relay"): the token goes in the Authorization header, never in the URL.
+// The relay's history API (docs/relay.md): the token goes in the Authorization header, never in the URL.
 
 /** A refusal of the API, with the words the relay gave for it. */
 export class ApiError extends Error {

@@ -1,5 +1,5 @@
-// The relay's WebSocket (README, "Relay"): live events of all the patient's calls, and a replay of the
-// open call after `afterSeq`, resumed after a drop from the last event seen.
+// The relay's WebSocket (docs/relay.md): live events of all the patient's calls, and a replay of
+// the open call after `afterSeq`, resumed after a drop from the last event seen.
 
 const RETRY_MS = [500, 1000, 2000, 5000, 10000];
 /** Closes after which reconnecting cannot help: the token is refused or has expired. */

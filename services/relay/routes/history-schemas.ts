@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { MAX_CURSOR_LENGTH } from '../lib/history-cursor.ts';
 
 /**
- * The history API's requests and answers (CONTRACT.md, "Relay: HTTP API"), declared once in zod:
+ * The history API's requests and answers (docs/relay.md, "History API"), declared once in zod:
  * the routes validate requests with their JSON Schema, the handlers take their types from them, and
  * the OpenAPI document is generated from the same schemas.
  */

@@ -7,7 +7,7 @@ import { replyNotFound } from '#shared/http/errors';
 import { RelayErrors } from '../errors.ts';
 import { CursorError } from '../lib/history-cursor.ts';
 import { listSessions, readEvents, readMessages, readSession } from '../lib/patient-sessions.ts';
-import { TokenError, verifyRelayToken, type RelayGrant } from '../lib/relay-token.ts';
+import { TokenError, verifyRelayToken, type RelayGrant } from '#shared/relay-token';
 import {
   errorAnswer,
   eventsAnswer,
@@ -60,7 +60,7 @@ async function paging<T>(read: Promise<T>): Promise<T> {
 }
 
 /**
- * The patient's history API (CONTRACT.md, "Relay: HTTP API"), an encapsulated plugin (no
+ * The patient's history API (docs/relay.md, "History API"), an encapsulated plugin (no
  * fastify-plugin) mounted at `/v1`: its onRequest hook verifies the relay token for exactly the
  * routes registered here, and its own not-found handler keeps unmatched `/v1/...` paths behind it
  * too. Every answer, refusals included, is `no-store`; another patient's session and a session that

@@ -15,8 +15,9 @@ export interface EventLogRow {
 
 /**
  * Records events under their ids and returns the ids recorded now: an id recorded before (a
- * redelivery) is not among them, and its event does nothing more (DESIGN 3). Rows go in id order,
- * so two transactions recording the same redelivered events wait for each other, never in a cycle.
+ * redelivery) is not among them, and its event does nothing more: Vapi retries, and a dead letter
+ * may be replayed. Rows go in id order, so two transactions recording the same redelivered events
+ * wait for each other, never in a cycle.
  */
 export async function recordEvents(tx: Transaction, rows: EventLogRow[]): Promise<Set<string>> {
   if (rows.length === 0) return new Set();

@@ -35,7 +35,7 @@ export interface BatchLimits {
 
 /**
  * As many events as a worker holds by default, and two slots: under load one commits while the
- * other runs, where a single slot's commits bound throughput (README, Performance).
+ * other runs, where a single slot's commits bound throughput (docs/performance.md).
  */
 const DEFAULT_BATCH_LIMITS: BatchLimits = { maxEvents: 64, slots: 2 };
 
@@ -84,12 +84,13 @@ function groupBySession(events: ReadEvent[]): Map<string, ReadEvent[]> {
 }
 
 /**
- * Stores events in group commit (DESIGN 5, 15): the jobs a worker holds at once are stored in one
- * transaction that records them in the event log (a redelivery stops there), locks their sessions
- * in id order (creating those seen for the first time), applies each session's events in the order
- * they arrived (session-state.ts), and appends relay events (with the next `seq`) and notification
- * intents to the outbox, in one statement per table. A job's promise settles once its batch is
- * committed; a batch that fails is stored again event by event, so a bad event fails alone.
+ * Stores events in group commit (docs/storage.md, "Group commit"): the jobs a worker holds at once
+ * are stored in one transaction that records them in the event log (a redelivery stops there),
+ * locks their sessions in id order (creating those seen for the first time), applies each session's
+ * events in the order they arrived (session-state.ts), and appends relay events (with the next
+ * `seq`) and notification intents to the outbox, in one statement per table. A job's promise
+ * settles once its batch is committed; a batch that fails is stored again event by event, so a bad
+ * event fails alone.
  */
 export function createEventProcessor({ db, cipher, onCommit, batch = DEFAULT_BATCH_LIMITS, onBatch, onSplit }: Deps) {
   async function storeBatch(tx: Transaction, events: ReadEvent[]) {

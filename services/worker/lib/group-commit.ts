@@ -19,10 +19,11 @@ interface Waiting<Item, Result> {
 }
 
 /**
- * Natural group commit (DESIGN 15): whatever waits when a slot is free is stored together, in the
- * order it arrived, and while one batch commits the next one gathers. Each item's promise settles
- * only once its own batch has. A batch that fails is stored again item by item, each alone, so one
- * bad item fails alone and its neighbours are stored as if it had never been there.
+ * Natural group commit (docs/storage.md, "Group commit"): whatever waits when a slot is free is
+ * stored together, in the order it arrived, and while one batch commits the next one gathers. Each
+ * item's promise settles only once its own batch has. A batch that fails is stored again item by
+ * item, each alone, so one bad item fails alone and its neighbours are stored as if it had never
+ * been there.
  */
 export function createGroupCommit<Item, Result>(options: GroupCommitOptions<Item, Result>) {
   const waiting: Waiting<Item, Result>[] = [];

@@ -8,13 +8,13 @@ import { openBinding, sealForPatient } from '#shared/relay-messages';
 export type LiveOutcome = 'relayed' | 'claimed' | 'unbound';
 
 /**
- * Publishes a live-only event to its call's patient (DESIGN 11) without waiting for Postgres or a
- * session lock: the patient the durable lane bound the call to (a Redis key its dispatcher writes,
- * sealed to the call: one that does not open for it is none), which always wins; before that
- * binding exists, the patient the event's own signed `call.metadata.patientId` names, the claim
- * the durable lane binds by, so the first words of a call are shown. An event with neither reaches
- * no channel at all: a binding by the caller's number takes a look-up only the durable lane makes,
- * and is never guessed here.
+ * Publishes a live-only event to its call's patient (docs/relay.md, "Protocol") without waiting for
+ * Postgres or a session lock: the patient the durable lane bound the call to (a Redis key its
+ * dispatcher writes, sealed to the call: one that does not open for it is none), which always wins;
+ * before that binding exists, the patient the event's own signed `call.metadata.patientId` names,
+ * the claim the durable lane binds by, so the first words of a call are shown. An event with
+ * neither reaches no channel at all: a binding by the caller's number takes a look-up only the
+ * durable lane makes, and is never guessed here.
  */
 export function createLiveRelay({ redis, cipher, prefix }: { redis: RedisClient; cipher: FieldCipher; prefix: string }) {
   return async function relay({ event, claimedPatientId }: LiveJobPayload): Promise<LiveOutcome> {

@@ -1,13 +1,13 @@
 import type { Queue } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import type { RedisClient } from '#shared/redis';
-import { createHash } from 'node:crypto';
 import type { FieldCipher } from '#shared/crypto';
 import type { Database } from '#shared/db/client';
+import { isUnreachable, outageLog } from '#shared/outage';
 import type { JobCodec } from '#shared/queues/codec';
 import type { JobData } from '#shared/queues/definition';
 import { NOTIFICATION_TYPES } from '#shared/notifications';
-import { notificationsQueue, type NotificationBody, type NotificationChannel, type NotificationMeta } from '#shared/queues/notifications-queue';
+import { notificationJobId, notificationsQueue, type NotificationBody, type NotificationChannel, type NotificationMeta } from '#shared/queues/notifications-queue';
 import { CALL_BINDING_TTL_S } from '#shared/queues/lifetimes';
 import { callBindingKey, patientChannel, storedRelayEvent } from '#shared/relay';
 import { sealBinding, sealForPatient } from '#shared/relay-messages';
@@ -48,18 +48,15 @@ export interface DispatcherDeps {
   relaySettleMs?: number;
 }
 
-/** The delivery job id of one notification to one endpoint: the same whoever dispatches it, however often. */
-export const notificationJobId = (notificationId: number, endpoint: string, channel: NotificationChannel = 'webhook') =>
-  `${channel === 'fhir' ? 'f' : 'n'}${notificationId}-${createHash('sha256').update(endpoint).digest('hex').slice(0, 16)}`;
 
 /**
- * Moves committed outbox rows out of Postgres (DESIGN 5): relay events to the patient's pub/sub
- * channel (refreshing the call → patient binding the live lane reads), notification intents to one
- * delivery job per endpoint. Relay events leave as soon as they commit, published from memory by
- * `handOff` and then marked; the sweep takes whatever a crash or an outage left, and every
- * notification. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so any number of dispatchers work
- * side by side, and marked only after Redis took them: a crash in between publishes a row twice
- * (relays drop a `seq` they have seen), never zero times.
+ * Moves committed outbox rows out of Postgres (written in the event's own transaction, so nothing is
+ * lost to a crash): relay events to the patient's pub/sub channel (refreshing the call → patient
+ * binding the live lane reads), notification intents to one delivery job per endpoint. Relay events
+ * leave as soon as they commit, published from memory by `handOff` and then marked; the sweep takes
+ * whatever a crash or an outage left, and every notification. Rows are claimed with `FOR UPDATE SKIP
+ * LOCKED`, so any number of dispatchers work side by side, and marked only after Redis took them: a
+ * crash in between publishes a row twice (relays drop a `seq` they have seen), never zero times.
  */
 export function createOutboxDispatcher(deps: DispatcherDeps) {
   const { db, redis, cipher, codec, prefix } = deps;
@@ -154,6 +151,8 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
     return relayed + notified;
   }
 
+  // Postgres or Redis away fails every sweep the same way: one line every so often, not a stack per sweep.
+  const unreachable = outageLog('the outbox (Postgres at DATABASE_URL, or Redis)', 'rows stay until it answers: start it, or point DATABASE_URL / REDIS_URL at it');
   let running = false;
   let again = false;
   let stopped = false;
@@ -166,8 +165,10 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
       again = false;
       try {
         if ((await dispatchOnce()) >= BATCH) again = true;
+        unreachable.reachable(deps.logger);
       } catch (error) {
-        deps.logger.warn({ err: error }, 'outbox dispatch failed; the rows stay for the next sweep');
+        if (isUnreachable(error)) unreachable.unreachable(error as Error, deps.logger);
+        else deps.logger.warn({ err: error }, 'outbox dispatch failed; the rows stay for the next sweep');
       }
     } while (again && !stopped);
     running = false;

@@ -5,6 +5,7 @@ import type { Opened } from '#shared/queues/codec';
 import { jobDataSchema, type JobData, type QueueDefinition } from '#shared/queues/definition';
 import { withQueueTelemetry } from '#shared/tracing';
 import { metricType } from '#shared/vapi/message-types';
+import { redisErrorHandler } from '#shared/redis';
 import { jobMetrics } from '../metrics.ts';
 import { toJobError } from './job-error.ts';
 
@@ -101,7 +102,7 @@ export function registerQueueWorker<Meta extends Record<string, unknown>, Payloa
     },
   );
 
-  worker.on('error', (error) => app.log.error({ err: error, queue: queue.name }, 'worker error'));
+  worker.on('error', redisErrorHandler(app.redis.target, app.log, { queue: queue.name }, 'worker error'));
   worker.on('failed', (job, error) => {
     metrics.processed.inc({ queue: queue.name, name: nameLabel(job?.name), outcome: 'failed' });
     if (job && job.attemptsMade < (job.opts.attempts ?? 1) && !(error instanceof UnrecoverableError)) metrics.retries.inc({ queue: queue.name });

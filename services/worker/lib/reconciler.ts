@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Database } from '#shared/db/client';
+import { isUnreachable } from '#shared/outage';
 import type { JobCodec } from '#shared/queues/codec';
 import type { JobData } from '#shared/queues/definition';
 import { eventsQueue, type EventMeta } from '#shared/queues/events-queue';
@@ -84,13 +85,13 @@ export function reportMissing(session: SilentSession, at: Date): JsonObject {
 }
 
 /**
- * Ends calls whose end-of-call report never came (DESIGN 20). A sweep claims silent sessions in
- * small batches (`claimSilentSessions`) and asks Vapi's API about each (a bounded concurrent loop:
- * at most BATCH in flight, a place freed claiming the next; off the events queue's processing path,
- * so a hanging API holds only these places, never an event), and hands what it learnt to the events
- * queue as the report that was missing, under one id per session: the events worker applies it as
- * it applies any report (the one way a session completes), and the event log makes a second
- * reconciliation of the same session a duplicate.
+ * Ends calls whose end-of-call report never came (docs/reliability.md, "Calls whose report never
+ * came"). A sweep claims silent sessions in small batches (`claimSilentSessions`) and asks Vapi's
+ * API about each (a bounded concurrent loop: at most BATCH in flight, a place freed claiming the
+ * next; off the events queue's processing path, so a hanging API holds only these places, never an
+ * event), and hands what it learnt to the events queue as the report that was missing, under one id
+ * per session: the events worker applies it as it applies any report (the one way a session
+ * completes), and the event log makes a second reconciliation of the same session a duplicate.
  */
 export function createReconciler(deps: ReconcilerDeps) {
   const { db, codec, events, fetchCall, afterS, logger, onOutcome } = deps;
@@ -152,7 +153,8 @@ export function createReconciler(deps: ReconcilerDeps) {
           if (claimed.length === 0) break;
         }
       } catch (error) {
-        logger.warn({ err: error }, 'claiming silent sessions failed; the next sweep tries again');
+        // A server that is down is reported once, at a slow pace, by the outbox and /readyz.
+        if (!isUnreachable(error)) logger.warn({ err: error }, 'claiming silent sessions failed; the next sweep tries again');
       } finally {
         filling = null;
       }

@@ -3,6 +3,7 @@ import { sql, type SQL } from 'drizzle-orm';
 import { recordAudit } from '#shared/audit';
 import type { Database } from '#shared/db/client';
 import { textArray } from '#shared/db/text-array';
+import { isUnreachable } from '#shared/outage';
 
 /** The RETENTION_* variables: days, decimals allowed, 0 keeps forever. */
 export interface RetentionPeriods {
@@ -51,7 +52,7 @@ const before = (days: number) => sql`now() - ${days} * interval '1 day'`;
 const settled = (sessionId: SQL) => sql`not exists (select 1 from vapi_sessions s where s.id = ${sessionId} and s.status not in ${ENDED})`;
 
 /**
- * Deletes what outlived its period (CONTRACT "Health data lifecycle", docs/storage.md "Retention"):
+ * Deletes what outlived its period (docs/storage.md, "Retention"):
  * raw webhook payloads, dispatched outbox rows and delivery attempts, and, when
  * RETENTION_SESSION_DAYS is set, ended sessions with everything that hangs off them. Every
  * statement takes at most a batch of rows, and only rows nobody holds (`FOR UPDATE SKIP LOCKED`),
@@ -164,7 +165,10 @@ export function createRetentionSweeper(deps: RetentionDeps) {
     if (stopped || running) return;
     running = sweepOnce()
       .then(() => undefined)
-      .catch((error: unknown) => deps.logger.warn({ err: error }, 'retention sweep failed; the next sweep goes on from there'))
+      .catch((error: unknown) => {
+        // A server that is down is reported once, at a slow pace, by the outbox and /readyz.
+        if (!isUnreachable(error)) deps.logger.warn({ err: error }, 'retention sweep failed; the next sweep goes on from there');
+      })
       .finally(() => (running = undefined));
   }
 

@@ -174,9 +174,9 @@ const addTurns = (turns: Turns, messages: NewMessage[]): Turns =>
  * Applies one session's fresh events in the order they reached the batch. Status only moves
  * forward, times are the earliest start and latest end reported, a late live transcript is dropped
  * once Vapi's own record was stored, a repeated end report neither summarises nor announces the end
- * twice (Vapi's report after a reconciliation replaces the summary once, silently: DESIGN 20), and
- * an event bringing identity binds a session created without a patient. What the batch
- * itself stores counts as stored for the events after it.
+ * twice (Vapi's report after a reconciliation replaces the summary once, silently:
+ * docs/reliability.md), and an event bringing identity binds a session created without a patient.
+ * What the batch itself stores counts as stored for the events after it.
  */
 export function applyEvents(initial: SessionState, events: SessionEvent[], stored: StoredRecord, callers: ReadonlyMap<string, KnownCaller>): AppliedEvents {
   const applied: AppliedEvents = { state: initial, messages: [], relay: [], notifications: [], completion: null };

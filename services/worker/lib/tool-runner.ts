@@ -66,11 +66,12 @@ const EXPIRED_BEFORE_RUN: Ended = { status: 'expired', answer: { error: SAY.expi
 type SessionToolMeta = ToolMeta & { sessionId: string };
 
 /**
- * Runs one tool call for a session (DESIGN 4): records it, tells the app it started, runs the
- * tool against the session's own patient, records the answer (encrypted) and tells the app how it
- * ended. A job past its deadline is recorded as expired and not run; a redelivered job gets the
- * answer its first run recorded. A call of a message naming no call or chat runs only if its tool
- * needs no patient. Whatever happens, the assistant gets a sentence it can say.
+ * Runs one tool call for a session (docs/connecting-vapi.md, "Tools"): records it, tells the app it
+ * started, runs the tool against the session's own patient, records the answer (encrypted) and
+ * tells the app how it ended. A job past its deadline is recorded as expired and not run; a
+ * redelivered job gets the answer its first run recorded. A call of a message naming no call or
+ * chat runs only if its tool needs no patient. Whatever happens, the assistant gets a sentence it
+ * can say.
  */
 export function createToolRunner({ db, cipher, tools, onCommit, logger }: Deps) {
   /** Records a step of the call and tells the app, in one transaction under the session's lock. */
@@ -90,7 +91,7 @@ export function createToolRunner({ db, cipher, tools, onCommit, logger }: Deps) 
     try {
       return { status: 'succeeded', answer: { result: JSON.stringify(await run()) }, reason: null };
     } catch (error) {
-      if (error instanceof ToolRefusal) return { status: 'refused', answer: { error: error.message }, reason: 'refused' };
+      if (error instanceof ToolRefusal) return { status: 'refused', answer: { error: error.message }, reason: `refused: ${error.reason}` };
       if (error instanceof ToolDeadlineError) return { status: 'expired', answer: { error: SAY.expired }, reason: 'deadline passed while running' };
       const reason = toJobError(error).message;
       logger.error({ tool: tool.name, sessionId: meta.sessionId, toolCallId: meta.toolCallId, reason }, 'tool failed');

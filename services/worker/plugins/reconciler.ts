@@ -9,9 +9,9 @@ import { createReconcilerMetrics } from '../metrics.ts';
 export type ReconcileTuning = Pick<VapiCallsOptions, 'timeoutMs' | 'retries' | 'minRetryMs'>;
 
 /**
- * Owns the worker's reconciler (DESIGN 20), in processes that consume the events queue (they store
- * what it hands over): started when the app is ready; on close its API requests are ended and the
- * sweep in flight awaited.
+ * Owns the worker's reconciler (docs/reliability.md, "Calls whose report never came"), in processes
+ * that consume the events queue (they store what it hands over): started when the app is ready; on
+ * close its API requests are ended and the sweep in flight awaited.
  */
 export const reconcilerPlugin = fp(
   async (app: FastifyInstance, { config, tuning = {} }: { config: WorkerConfig; tuning?: ReconcileTuning }) => {

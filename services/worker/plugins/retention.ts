@@ -23,9 +23,10 @@ export interface RetentionPluginOptions {
 }
 
 /**
- * Owns the retention sweep (DESIGN 18): started when the app is ready, stopped (and awaited) on
- * close. Registered where the event lane runs, since every deployment has one there, beside the
- * data it writes most of; several such workers sweep side by side without meeting (SKIP LOCKED).
+ * Owns the retention sweep (docs/storage.md, "Retention"): started when the app is ready, stopped
+ * (and awaited) on close. Registered where the event lane runs, since every deployment has one
+ * there, beside the data it writes most of; several such workers sweep side by side without meeting
+ * (SKIP LOCKED).
  */
 export const retentionPlugin = fp(
   async (app: FastifyInstance, { config, sweepMs = SWEEP_MS }: RetentionPluginOptions) => {

@@ -40,9 +40,18 @@ export interface ToolRead {
   outcome?: AuditOutcome;
 }
 
-/** A refusal or an answer the assistant says as it is: "I can't…", "That slot was just taken…". */
+/**
+ * A refusal: `reason`, for the tool-call record (in clear: an operator's few words, never health
+ * data), and what the assistant says as it is ("I can't…", "That slot was just taken…").
+ */
 export class ToolRefusal extends Error {
   override name = 'ToolRefusal';
+  constructor(
+    readonly reason: string,
+    say: string,
+  ) {
+    super(say);
+  }
 }
 
 /** The deadline passed while the tool ran: its work was rolled back. */
@@ -76,7 +85,7 @@ export const defineTool = <Schema extends z.ZodType>(definition: ToolDefinition<
 /** The session's patient, once verified; anything else is refused with a sentence the assistant can say. */
 export function verifiedPatient(context: ToolContext): string {
   if (!context.session.patientId || !context.session.verified) {
-    throw new ToolRefusal('I need to confirm who you are first. Could you tell me your date of birth and the phone number on your file?');
+    throw new ToolRefusal('caller not verified', 'I need to confirm who you are first. Could you tell me your date of birth and the phone number on your file?');
   }
   return context.session.patientId;
 }

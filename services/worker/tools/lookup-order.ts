@@ -24,7 +24,7 @@ export const lookupOrder = defineTool({
       ...(args.orderId && rows.length === 0 ? { outcome: 'not-found' as const } : {}),
     });
     // Another patient's order id looks exactly like one that does not exist.
-    if (args.orderId && rows.length === 0) throw new ToolRefusal('I cannot find that order on your file.');
+    if (args.orderId && rows.length === 0) throw new ToolRefusal('order unknown for this patient', 'I cannot find that order on your file.');
     return {
       orders: rows.map((row) => ({
         orderId: row.id,

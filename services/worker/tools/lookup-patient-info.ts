@@ -39,7 +39,7 @@ export const lookupPatientInfo = defineTool({
     }
     const patient = matches[0]!;
     if (session.verified && session.patientId && session.patientId !== patient.id) {
-      throw new ToolRefusal('This call is already confirmed for another patient, so I cannot look up a second one here.');
+      throw new ToolRefusal('call already verified for another patient', 'This call is already confirmed for another patient, so I cannot look up a second one here.');
     }
     await verifyPatient(patient.id);
 

@@ -39,14 +39,14 @@ export const scheduleAppointment = defineTool({
           .innerJoin(providers, eq(providers.id, appointmentSlots.providerId))
           .where(eq(appointmentSlots.id, args.slotId))
           .for('update', { of: appointmentSlots });
-        if (!slot || slot.startsAt.getTime() <= Date.now()) throw new ToolRefusal('I cannot find that time slot. Shall I check availability again?');
+        if (!slot || slot.startsAt.getTime() <= Date.now()) throw new ToolRefusal('slot unknown or in the past', 'I cannot find that time slot. Shall I check availability again?');
         if (args.replacesAppointmentId) {
           const moved = await tx
             .update(appointments)
             .set({ status: 'cancelled', updatedAt: sql`now()` })
             .where(and(eq(appointments.id, args.replacesAppointmentId), eq(appointments.patientId, patientId), eq(appointments.status, 'booked')))
             .returning({ id: appointments.id });
-          if (moved.length === 0) throw new ToolRefusal('I cannot find that appointment among yours, so I have not moved anything.');
+          if (moved.length === 0) throw new ToolRefusal('appointment to move is not a booked one of this patient', 'I cannot find that appointment among yours, so I have not moved anything.');
         }
         const appointmentId = `appt-${randomUUID()}`;
         await tx.insert(appointments).values({
@@ -61,7 +61,7 @@ export const scheduleAppointment = defineTool({
         return { booked: true, appointmentId, startsAt: slot.startsAt.toISOString(), provider: slot.provider };
       });
     } catch (error) {
-      if (isUniqueViolation(error)) throw new ToolRefusal('Sorry, that time was just taken. Would you like another slot?');
+      if (isUniqueViolation(error)) throw new ToolRefusal('slot taken by another booking', 'Sorry, that time was just taken. Would you like another slot?');
       throw error;
     }
   },

@@ -6,7 +6,7 @@ import { auditEvents, vapiSessions } from '#shared/db/schema';
 import { openCatalogQueues } from '#shared/plugins/queues';
 import { JobCodec } from '#shared/queues/codec';
 import { eventsQueue } from '#shared/queues/events-queue';
-import { createDeadLetters } from '../../services/ingress/lib/dead-letters.ts';
+import { createDeadLetters } from '#shared/queues/dead-letters';
 import { TEST_ENCRYPTION_KEY, uniquePrefix } from '../helpers/config.ts';
 import { jobFor } from '../helpers/jobs.ts';
 import { expectNoPlaintext } from '../helpers/plaintext.ts';
