@@ -14,5 +14,8 @@ execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', 
 cpSync(`${root}drizzle`, `${dist}/drizzle`, { recursive: true });
 cpSync(`${root}services/relay/public`, `${dist}/services/relay/public`, { recursive: true });
 const { name, version, engines } = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as Record<string, unknown>;
-writeFileSync(`${dist}/package.json`, `${JSON.stringify({ name, version, private: true, type: 'module', engines, imports: { '#shared/*': './shared/*.js' } }, null, 2)}\n`);
+writeFileSync(
+  `${dist}/package.json`,
+  `${JSON.stringify({ name, version, private: true, type: 'module', engines, imports: { '#shared/*': './shared/*.js' } }, null, 2)}\n`,
+);
 console.log(`built ${dist}: node dist/services/main.js [ingress|worker|relay], node dist/scripts/db-migrate.js`);

@@ -22,9 +22,12 @@ const COMMAND = { name: 'db:seed', usage: USAGE, options: {} } as const;
 readCommandLine(COMMAND);
 const config = cliConfig();
 const handle = createDatabase(config.databaseUrl, { max: 1 });
-await runCommand(async () => {
-  await migrateDatabase(config.databaseUrl);
-  const seeded = await seedClinic(handle.db, new FieldCipher(config.dataEncryptionKeys));
-  console.log(`seeded ${seeded.patients} patients, ${seeded.providers} providers, open slots for the next two weeks`);
-  return 0;
-}, () => handle.close());
+await runCommand(
+  async () => {
+    await migrateDatabase(config.databaseUrl);
+    const seeded = await seedClinic(handle.db, new FieldCipher(config.dataEncryptionKeys));
+    console.log(`seeded ${seeded.patients} patients, ${seeded.providers} providers, open slots for the next two weeks`);
+    return 0;
+  },
+  () => handle.close(),
+);

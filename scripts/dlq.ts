@@ -36,7 +36,10 @@ URL only. Tool calls past their deadline are not replayed (the caller hung up).
 
 exit status: 0 done; 1 an id that is no dead letter (nothing done), a letter skipped, or an error;
 2 a usage error.`;
-const COMMAND = { name: 'dlq', usage: USAGE, options: {
+const COMMAND = {
+  name: 'dlq',
+  usage: USAGE,
+  options: {
     queue: { type: 'string' },
     id: { type: 'string', multiple: true },
     all: { type: 'boolean' },
@@ -46,7 +49,9 @@ const COMMAND = { name: 'dlq', usage: USAGE, options: {
     until: { type: 'string' },
     json: { type: 'boolean' },
     endpoint: { type: 'string' },
-  }, allowPositionals: true } as const;
+  },
+  allowPositionals: true,
+} as const;
 
 const { values, positionals } = readCommandLine(COMMAND);
 const [command, ...idArguments] = positionals;
@@ -79,7 +84,14 @@ if (values.endpoint !== undefined && (command !== 'replay' || !URL.canParse(valu
 /** The list as a table as wide as the terminal (the error column takes what is left); full width when not a terminal. */
 function table(letters: DeadLetter[]): string {
   const header = ['QUEUE', 'ID', 'NAME', 'ATTEMPTS', 'FAILED AT', 'ERROR'];
-  const rows = letters.map((l) => [l.queue, l.id, l.replayable ? l.name : `${l.name} (expired)`, String(l.attempts), l.failedAt ?? '-', l.error.replace(/\s+/g, ' ')]);
+  const rows = letters.map((l) => [
+    l.queue,
+    l.id,
+    l.replayable ? l.name : `${l.name} (expired)`,
+    String(l.attempts),
+    l.failedAt ?? '-',
+    l.error.replace(/\s+/g, ' '),
+  ]);
   const widths = header.slice(0, -1).map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   const room = Math.max(20, (process.stdout.columns ?? Infinity) - widths.reduce((sum, width) => sum + width + 2, 0));
   const line = (cells: string[]) =>

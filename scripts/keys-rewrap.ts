@@ -43,7 +43,11 @@ async function check(): Promise<number> {
   const census = await countByKey(handle.db);
   console.log(formatCensus(census, cipher.keyIds));
   const left = remaining(census, primary);
-  console.log(left === 0 ? `every value is under the first key, ${primary}: older keys can be removed` : `${left.toLocaleString('en')} value(s) under keys that are not first (${primary}): run npm run keys:rewrap`);
+  console.log(
+    left === 0
+      ? `every value is under the first key, ${primary}: older keys can be removed`
+      : `${left.toLocaleString('en')} value(s) under keys that are not first (${primary}): run npm run keys:rewrap`,
+  );
   return left === 0 ? 0 : 1;
 }
 
@@ -78,15 +82,21 @@ async function rewrap(): Promise<number> {
   for (const { column, key } of report.unreadable) console.error(`${column} of row ${key} does not open (tampered or corrupt): left as it is`);
   if (report.busy > 0) console.error(`${report.busy} row(s) stayed locked or kept changing: run again`);
   const left = remaining(await countByKey(handle.db), primary);
-  if (left > 0) console.error(`${left.toLocaleString('en')} value(s) still under other keys (written meanwhile by a process whose first key is not ${primary}?): run again`);
+  if (left > 0)
+    console.error(
+      `${left.toLocaleString('en')} value(s) still under other keys (written meanwhile by a process whose first key is not ${primary}?): run again`,
+    );
   return left > 0 || report.unreadable.length > 0 || report.busy > 0 ? 1 : 0;
 }
 
-await runCommand(async () => {
-  try {
-    return values.check ? await check() : await rewrap();
-  } catch (error) {
-    if (error instanceof MissingKeyError) error.message = `${error.message}: add that key after the first one and run again`;
-    throw error;
-  }
-}, () => handle.close());
+await runCommand(
+  async () => {
+    try {
+      return values.check ? await check() : await rewrap();
+    } catch (error) {
+      if (error instanceof MissingKeyError) error.message = `${error.message}: add that key after the first one and run again`;
+      throw error;
+    }
+  },
+  () => handle.close(),
+);

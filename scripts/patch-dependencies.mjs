@@ -37,7 +37,9 @@ for (const patch of PATCHES) {
     const source = readFileSync(path, 'utf8');
     if (source.includes(patch.replace)) continue;
     if (!source.includes(patch.find)) {
-      console.error(`patch-dependencies: ${patch.package}/${file} no longer has the code this patch fixes; check whether the new release fixed it, then update or delete the patch in scripts/patch-dependencies.mjs`);
+      console.error(
+        `patch-dependencies: ${patch.package}/${file} no longer has the code this patch fixes; check whether the new release fixed it, then update or delete the patch in scripts/patch-dependencies.mjs`,
+      );
       process.exit(1);
     }
     writeFileSync(path, source.replace(patch.find, patch.replace));

@@ -21,7 +21,12 @@ options:
 
 exit status: 0 done; 1 an unknown patient, a call in progress, an erase not confirmed or an error;
 2 a usage error.`;
-const COMMAND = { name: 'patient', usage: USAGE, options: { patient: { type: 'string' }, format: { type: 'string', default: 'json' }, yes: { type: 'boolean' } }, allowPositionals: true } as const;
+const COMMAND = {
+  name: 'patient',
+  usage: USAGE,
+  options: { patient: { type: 'string' }, format: { type: 'string', default: 'json' }, yes: { type: 'boolean' } },
+  allowPositionals: true,
+} as const;
 
 /**
  * `npm run patient`: a patient's copy of everything held about them (JSON, or a FHIR R4 Bundle),
@@ -47,7 +52,9 @@ const queues = commandQueues(redis, config.redis, config.queuePrefix);
 function describe(plan: ErasurePlan): string {
   const jobs = Object.entries(plan.jobs).filter(([, list]) => list.length > 0);
   return [
-    ...Object.entries(plan.rows).map(([table, n]) => (table === 'audit_events' ? `  audit_events: ${n} row(s) kept, naming the patient by pseudonym` : `  ${table}: ${n}`)),
+    ...Object.entries(plan.rows).map(([table, n]) =>
+      table === 'audit_events' ? `  audit_events: ${n} row(s) kept, naming the patient by pseudonym` : `  ${table}: ${n}`,
+    ),
     `  redis: ${jobs.reduce((sum, [, list]) => sum + list.length, 0)} queued job(s)${jobs.length > 0 ? ` (${jobs.map(([queue, list]) => `${queue} ${list.length}`).join(', ')})` : ''}, ${plan.bindings.length} call binding(s)`,
   ].join('\n');
 }
@@ -64,7 +71,8 @@ async function main(): Promise<number> {
     console.log(`erasing patient ${patientId} would remove:\n${describe(plan)}\nnothing was changed: run again with --yes to erase`);
     return 1;
   }
-  if (plan.active > 0) console.error(`${plan.active} job(s) of this patient's calls are running right now and cannot be removed: run erase again once they are done`);
+  if (plan.active > 0)
+    console.error(`${plan.active} job(s) of this patient's calls are running right now and cannot be removed: run erase again once they are done`);
   const erased = await erasePatient(resources, plan, 'cli');
   console.log(`erased patient ${patientId}:\n${describe({ ...plan, rows: erased.rows })}\nrelays were told to close the patient's sockets`);
   return plan.active > 0 ? 1 : 0;

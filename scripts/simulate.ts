@@ -51,7 +51,10 @@ function line(callNo: number, what: string, status: number, ms: number, note = '
     process.stdout.write(`\r${sent} events sent, ${problems.length} problems, ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return;
   }
-  if (!values.quiet) console.log(`+${((Date.now() - started) / 1000).toFixed(3).padStart(7)} s  call ${String(callNo).padStart(3)}  ${what.padEnd(44)} ${status}  ${String(ms).padStart(4)} ms  ${note}`);
+  if (!values.quiet)
+    console.log(
+      `+${((Date.now() - started) / 1000).toFixed(3).padStart(7)} s  call ${String(callNo).padStart(3)}  ${what.padEnd(44)} ${status}  ${String(ms).padStart(4)} ms  ${note}`,
+    );
 }
 
 async function post(callNo: number, what: string, message: Record<string, unknown>): Promise<Record<string, unknown> | undefined> {
@@ -62,7 +65,9 @@ async function post(callNo: number, what: string, message: Record<string, unknow
     const response = await fetch(url, { method: 'POST', headers: sign(body), body });
     reached = true;
     if (response.status === 404) {
-      stop(`${url} answered 404: that is not the webhook. The ingress serves it at ${WEBHOOK_PATH}; give --url its base URL (http://127.0.0.1:3000) or the full webhook URL.`);
+      stop(
+        `${url} answered 404: that is not the webhook. The ingress serves it at ${WEBHOOK_PATH}; give --url its base URL (http://127.0.0.1:3000) or the full webhook URL.`,
+      );
     }
     const answer = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined;
     line(callNo, what, response.status, Date.now() - t0);
@@ -105,23 +110,49 @@ async function play(callNo: number, scenario: Scenario) {
   await post(callNo, `status-update queued (${scenario.name})`, { type: 'status-update', status: 'queued', call });
   for (const step of scenario.steps((tool) => answers.get(tool))) {
     if (step.kind === 'status') {
-      await post(callNo, `status-update ${step.status}`, { type: 'status-update', status: step.status, call, ...(step.endedReason ? { endedReason: step.endedReason } : {}) });
+      await post(callNo, `status-update ${step.status}`, {
+        type: 'status-update',
+        status: step.status,
+        call,
+        ...(step.endedReason ? { endedReason: step.endedReason } : {}),
+      });
     } else if (step.kind === 'say') {
       const words = step.text.split(' ');
       await post(callNo, `speech-update ${step.role} started`, { type: 'speech-update', role: step.role, status: 'started', turn, call });
       const third = pace.thirdOfUtteranceMs(words.length);
       for (const upTo of [Math.ceil(words.length / 3), Math.ceil((2 * words.length) / 3)]) {
         await pause(third);
-        await post(callNo, `transcript ${step.role} partial`, { type: 'transcript', role: step.role, transcriptType: 'partial', transcript: words.slice(0, upTo).join(' '), call });
+        await post(callNo, `transcript ${step.role} partial`, {
+          type: 'transcript',
+          role: step.role,
+          transcriptType: 'partial',
+          transcript: words.slice(0, upTo).join(' '),
+          call,
+        });
       }
       await pause(third);
       await post(callNo, `transcript ${step.role} final`, { type: 'transcript', role: step.role, transcriptType: 'final', transcript: step.text, call });
       await post(callNo, `speech-update ${step.role} stopped`, { type: 'speech-update', role: step.role, status: 'stopped', turn: turn++, call });
-      conversation.push({ role: step.role === 'assistant' ? 'bot' : 'user', message: step.text, time: Date.now(), secondsFromStart: (Date.now() - startedAt.getTime()) / 1000 });
+      conversation.push({
+        role: step.role === 'assistant' ? 'bot' : 'user',
+        message: step.text,
+        time: Date.now(),
+        secondsFromStart: (Date.now() - startedAt.getTime()) / 1000,
+      });
     } else if (step.kind === 'tools') {
-      const toolCallList = step.calls.map((c) => ({ id: `call_${randomUUID().slice(0, 12)}`, type: 'function', function: { name: c.name, arguments: c.arguments } }));
+      const toolCallList = step.calls.map((c) => ({
+        id: `call_${randomUUID().slice(0, 12)}`,
+        type: 'function',
+        function: { name: c.name, arguments: c.arguments },
+      }));
       const what = `tool-calls ${step.calls.map((c) => c.name).join(', ')}`;
-      const answer = await post(callNo, what, { type: 'tool-calls', call, toolCallList, toolCalls: toolCallList, toolWithToolCallList: toolCallList.map((toolCall) => ({ type: 'function', function: { name: toolCall.function.name }, toolCall })) });
+      const answer = await post(callNo, what, {
+        type: 'tool-calls',
+        call,
+        toolCallList,
+        toolCalls: toolCallList,
+        toolWithToolCallList: toolCallList.map((toolCall) => ({ type: 'function', function: { name: toolCall.function.name }, toolCall })),
+      });
       const results = (answer?.results ?? []) as { toolCallId?: string; name?: string; result?: unknown; error?: unknown }[];
       toolCallList.forEach((toolCall, i) => {
         const result = results[i];
@@ -131,7 +162,8 @@ async function play(callNo: number, scenario: Scenario) {
           return;
         }
         if (typeof result.result === 'string') answers.set(toolCall.function.name, JSON.parse(result.result) as Record<string, unknown>);
-        if (!values.quiet && !progress) console.log(`${' '.repeat(22)}→ ${toolCall.function.name}: ${typeof result.result === 'string' ? 'result' : 'error'} ${text.slice(0, 100)}`);
+        if (!values.quiet && !progress)
+          console.log(`${' '.repeat(22)}→ ${toolCall.function.name}: ${typeof result.result === 'string' ? 'result' : 'error'} ${text.slice(0, 100)}`);
       });
       conversation.push({ role: 'tool_calls', message: '', time: Date.now(), toolCalls: toolCallList });
       await post(callNo, 'conversation-update', { type: 'conversation-update', call, messages: conversation, messagesOpenAIFormatted: [] });
@@ -143,7 +175,13 @@ async function play(callNo: number, scenario: Scenario) {
         startedAt: startedAt.toISOString(),
         endedAt: new Date().toISOString(),
         cost: 0.0421,
-        artifact: { messages: conversation, transcript: conversation.filter((m) => m.message).map((m) => `${m.role === 'bot' ? 'AI' : 'User'}: ${m.message}`).join('\n') },
+        artifact: {
+          messages: conversation,
+          transcript: conversation
+            .filter((m) => m.message)
+            .map((m) => `${m.role === 'bot' ? 'AI' : 'User'}: ${m.message}`)
+            .join('\n'),
+        },
         analysis: { summary: step.summary, successEvaluation: 'true' },
       });
     }

@@ -15,7 +15,10 @@ function vapiSchema(schema: Record<string, unknown>): Vapi.JsonSchema {
 
 /** One tool in Vapi's create-tool format: a sync function tool whose server is our webhook. */
 function toVapiTool(tool: ToolDefinition, serverUrl: string): Vapi.CreateToolsRequest {
-  const json = z.toJSONSchema(tool.parameters, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, Record<string, unknown>>; required?: string[] };
+  const json = z.toJSONSchema(tool.parameters, { io: 'input', unrepresentable: 'any' }) as {
+    properties?: Record<string, Record<string, unknown>>;
+    required?: string[];
+  };
   const properties = Object.fromEntries(Object.entries(json.properties ?? {}).map(([name, schema]) => [name, vapiSchema(schema)]));
   return {
     type: 'function',
@@ -43,4 +46,10 @@ readCommandLine({
 });
 const env = readEnvironment(process.env, resolve('.env'));
 const serverUrl = env.VAPI_WEBHOOK_URL || `http://127.0.0.1:${env.PORT ?? 3000}${WEBHOOK_PATH}`;
-console.log(JSON.stringify([...TOOLS.values()].map((tool) => toVapiTool(tool, serverUrl)), null, 2));
+console.log(
+  JSON.stringify(
+    [...TOOLS.values()].map((tool) => toVapiTool(tool, serverUrl)),
+    null,
+    2,
+  ),
+);

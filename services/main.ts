@@ -28,7 +28,9 @@ const STARTERS: Record<Role, { build: Build; port: (config: Config) => number; p
 async function unavailable(app: FastifyInstance): Promise<string[]> {
   const answer = await app.inject({ url: '/readyz' });
   const { checks = {} } = answer.json() as { checks?: Record<string, string> };
-  return Object.entries(checks).flatMap(([name, state]) => (state === 'ok' || name === 'redis' ? [] : [name === 'postgres' ? 'Postgres at DATABASE_URL' : name]));
+  return Object.entries(checks).flatMap(([name, state]) =>
+    state === 'ok' || name === 'redis' ? [] : [name === 'postgres' ? 'Postgres at DATABASE_URL' : name],
+  );
 }
 
 /** Listens, naming the variable of a port that is taken (or not ours to take) instead of a raw EADDRINUSE. */
@@ -37,7 +39,8 @@ async function listen(app: FastifyInstance, host: string, port: number, variable
     await app.listen({ host, port });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new ConfigError(`${variable} ${port} is already in use on ${host} (another vapi-relay running?): stop it, or set ${variable} to a free port`);
+    if (code === 'EADDRINUSE')
+      throw new ConfigError(`${variable} ${port} is already in use on ${host} (another vapi-relay running?): stop it, or set ${variable} to a free port`);
     if (code === 'EACCES') throw new ConfigError(`${variable} ${port} on ${host} may not be opened by this user: set ${variable} to a port above 1023`);
     if (code === 'EADDRNOTAVAIL') throw new ConfigError(`HOST ${host} is not an address of this machine: set HOST`);
     throw error;

@@ -14,7 +14,7 @@ export const AUDIT_ACTIONS = {
   'endpoint.enable': 'an operator re-enabled a notification endpoint',
   'history.read': "the patient's app read sessions, transcripts or events (relay history API)",
   'tool.read': "a tool gave the assistant the patient's health records or orders",
-  'patient.export': "everything held about a patient was exported (npm run patient -- export)",
+  'patient.export': 'everything held about a patient was exported (npm run patient -- export)',
   'patient.erase': "a patient's health data was erased (npm run patient -- erase)",
   'retention.delete': 'the retention sweep deleted what outlived its period',
   'keys.rewrap': 'stored values were decrypted and encrypted again under the first key (npm run keys:rewrap)',
@@ -48,15 +48,18 @@ export type AuditRow = typeof auditEvents.$inferSelect;
  * the row, for a writer that also reports it elsewhere (the AuditEvent a FHIR export carries).
  */
 export async function recordAudit(db: Pick<Database, 'insert'>, entry: AuditEntry): Promise<AuditRow> {
-  const [row] = await db.insert(auditEvents).values({
-    actor: entry.actor,
-    action: entry.action,
-    patientId: entry.patientId ?? null,
-    sessionId: entry.sessionId ?? null,
-    what: [...entry.what],
-    source: entry.source,
-    outcome: entry.outcome ?? 'success',
-  }).returning();
+  const [row] = await db
+    .insert(auditEvents)
+    .values({
+      actor: entry.actor,
+      action: entry.action,
+      patientId: entry.patientId ?? null,
+      sessionId: entry.sessionId ?? null,
+      what: [...entry.what],
+      source: entry.source,
+      outcome: entry.outcome ?? 'success',
+    })
+    .returning();
   return row!;
 }
 

@@ -7,13 +7,7 @@ export const ROLES = ['ingress', 'worker', 'relay'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Secrets that must never fall back to a default; see secrets.ts for how they are provided. */
-export const SECRET_VARIABLES = [
-  'VAPI_WEBHOOK_SECRET',
-  'RELAY_JWT_SECRET',
-  'DATA_ENCRYPTION_KEY',
-  'ADMIN_TOKEN',
-  'NOTIFY_WEBHOOK_SECRET',
-] as const;
+export const SECRET_VARIABLES = ['VAPI_WEBHOOK_SECRET', 'RELAY_JWT_SECRET', 'DATA_ENCRYPTION_KEY', 'ADMIN_TOKEN', 'NOTIFY_WEBHOOK_SECRET'] as const;
 export type SecretName = (typeof SECRET_VARIABLES)[number];
 
 /** Which secrets each role holds (least privilege: the worker never sees the webhook secret, and so on). */
@@ -101,7 +95,10 @@ const trustProxy = z
     if (value === 'true') return true;
     if (value === 'false' || value === '') return false;
     if (/^\d+$/.test(value.trim())) {
-      ctx.addIssue({ code: 'custom', message: `TRUST_PROXY must be ${TRUST_PROXY_FORMS}; a hop count (${value}) trusts no proxy in Fastify 5: name the proxies` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `TRUST_PROXY must be ${TRUST_PROXY_FORMS}; a hop count (${value}) trusts no proxy in Fastify 5: name the proxies`,
+      });
       return false;
     }
     const items = list(value);
@@ -153,7 +150,12 @@ const commonSchema = z
     REDIS_CLUSTER_NODES: z
       .string()
       .default('')
-      .transform((value) => value.split(',').map((node) => node.trim()).filter(Boolean))
+      .transform((value) =>
+        value
+          .split(',')
+          .map((node) => node.trim())
+          .filter(Boolean),
+      )
       .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'REDIS_CLUSTER_NODES entries are host:port'))),
     QUEUE_PREFIX: z.string().min(1).default('{vapi}'),
     DATA_ENCRYPTION_KEY: encryptionKeys,
@@ -184,23 +186,32 @@ const ingressSchema = z
     HOST: listenHost,
     VAPI_WEBHOOK_SECRET: secretList('VAPI_WEBHOOK_SECRET'),
     VAPI_AUTH: z.enum(['hmac', 'bearer', 'secret']).default('hmac'),
-    VAPI_SIGNATURE_HEADER: z.string().min(1).default('x-vapi-signature').transform((h) => h.toLowerCase()),
+    VAPI_SIGNATURE_HEADER: z
+      .string()
+      .min(1)
+      .default('x-vapi-signature')
+      .transform((h) => h.toLowerCase()),
     VAPI_SIGNATURE_ALGORITHM: z.enum(['sha256', 'sha512', 'sha1']).default('sha256'),
     VAPI_SIGNATURE_ENCODING: z.enum(['hex', 'base64']).default('hex'),
     VAPI_SIGNATURE_PREFIX: z.string().default(''),
-    VAPI_TIMESTAMP_HEADER: z.string().default('').transform((h) => h.toLowerCase()),
+    VAPI_TIMESTAMP_HEADER: z
+      .string()
+      .default('')
+      .transform((h) => h.toLowerCase()),
     VAPI_SIGNATURE_PAYLOAD: z.string().default(''),
-    VAPI_MESSAGE_ID_HEADER: z.string().default('').transform((h) => h.toLowerCase()),
-    VAPI_TIMESTAMP_TOLERANCE_S: z.coerce
-      .number()
-      .int()
-      .min(1)
-      .max(86_400, 'VAPI_TIMESTAMP_TOLERANCE_S is in seconds, at most a day')
-      .default(300),
+    VAPI_MESSAGE_ID_HEADER: z
+      .string()
+      .default('')
+      .transform((h) => h.toLowerCase()),
+    VAPI_TIMESTAMP_TOLERANCE_S: z.coerce.number().int().min(1).max(86_400, 'VAPI_TIMESTAMP_TOLERANCE_S is in seconds, at most a day').default(300),
     VAPI_SECRET_IS_BASE64: z.enum(['true', 'false']).default('false'),
     VAPI_WEBHOOK_URL: z.string().default(''),
     VAPI_ASSISTANT_ID: z.string().default(''),
-    WEBHOOK_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(5 * 1024 * 1024),
+    WEBHOOK_BODY_LIMIT_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(5 * 1024 * 1024),
     // At most Vapi's default tool timeout (20 s): an answer after Vapi gave up is heard by no one,
     // and a shutdown's grace (services/main.ts) covers a tool call in flight.
     TOOL_DEADLINE_MS: z.coerce.number().int().min(100).max(20_000).default(15_000),
@@ -208,7 +219,11 @@ const ingressSchema = z
     RATE_LIMIT_VERIFIED_PER_MIN: count(0, 10_000_000),
     TRUST_PROXY: trustProxy,
     SPOOL_DIR: z.string().min(1).default('var/spool'),
-    SPOOL_MAX_BYTES: z.coerce.number().int().min(1024 * 1024).default(1024 * 1024 * 1024),
+    SPOOL_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .default(1024 * 1024 * 1024),
   })
   .superRefine((env, ctx) => {
     const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
@@ -269,7 +284,11 @@ const workerSchema = z
     NOTIFY_WEBHOOK_SECRET: webhookSigningKey,
     NOTIFY_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(5_000),
     // Decimals allowed (tests reconcile within a second); at most 30 days.
-    RECONCILE_AFTER_S: z.coerce.number().positive().max(30 * 86_400, 'RECONCILE_AFTER_S is in seconds, at most 30 days').default(900),
+    RECONCILE_AFTER_S: z.coerce
+      .number()
+      .positive()
+      .max(30 * 86_400, 'RECONCILE_AFTER_S is in seconds, at most 30 days')
+      .default(900),
     VAPI_API_KEY: z.string().default(''),
     VAPI_API_URL: z.url({ protocol: /^https?$/, error: 'VAPI_API_URL must be an http(s) URL' }).default('https://api.vapi.ai'),
     RETENTION_EVENT_PAYLOAD_DAYS: retentionDays(30),
@@ -282,14 +301,18 @@ const workerSchema = z
       .pipe(z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'FHIR_BASE_URL must be an http(s) URL' })]))
       .refine((value) => !/[?#]/.test(value), 'FHIR_BASE_URL is the server base: no query or fragment')
       .transform((value) => value.replace(/\/+$/, '')),
-    FHIR_AUTH_TOKEN: z.string().default('').refine((value) => !/\s/.test(value), 'FHIR_AUTH_TOKEN must not contain whitespace'),
+    FHIR_AUTH_TOKEN: z
+      .string()
+      .default('')
+      .refine((value) => !/\s/.test(value), 'FHIR_AUTH_TOKEN must not contain whitespace'),
   })
   .superRefine((env, ctx) => {
     // Only a process that delivers notifications signs them.
     if (env.NOTIFY_WEBHOOK_URL.length > 0 && !env.NOTIFY_WEBHOOK_SECRET && env.WORKER_QUEUES.includes('notifications')) {
       ctx.addIssue({ code: 'custom', path: ['NOTIFY_WEBHOOK_SECRET'], message: 'NOTIFY_WEBHOOK_SECRET is required when NOTIFY_WEBHOOK_URL is set' });
     }
-    if (env.FHIR_AUTH_TOKEN && !env.FHIR_BASE_URL) ctx.addIssue({ code: 'custom', path: ['FHIR_AUTH_TOKEN'], message: 'FHIR_AUTH_TOKEN is set but FHIR_BASE_URL is not' });
+    if (env.FHIR_AUTH_TOKEN && !env.FHIR_BASE_URL)
+      ctx.addIssue({ code: 'custom', path: ['FHIR_AUTH_TOKEN'], message: 'FHIR_AUTH_TOKEN is set but FHIR_BASE_URL is not' });
     // Deliveries are recorded per endpoint URL: one URL taking both kinds would make one look delivered when the other was.
     if (env.FHIR_BASE_URL && env.NOTIFY_WEBHOOK_URL.some((url) => url.replace(/\/+$/, '') === env.FHIR_BASE_URL)) {
       ctx.addIssue({ code: 'custom', path: ['FHIR_BASE_URL'], message: 'FHIR_BASE_URL must not also be one of NOTIFY_WEBHOOK_URL' });

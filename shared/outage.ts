@@ -5,8 +5,7 @@ export const UNREACHABLE_LOG_INTERVAL_MS = 15_000;
 const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET|Connection is closed|CONNECT_TIMEOUT/;
 
 export const isUnreachable = (error: unknown): boolean =>
-  error instanceof Error &&
-  (UNREACHABLE.test(error.message) || UNREACHABLE.test(String((error as { code?: unknown }).code)) || isUnreachable(error.cause));
+  error instanceof Error && (UNREACHABLE.test(error.message) || UNREACHABLE.test(String((error as { code?: unknown }).code)) || isUnreachable(error.cause));
 
 interface OutageLogger {
   error(details: object, message: string): void;

@@ -29,15 +29,17 @@ export const serviceNameFor = (roles: readonly Role[]) => (roles.length === 1 ? 
  * before any app is built. Metrics stay on Prometheus and logs on stdout. Resolves to its shutdown,
  * which flushes the spans not yet exported.
  */
-export async function startTracing(options: { roles: readonly Role[]; serviceName?: string | undefined; env: NodeJS.ProcessEnv }): Promise<() => Promise<void>> {
+export async function startTracing(options: {
+  roles: readonly Role[];
+  serviceName?: string | undefined;
+  env: NodeJS.ProcessEnv;
+}): Promise<() => Promise<void>> {
   // The SDK reads process.env itself: OTEL_* variables that only `.env` holds are copied there first.
   for (const [name, value] of Object.entries(options.env)) if (name.startsWith('OTEL_') && process.env[name] === undefined) process.env[name] = value;
   const [{ NodeSDK }, { FastifyOtelInstrumentation }] = await Promise.all([import('@opentelemetry/sdk-node'), import('@fastify/otel')]);
   const sdk = new NodeSDK({
     serviceName: options.serviceName ?? serviceNameFor(options.roles),
-    instrumentations: [
-      new FastifyOtelInstrumentation({ registerOnInitialization: true, ignorePaths: ({ url }) => UNTRACED_PATHS.has(url.split('?')[0]!) }),
-    ],
+    instrumentations: [new FastifyOtelInstrumentation({ registerOnInitialization: true, ignorePaths: ({ url }) => UNTRACED_PATHS.has(url.split('?')[0]!) })],
     metricReaders: [],
     logRecordProcessors: [],
   });
@@ -61,8 +63,7 @@ export function activeTraceCarrier(): TraceCarrier | null {
 }
 
 /** The context a stored or received carrier describes (the root context when it holds none). */
-export const traceContextFrom = (carrier: TraceCarrier | null | undefined): Context =>
-  carrier ? propagation.extract(ROOT_CONTEXT, carrier) : ROOT_CONTEXT;
+export const traceContextFrom = (carrier: TraceCarrier | null | undefined): Context => (carrier ? propagation.extract(ROOT_CONTEXT, carrier) : ROOT_CONTEXT);
 
 /** Marks a span failed with the error's name only: messages (a database error's, say) may quote health data. */
 function markFailed(span: Span, error: unknown): void {

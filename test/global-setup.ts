@@ -5,9 +5,8 @@ import { TEST_DATABASE_URL, TEST_REDIS_URL } from './helpers/environment.ts';
 
 const HOW_TO_START = {
   postgres:
-    "start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` (or `docker compose up -d postgres`), or point TEST_DATABASE_URL at one",
-  redis:
-    'start it with `redis-server --daemonize yes --bind 127.0.0.1 --port 6379` (or `docker compose up -d redis`), or point TEST_REDIS_URL at one',
+    'start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` (or `docker compose up -d postgres`), or point TEST_DATABASE_URL at one',
+  redis: 'start it with `redis-server --daemonize yes --bind 127.0.0.1 --port 6379` (or `docker compose up -d redis`), or point TEST_REDIS_URL at one',
 };
 
 async function checkPostgres() {
@@ -75,6 +74,9 @@ export default async function setup() {
   const before = await keyPrefixes();
   return async function teardown() {
     const left = new Map([...(await keyPrefixes())].filter(([prefix]) => !before.has(prefix)));
-    if (left.size > 0) throw new Error(`tests left keys in Redis (${TEST_REDIS_URL}) under: ${describePrefixes(left)}; the test files using those prefixes must delete their keys`);
+    if (left.size > 0)
+      throw new Error(
+        `tests left keys in Redis (${TEST_REDIS_URL}) under: ${describePrefixes(left)}; the test files using those prefixes must delete their keys`,
+      );
   };
 }

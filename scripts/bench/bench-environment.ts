@@ -48,7 +48,13 @@ export function transcriptBody(callId: string, tag: string, final: boolean, pati
       transcriptType: final ? 'final' : 'partial',
       transcript: `[${tag}] I would like to book a follow-up visit next Tuesday morning if possible.`,
       timestamp: Date.now(),
-      call: { id: callId, orgId: 'org-bench', type: 'inboundPhoneCall', customer: { number: '+15550100000' }, ...(patientId ? { metadata: { patientId } } : {}) },
+      call: {
+        id: callId,
+        orgId: 'org-bench',
+        type: 'inboundPhoneCall',
+        customer: { number: '+15550100000' },
+        ...(patientId ? { metadata: { patientId } } : {}),
+      },
     },
   });
 }

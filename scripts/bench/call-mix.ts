@@ -90,15 +90,28 @@ export const benchCallMix: BenchRun = async () => {
   const rows: BenchRow[] = [];
   let largest = 0;
   for (const level of LEVELS) {
-    const calls = Array.from({ length: level }, (_, k) => ({ id: `bench-mix-${config.queuePrefix}-${level}-${k}`, patientId: `bench-mix-patient-${level}-${k}`, date }));
-    const reference = await play(bareUrl, calls.map((call) => ({ ...call, id: `${call.id}-reference` })), secret);
+    const calls = Array.from({ length: level }, (_, k) => ({
+      id: `bench-mix-${config.queuePrefix}-${level}-${k}`,
+      patientId: `bench-mix-patient-${level}-${k}`,
+      date,
+    }));
+    const reference = await play(
+      bareUrl,
+      calls.map((call) => ({ ...call, id: `${call.id}-reference` })),
+      secret,
+    );
 
     const arrivals = new Map<string, number>();
-    const apps = await openApps(topology.relayUrl, calls.map((call) => call.patientId), config.relayJwtSecret, (event, at) => {
-      if (event.type !== 'transcript') return;
-      const key = transcriptKey(event.sessionId, event.data.final === true, String(event.data.transcript));
-      if (!arrivals.has(key)) arrivals.set(key, at);
-    });
+    const apps = await openApps(
+      topology.relayUrl,
+      calls.map((call) => call.patientId),
+      config.relayJwtSecret,
+      (event, at) => {
+        if (event.type !== 'transcript') return;
+        const key = transcriptKey(event.sessionId, event.data.final === true, String(event.data.transcript));
+        if (!arrivals.has(key)) arrivals.set(key, at);
+      },
+    );
     const played = await play(topology.webhookUrl, calls, secret);
     const finals = played.flatMap(({ marks }) => marks.flatMap((mark) => (mark?.kind === 'final' ? [mark.key] : [])));
     await settle(() => finals.filter((key) => arrivals.has(key)).length, finals.length);
@@ -116,7 +129,9 @@ export const benchCallMix: BenchRun = async () => {
     const partial = toApp('partial');
     const final = toApp('final');
     const tool = toolLatencies(played);
-    const toolAnswered = played.filter(({ marks, report }) => marks.some((mark, i) => mark?.kind === 'tool' && /"result":/.test(report.answers[i] ?? ''))).length;
+    const toolAnswered = played.filter(({ marks, report }) =>
+      marks.some((mark, i) => mark?.kind === 'tool' && /"result":/.test(report.answers[i] ?? '')),
+    ).length;
     const refused = refusedIn(played);
     const callsCompleted = await completed();
     const referenceHttp = httpLatencies(reference);
@@ -124,7 +139,17 @@ export const benchCallMix: BenchRun = async () => {
       latency: [partial, final, tool].every(({ p99 }) => p99 <= TARGET_P99_MS),
       complete: refused === 0 && final.count === final.expected && toolAnswered === level && callsCompleted === level,
     };
-    levels.push({ calls: level, partial, final, tool, toolAnswered, refused, refusals: refusals(played), callsCompleted, reference: { http: referenceHttp, tool: toolLatencies(reference), refused: refusedIn(reference) } });
+    levels.push({
+      calls: level,
+      partial,
+      final,
+      tool,
+      toolAnswered,
+      refused,
+      refusals: refusals(played),
+      callsCompleted,
+      reference: { http: referenceHttp, tool: toolLatencies(reference), refused: refusedIn(reference) },
+    });
 
     const latencyRow = (what: string, measured: { p50: number; p99: number }) => ({
       what: `C=${level} ${what} p50 / p99`,
@@ -134,19 +159,14 @@ export const benchCallMix: BenchRun = async () => {
       target: `p99 ≤ ${TARGET_P99_MS} ms`,
       met: measured.p99 <= TARGET_P99_MS,
     });
-    rows.push(
-      latencyRow('partial → app', partial),
-      latencyRow('final → app', final),
-      latencyRow('tool round trip', tool),
-      {
-        what: `C=${level} refused / delivered`,
-        figure: `${refused} refused ${JSON.stringify(refusals(played))}; finals ${final.count}/${final.expected}; partials ${partial.count}/${partial.expected}; tools ${toolAnswered}/${level}; completed ${callsCompleted}/${level}`,
-        reference: `${refusedIn(reference)} refused`,
-        ratio: '',
-        target: 'none refused, all delivered',
-        met: met.complete,
-      },
-    );
+    rows.push(latencyRow('partial → app', partial), latencyRow('final → app', final), latencyRow('tool round trip', tool), {
+      what: `C=${level} refused / delivered`,
+      figure: `${refused} refused ${JSON.stringify(refusals(played))}; finals ${final.count}/${final.expected}; partials ${partial.count}/${partial.expected}; tools ${toolAnswered}/${level}; completed ${callsCompleted}/${level}`,
+      reference: `${refusedIn(reference)} refused`,
+      ratio: '',
+      target: 'none refused, all delivered',
+      met: met.complete,
+    });
     if (!met.latency || !met.complete) break;
     largest = level;
   }
@@ -157,7 +177,14 @@ export const benchCallMix: BenchRun = async () => {
   await deleteBenchKeys(config);
 
   const cores = cpus().length;
-  rows.push({ what: 'largest C within target', figure: `${largest} calls`, reference: `${cores} cores`, ratio: '', target: '≥ 100 (moonshot 200)', met: largest >= 100 });
+  rows.push({
+    what: 'largest C within target',
+    figure: `${largest} calls`,
+    reference: `${cores} cores`,
+    ratio: '',
+    target: '≥ 100 (moonshot 200)',
+    met: largest >= 100,
+  });
   return {
     title: `call mix: C concurrent calls at speaking pace, ${cores} cores; ${topologyDescription()}, ${PLAYERS} player processes`,
     rows,

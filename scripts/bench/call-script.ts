@@ -37,7 +37,12 @@ export interface BenchCall {
  * call waits on, the end, and the end-of-call report with its artifact. Timestamps are the times
  * the steps are due, counted from `startAt`.
  */
-export function callScript(call: BenchCall, startAt: number, startMs: number, sign: (body: string) => Record<string, string>): { script: CallScript; marks: StepMark[] } {
+export function callScript(
+  call: BenchCall,
+  startAt: number,
+  startMs: number,
+  sign: (body: string) => Record<string, string>,
+): { script: CallScript; marks: StepMark[] } {
   const vapiCall = { id: call.id, orgId: 'org-bench', type: 'inboundPhoneCall', customer: { number: '+15550100000' }, metadata: { patientId: call.patientId } };
   const steps: CallStep[] = [];
   const marks: StepMark[] = [];
@@ -56,7 +61,12 @@ export function callScript(call: BenchCall, startAt: number, startMs: number, si
   UTTERANCES.forEach((text, turn) => {
     if (turn === TOOL_AFTER_UTTERANCE) {
       const toolCall = { id: `call_${call.id}_slots`, type: 'function', function: { name: 'check_availability', arguments: { date: call.date } } };
-      step(PACE_MS, { type: 'tool-calls', toolCallList: [toolCall], toolWithToolCallList: [{ type: 'function', function: { name: 'check_availability' }, toolCall }] }, { kind: 'tool' }, true);
+      step(
+        PACE_MS,
+        { type: 'tool-calls', toolCallList: [toolCall], toolWithToolCallList: [{ type: 'function', function: { name: 'check_availability' }, toolCall }] },
+        { kind: 'tool' },
+        true,
+      );
     }
     const role = turn % 2 === 0 ? 'assistant' : 'user';
     const words = text.split(' ');

@@ -80,21 +80,36 @@ export const benchEndToEnd: BenchRun = async () => {
   const bareUrl = `${await bare.listen({ host: '127.0.0.1', port: 0 })}${WEBHOOK_PATH}`;
   const referenceReport = await generateLoad({ url: bareUrl, requests, perSecond: RATE });
   await settle(requests.length);
-  const reference = latencies(requests.map((_, i) => `e${i}`), referenceReport.sentAt);
+  const reference = latencies(
+    requests.map((_, i) => `e${i}`),
+    referenceReport.sentAt,
+  );
   await bare.close();
   received.clear();
 
   // Ours: production's processes, and each patient's app connected to the relay.
   const topology = await startTopology(env);
   const onSockets = new Map<string, number>();
-  const sockets = await openApps(topology.relayUrl, calls.map((call) => call.patientId), config.relayJwtSecret, (event, at) => {
-    const tag = event.type === 'transcript' ? tagOf(event.data.transcript) : undefined;
-    if (tag && !onSockets.has(tag)) onSockets.set(tag, at);
-  });
+  const sockets = await openApps(
+    topology.relayUrl,
+    calls.map((call) => call.patientId),
+    config.relayJwtSecret,
+    (event, at) => {
+      const tag = event.type === 'transcript' ? tagOf(event.data.transcript) : undefined;
+      if (tag && !onSockets.has(tag)) onSockets.set(tag, at);
+    },
+  );
   const url = topology.webhookUrl;
   // Each call's first durable event binds it to its patient before the measured load.
   const priming = calls.map((call) => {
-    const body = JSON.stringify({ message: { type: 'status-update', status: 'in-progress', timestamp: Date.now(), call: { id: call.id, orgId: 'org-bench', metadata: { patientId: call.patientId } } } });
+    const body = JSON.stringify({
+      message: {
+        type: 'status-update',
+        status: 'in-progress',
+        timestamp: Date.now(),
+        call: { id: call.id, orgId: 'org-bench', metadata: { patientId: call.patientId } },
+      },
+    });
     return { body, headers: signedHeaders(secret, body) };
   });
   await generateLoad({ url, requests: priming, concurrency: 16 });
@@ -135,8 +150,26 @@ export const benchEndToEnd: BenchRun = async () => {
       row(ours, 'final', 'channel: final (durable lane)'),
       row(app, 'partial', 'WebSocket client: partial'),
       row(app, 'final', 'WebSocket client: final'),
-      { what: 'delivered / backlog', figure: `${ours.partial.count + ours.final.count} of ${requests.length}; waiting ${backlogBefore} → ${backlogAfter}`, reference: `${reference.partial.count + reference.final.count} of ${requests.length}`, ratio: '', target: 'no backlog growth', met: backlogAfter <= backlogBefore + RATE / 10 },
+      {
+        what: 'delivered / backlog',
+        figure: `${ours.partial.count + ours.final.count} of ${requests.length}; waiting ${backlogBefore} → ${backlogAfter}`,
+        reference: `${reference.partial.count + reference.final.count} of ${requests.length}`,
+        ratio: '',
+        target: 'no backlog growth',
+        met: backlogAfter <= backlogBefore + RATE / 10,
+      },
     ],
-    figures: { rate: RATE, seconds: SECONDS, calls: CALLS, topology: topologyDescription(), channel: ours, webSocket: app, reference, failures: report.failures, backlogBefore, backlogAfter },
+    figures: {
+      rate: RATE,
+      seconds: SECONDS,
+      calls: CALLS,
+      topology: topologyDescription(),
+      channel: ours,
+      webSocket: app,
+      reference,
+      failures: report.failures,
+      backlogBefore,
+      backlogAfter,
+    },
   };
 };

@@ -50,7 +50,10 @@ async function storeCall(config: ReturnType<typeof benchConfig>, db: ReturnType<
   await store({ message: { type: 'status-update', status: 'in-progress', timestamp: start, call } });
   for (let i = 0; i < MESSAGES; i++) {
     const content = `Utterance ${i}: I would like to book a follow-up visit next Tuesday morning, if the clinic has a slot open then.`;
-    await store({ type: 'message', data: { sessionId: callId, role: i % 2 ? 'user' : 'assistant', content, timestamp: new Date(start + 1_000 * (i + 1)).toISOString() } });
+    await store({
+      type: 'message',
+      data: { sessionId: callId, role: i % 2 ? 'user' : 'assistant', content, timestamp: new Date(start + 1_000 * (i + 1)).toISOString() },
+    });
   }
   return callId;
 }
@@ -68,7 +71,9 @@ export const benchHistory: BenchRun = async () => {
   const base = await relay.listen({ host: '127.0.0.1', port: 0 });
   const token = signRelayToken({ patientId, expiresAt: Math.floor(Date.now() / 1000) + 3600 }, config.relayJwtSecret);
   const authorization = `Bearer ${token}`;
-  const first = (await (await fetch(`${base}/v1/sessions/${sessionId}/messages?limit=${PAGE}`, { headers: { authorization } })).json()) as { nextCursor: string };
+  const first = (await (await fetch(`${base}/v1/sessions/${sessionId}/messages?limit=${PAGE}`, { headers: { authorization } })).json()) as {
+    nextCursor: string;
+  };
   const url = `${base}/v1/sessions/${sessionId}/messages?limit=${PAGE}&cursor=${encodeURIComponent(first.nextCursor)}`;
   const check = (await (await fetch(url, { headers: { authorization } })).json()) as { messages: unknown[] };
   if (check.messages.length !== PAGE) throw new Error(`the page has ${check.messages.length} messages, not ${PAGE}`);
@@ -82,13 +87,24 @@ export const benchHistory: BenchRun = async () => {
       select role, transcript, timestamp from vapi_messages
       where session_id = ${sessionId} and (timestamp, id) > (${after!.at as string}::timestamptz, ${after!.id as string}::bigint)
       order by timestamp, id limit ${PAGE + 1}`;
-    return JSON.stringify(rows.slice(0, PAGE).map((row) => ({ role: row.role, transcript: cipher.decrypt(row.transcript as string), timestamp: new Date(row.timestamp as string).toISOString() })));
+    return JSON.stringify(
+      rows
+        .slice(0, PAGE)
+        .map((row) => ({ role: row.role, transcript: cipher.decrypt(row.transcript as string), timestamp: new Date(row.timestamp as string).toISOString() })),
+    );
   };
 
   // What each read also writes: its audit row, committed before the answer (a second reference, to show where the time goes).
   const audited = async () => {
     await direct();
-    await recordAudit(handle.db, { actor: 'patient', action: 'history.read', patientId, sessionId, what: [`messages of session ${sessionId} (${PAGE})`], source: 'bench' });
+    await recordAudit(handle.db, {
+      actor: 'patient',
+      action: 'history.read',
+      patientId,
+      sessionId,
+      what: [`messages of session ${sessionId} (${PAGE})`],
+      source: 'bench',
+    });
   };
 
   const perRound = Math.ceil(READS / (ROUNDS / 2 - 1));
@@ -100,14 +116,21 @@ export const benchHistory: BenchRun = async () => {
     const counted = round >= 2;
     if (isReference(round)) {
       for (let i = 0; i < perRound; i++) {
-        for (const [read, latencies] of [[direct, reference], [audited, referenceAudited]] as const) {
+        for (const [read, latencies] of [
+          [direct, reference],
+          [audited, referenceAudited],
+        ] as const) {
           const startedAt = performance.now();
           await read();
           if (counted) latencies.push(performance.now() - startedAt);
         }
       }
     } else {
-      const report = await generateLoad({ url, requests: Array.from({ length: perRound }, () => ({ method: 'GET', body: '', headers: { authorization } })), concurrency: 1 });
+      const report = await generateLoad({
+        url,
+        requests: Array.from({ length: perRound }, () => ({ method: 'GET', body: '', headers: { authorization } })),
+        concurrency: 1,
+      });
       failures += report.failures;
       if (counted) ours.push(...report.latencies);
     }
@@ -129,8 +152,18 @@ export const benchHistory: BenchRun = async () => {
     rows: [
       { what: 'p50', figure: ms(mine.p50), reference: `${ms(theirs.p50)} postgres.js + decrypt`, ratio: ratio(mine.p50 / theirs.p50) },
       { what: 'p99', figure: ms(mine.p99), reference: `${ms(theirs.p99)} postgres.js + decrypt`, ratio: ratio(mine.p99 / theirs.p99) },
-      { what: 'p50, audit row included', figure: ms(mine.p50), reference: `${ms(theirsAudited.p50)} + audit insert`, ratio: ratio(mine.p50 / theirsAudited.p50) },
-      { what: 'p99, audit row included', figure: ms(mine.p99), reference: `${ms(theirsAudited.p99)} + audit insert`, ratio: ratio(mine.p99 / theirsAudited.p99) },
+      {
+        what: 'p50, audit row included',
+        figure: ms(mine.p50),
+        reference: `${ms(theirsAudited.p50)} + audit insert`,
+        ratio: ratio(mine.p50 / theirsAudited.p50),
+      },
+      {
+        what: 'p99, audit row included',
+        figure: ms(mine.p99),
+        reference: `${ms(theirsAudited.p99)} + audit insert`,
+        ratio: ratio(mine.p99 / theirsAudited.p99),
+      },
     ],
     figures: {
       reads: mine.count,

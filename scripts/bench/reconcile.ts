@@ -126,7 +126,12 @@ export const benchReconcile: BenchRun = async () => {
         ratio: ratio(sweeping.p99 / quiet.p99),
       },
       { what: 'event p50 while reconciling', figure: ms(sweeping.p50), reference: ms(quiet.p50), ratio: ratio(sweeping.p50 / quiet.p50) },
-      { what: 'reconciled during the stream', figure: `${sweeping.reconciled} sessions`, reference: `${SILENT} silent`, ratio: ratio(sweeping.reconciled / SILENT) },
+      {
+        what: 'reconciled during the stream',
+        figure: `${sweeping.reconciled} sessions`,
+        reference: `${SILENT} silent`,
+        ratio: ratio(sweeping.reconciled / SILENT),
+      },
     ],
     figures: { events: EVENTS, perSecond: PER_SECOND, silentSessions: SILENT, reconciledDuringStream: sweeping.reconciled, quiet, sweeping },
   };

@@ -66,7 +66,12 @@ export async function publishPartials(
     const wait = due - performance.now();
     if (wait > 1) await sleep(wait);
     const at = new Date().toISOString();
-    const event: LiveRelayEvent = { type: 'transcript', sessionId: 'bench-call', at, data: { n, role: 'user', transcript: 'I would like to move my appointment', timestamp: at, final: false } };
+    const event: LiveRelayEvent = {
+      type: 'transcript',
+      sessionId: 'bench-call',
+      at,
+      data: { n, role: 'user', transcript: 'I would like to move my appointment', timestamp: at, final: false },
+    };
     const text = sealForPatient(cipher, patientId, event);
     sentAt.set(n, performance.now());
     void publisher.publish(channel, text);

@@ -109,7 +109,12 @@ async function storeFloodSession(config: RelayConfig, patientId: string, session
   for (let seq = 1; seq <= FLOOD_SESSION_EVENTS; seq += 500) {
     const rows = Array.from({ length: 500 }, (_, i) => {
       const at = new Date();
-      const data = { role: 'user', transcript: `${seq + i} ${'I would like to book a follow-up visit next Tuesday. '.repeat(17)}`, timestamp: at.toISOString(), final: true };
+      const data = {
+        role: 'user',
+        transcript: `${seq + i} ${'I would like to book a follow-up visit next Tuesday. '.repeat(17)}`,
+        timestamp: at.toISOString(),
+        final: true,
+      };
       bytes += JSON.stringify({ type: 'transcript', sessionId, seq: seq + i, at: at.toISOString(), data }).length;
       return { sessionId, seq: seq + i, type: 'transcript', at, data: cipher.encryptJson(data), dispatchedAt: at };
     });
@@ -121,7 +126,9 @@ async function storeFloodSession(config: RelayConfig, patientId: string, session
 
 /** One of the relay's metrics (the first series of `name`), from its `/metrics`, on a connection of its own (a kept-alive one may be closed under it). */
 async function relayMetric(url: string, name: string): Promise<number> {
-  const [response] = (await once(http.get(`${url.replace(/^ws/, 'http').replace(STREAM_PATH, '')}/metrics`, { agent: false }), 'response')) as [http.IncomingMessage];
+  const [response] = (await once(http.get(`${url.replace(/^ws/, 'http').replace(STREAM_PATH, '')}/metrics`, { agent: false }), 'response')) as [
+    http.IncomingMessage,
+  ];
   let text = '';
   for await (const chunk of response) text += chunk;
   return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(text)?.[1] ?? Number.NaN);
@@ -193,8 +200,20 @@ async function floodLatency(env: NodeJS.ProcessEnv) {
   const { db, close } = createDatabase(BENCH_DATABASE_URL);
   await db.delete(vapiSessions).where(eq(vapiSessions.id, sessionId));
   await close();
-  const summary = ({ latencies, cpuUs, ms, bytesSent, loopDelayMaxMs }: (typeof parts)['quiet']) => ({ ...summarise(latencies), cpuPercent: cpuUs / 10 / ms, bytesSent, loopDelayMaxMs });
-  return { count: perPart * FLOOD_ROUNDS, sessionBytes, maxSockets: config.relayMaxSocketsPerPatient, quiet: summary(parts.quiet), flood: summary(parts.flood), attack };
+  const summary = ({ latencies, cpuUs, ms, bytesSent, loopDelayMaxMs }: (typeof parts)['quiet']) => ({
+    ...summarise(latencies),
+    cpuPercent: cpuUs / 10 / ms,
+    bytesSent,
+    loopDelayMaxMs,
+  });
+  return {
+    count: perPart * FLOOD_ROUNDS,
+    sessionBytes,
+    maxSockets: config.relayMaxSocketsPerPatient,
+    quiet: summary(parts.quiet),
+    flood: summary(parts.flood),
+    attack,
+  };
 }
 
 export const benchRelay: BenchRun = async () => {
@@ -244,4 +263,3 @@ export const benchRelay: BenchRun = async () => {
     figures: { clients: CLIENTS, relayIdle: relay, bareIdle: bare, clientsUnderLimit: capacity, latency, flooded },
   };
 };
-

@@ -46,8 +46,7 @@ export const TOPOLOGY = [
 ] as const;
 
 /** The topology in words, for a section's title and bench-results.json. */
-export const topologyDescription = () =>
-  TOPOLOGY.map(({ role, env }) => ('WORKER_QUEUES' in env ? `${role} (${env.WORKER_QUEUES})` : role)).join(', ');
+export const topologyDescription = () => TOPOLOGY.map(({ role, env }) => ('WORKER_QUEUES' in env ? `${role} (${env.WORKER_QUEUES})` : role)).join(', ');
 
 export interface Topology {
   /** The ingress's webhook URL. */

@@ -97,7 +97,14 @@ export const benchWorker: BenchRun = async () => {
   return {
     title: `worker draining ${EVENTS} final transcripts over ${CALLS} calls (concurrency ${config.workerConcurrency}; ${(EVENTS / transactions).toFixed(1)} events per transaction)`,
     rows: [
-      { what: 'events stored', figure: perSecond(ours), reference: `${perSecond(reference)} (same SQL, direct)`, ratio: ratio(ours / reference), target: '≥ 1.0 × (moonshot ≥ 2.0 ×)', met: ours >= reference },
+      {
+        what: 'events stored',
+        figure: perSecond(ours),
+        reference: `${perSecond(reference)} (same SQL, direct)`,
+        ratio: ratio(ours / reference),
+        target: '≥ 1.0 × (moonshot ≥ 2.0 ×)',
+        met: ours >= reference,
+      },
     ],
     figures: { events: EVENTS, calls: CALLS, concurrency: config.workerConcurrency, transactions, oursPerSecond: ours, directSqlPerSecond: reference, failed },
   };

@@ -16,5 +16,6 @@ export const commandQueues = (redis: RedisClient, target: RedisTarget, prefix: s
 
 /** Throws, naming the address and the variable, when Redis does not answer: a command would otherwise wait forever. */
 export async function expectRedis(redis: RedisClient, target: RedisTarget): Promise<void> {
-  if (!(await waitUntilReady(redis, CONNECT_WAIT_MS))) throw new Error(`Redis at ${describeTarget(target)} does not answer: start it, or point REDIS_URL at it`);
+  if (!(await waitUntilReady(redis, CONNECT_WAIT_MS)))
+    throw new Error(`Redis at ${describeTarget(target)} does not answer: start it, or point REDIS_URL at it`);
 }

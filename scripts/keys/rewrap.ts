@@ -54,7 +54,8 @@ function open(cipher: FieldCipher, stored: string, where: string): string {
   try {
     return cipher.decrypt(stored);
   } catch (error) {
-    if (error instanceof UnknownKeyError) throw new MissingKeyError(`${where} is encrypted under key id ${stored.split('.')[1]}, which DATA_ENCRYPTION_KEY does not hold`);
+    if (error instanceof UnknownKeyError)
+      throw new MissingKeyError(`${where} is encrypted under key id ${stored.split('.')[1]}, which DATA_ENCRYPTION_KEY does not hold`);
     throw error;
   }
 }
@@ -142,10 +143,19 @@ async function rewrapTable(
     for (;;) {
       const page: SQL[] = [stale];
       if (after !== undefined) page.push(gt(entry.key, after));
-      const rows = (await db.select(fields).from(entry.table).where(and(...page)).orderBy(asc(entry.key)).limit(batchSize)) as Row[];
+      const rows = (await db
+        .select(fields)
+        .from(entry.table)
+        .where(and(...page))
+        .orderBy(asc(entry.key))
+        .limit(batchSize)) as Row[];
       if (rows.length === 0) break;
       after = rows.at(-1)!.key;
-      const callers = await callerNumbers(db, cipher, rows.filter(needsCaller).map((row) => String(row.key)));
+      const callers = await callerNumbers(
+        db,
+        cipher,
+        rows.filter(needsCaller).map((row) => String(row.key)),
+      );
 
       const changes: Change[] = [];
       for (const row of rows) {

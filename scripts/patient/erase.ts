@@ -69,16 +69,27 @@ async function jobsNaming(queues: CatalogQueues, sessionIds: Set<string>) {
  * when nothing is held about them, CallInProgressError while a call of theirs is going on.
  */
 export async function planErasure({ db, redis, queues, prefix }: ErasureResources, patientId: string): Promise<ErasurePlan> {
-  const sessions = await db.select({ id: vapiSessions.id, status: vapiSessions.status, lastEventAt: vapiSessions.lastEventAt }).from(vapiSessions).where(sessionsOf(patientId));
+  const sessions = await db
+    .select({ id: vapiSessions.id, status: vapiSessions.status, lastEventAt: vapiSessions.lastEventAt })
+    .from(vapiSessions)
+    .where(sessionsOf(patientId));
   const [patient] = await db.select({ id: patients.id }).from(patients).where(eq(patients.id, patientId));
   if (!patient && sessions.length === 0) throw new UnknownPatientError(patientId);
-  const live = sessions.find((s) => s.status !== 'ended' && s.status !== 'completed' && s.lastEventAt && Date.now() - s.lastEventAt.getTime() < LIVE_CALL_WINDOW_MS);
-  if (live) throw new CallInProgressError(`call ${live.id} of patient ${patientId} is in progress (its last event came ${Math.round((Date.now() - live.lastEventAt!.getTime()) / 1000)} s ago): erase once it has ended`);
+  const live = sessions.find(
+    (s) => s.status !== 'ended' && s.status !== 'completed' && s.lastEventAt && Date.now() - s.lastEventAt.getTime() < LIVE_CALL_WINDOW_MS,
+  );
+  if (live)
+    throw new CallInProgressError(
+      `call ${live.id} of patient ${patientId} is in progress (its last event came ${Math.round((Date.now() - live.lastEventAt!.getTime()) / 1000)} s ago): erase once it has ended`,
+    );
 
   const sessionIds = sessions.map((s) => s.id);
-  const notificationIds = (await db.select({ id: notificationOutbox.id }).from(notificationOutbox).where(notificationsOf(patientId, sessionIds))).map((n) => n.id);
+  const notificationIds = (await db.select({ id: notificationOutbox.id }).from(notificationOutbox).where(notificationsOf(patientId, sessionIds))).map(
+    (n) => n.id,
+  );
   const rows: Record<string, number> = {};
-  for (const [table, where] of patientRows(patientId, sessionIds, notificationIds)) rows[getTableName(table)] = (await db.select({ n: count() }).from(table).where(where))[0]!.n;
+  for (const [table, where] of patientRows(patientId, sessionIds, notificationIds))
+    rows[getTableName(table)] = (await db.select({ n: count() }).from(table).where(where))[0]!.n;
   rows.audit_events = (await db.select({ n: count() }).from(auditEvents).where(auditRowsOf(patientId, sessionIds)))[0]!.n;
   const bindings = [];
   for (const id of sessionIds) if (await redis.exists(callBindingKey(prefix, id))) bindings.push(callBindingKey(prefix, id));
@@ -88,7 +99,8 @@ export async function planErasure({ db, redis, queues, prefix }: ErasureResource
 /** `text` with each of the ids replaced by its pseudonym, where it stands as a whole id. */
 function pseudonymize(text: string, pseudonyms: Map<string, string>): string {
   let result = text;
-  for (const [id, pseudonym] of pseudonyms) result = result.replace(new RegExp(`(?<![\\w-])${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w-])`, 'g'), pseudonym);
+  for (const [id, pseudonym] of pseudonyms)
+    result = result.replace(new RegExp(`(?<![\\w-])${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w-])`, 'g'), pseudonym);
   return result;
 }
 
@@ -109,7 +121,10 @@ export async function erasePatient(resources: ErasureResources, plan: ErasurePla
   }
   if (plan.bindings.length > 0) await redis.del(...plan.bindings);
 
-  const pseudonyms = new Map([[patientId, auditPseudonym(cipher, 'patient', patientId)], ...sessionIds.map((id) => [id, auditPseudonym(cipher, 'session', id)] as [string, string])]);
+  const pseudonyms = new Map([
+    [patientId, auditPseudonym(cipher, 'patient', patientId)],
+    ...sessionIds.map((id) => [id, auditPseudonym(cipher, 'session', id)] as [string, string]),
+  ]);
   const deleted = await db.transaction(async (tx) => {
     // The calls' rows are locked first: an event of theirs being stored finishes before, or waits and finds nothing.
     const locked = (await tx.select({ id: vapiSessions.id }).from(vapiSessions).where(sessionsOf(patientId)).for('update')).map((s) => s.id);

@@ -63,13 +63,17 @@ export class UnknownPatientError extends Error {
  * Throws UnknownPatientError when nothing is held.
  */
 export async function readPatientData(db: Database, cipher: FieldCipher, patientId: string) {
-  const open = <T extends Record<string, unknown>>(table: Parameters<typeof decryptRow>[1], rows: T[]) => rows.map((row) => decryptRow(cipher, table, row) as T);
+  const open = <T extends Record<string, unknown>>(table: Parameters<typeof decryptRow>[1], rows: T[]) =>
+    rows.map((row) => decryptRow(cipher, table, row) as T);
   const [patient] = open(patients, await db.select().from(patients).where(eq(patients.id, patientId)));
   const sessions = open(vapiSessions, await db.select().from(vapiSessions).where(sessionsOf(patientId)).orderBy(asc(vapiSessions.createdAt)));
   if (!patient && sessions.length === 0) throw new UnknownPatientError(patientId);
   const ids = sessions.map((session) => session.id);
 
-  const messages = open(vapiMessages, await db.select().from(vapiMessages).where(inArray(vapiMessages.sessionId, ids)).orderBy(asc(vapiMessages.timestamp), asc(vapiMessages.id)));
+  const messages = open(
+    vapiMessages,
+    await db.select().from(vapiMessages).where(inArray(vapiMessages.sessionId, ids)).orderBy(asc(vapiMessages.timestamp), asc(vapiMessages.id)),
+  );
   const calls = open(toolCalls, await db.select().from(toolCalls).where(inArray(toolCalls.sessionId, ids)).orderBy(asc(toolCalls.createdAt)));
   const events = await db
     .select({ id: vapiEvents.id, sessionId: vapiEvents.sessionId, type: vapiEvents.type, occurredAt: vapiEvents.occurredAt, receivedAt: vapiEvents.receivedAt })
@@ -83,10 +87,25 @@ export async function readPatientData(db: Database, cipher: FieldCipher, patient
     .innerJoin(providers, eq(providers.id, appointmentSlots.providerId))
     .where(eq(appointments.patientId, patientId))
     .orderBy(asc(appointmentSlots.startsAt));
-  const records = open(healthRecords, await db.select().from(healthRecords).where(eq(healthRecords.patientId, patientId)).orderBy(asc(healthRecords.recordedAt)));
+  const records = open(
+    healthRecords,
+    await db.select().from(healthRecords).where(eq(healthRecords.patientId, patientId)).orderBy(asc(healthRecords.recordedAt)),
+  );
   const patientOrders = open(orders, await db.select().from(orders).where(eq(orders.patientId, patientId)).orderBy(asc(orders.updatedAt)));
-  const notifications = open(notificationOutbox, await db.select().from(notificationOutbox).where(notificationsOf(patientId, ids)).orderBy(asc(notificationOutbox.id)));
-  const attempts = await db.select().from(notificationAttempts).where(inArray(notificationAttempts.notificationId, notifications.map((n) => n.id))).orderBy(asc(notificationAttempts.id));
+  const notifications = open(
+    notificationOutbox,
+    await db.select().from(notificationOutbox).where(notificationsOf(patientId, ids)).orderBy(asc(notificationOutbox.id)),
+  );
+  const attempts = await db
+    .select()
+    .from(notificationAttempts)
+    .where(
+      inArray(
+        notificationAttempts.notificationId,
+        notifications.map((n) => n.id),
+      ),
+    )
+    .orderBy(asc(notificationAttempts.id));
   const audit: AuditRow[] = await db.select().from(auditEvents).where(auditRowsOf(patientId, ids)).orderBy(asc(auditEvents.at));
   const names = new Map((await db.select({ id: providers.id, name: providers.name }).from(providers)).map((p) => [p.id, p.name]));
 
@@ -95,11 +114,20 @@ export async function readPatientData(db: Database, cipher: FieldCipher, patient
     patient: patient ?? null,
     sessions: sessions.map((session) => ({
       ...session,
-      messages: messages.filter((m) => m.sessionId === session.id).map(({ role, transcript, timestamp, metadata, id }) => ({ id, role, transcript, timestamp, metadata })),
+      messages: messages
+        .filter((m) => m.sessionId === session.id)
+        .map(({ role, transcript, timestamp, metadata, id }) => ({ id, role, transcript, timestamp, metadata })),
       toolCalls: calls.filter((c) => c.sessionId === session.id),
       events: events.filter((e) => e.sessionId === session.id),
     })),
-    appointments: booked.map(({ appointment, startsAt, endsAt, provider }) => ({ ...decryptRow(cipher, appointments, appointment), startsAt, endsAt, provider }) as typeof appointment & { startsAt: Date; endsAt: Date; provider: string }),
+    appointments: booked.map(
+      ({ appointment, startsAt, endsAt, provider }) =>
+        ({ ...decryptRow(cipher, appointments, appointment), startsAt, endsAt, provider }) as typeof appointment & {
+          startsAt: Date;
+          endsAt: Date;
+          provider: string;
+        },
+    ),
     healthRecords: records.map((record) => {
       const data = record.data as unknown as Record<string, unknown>;
       const provider = typeof data.providerId === 'string' ? names.get(data.providerId) : undefined;

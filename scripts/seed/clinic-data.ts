@@ -64,7 +64,13 @@ export const SEED_PATIENTS: SeedPatient[] = [
     medications: [{ name: 'cetirizine', dose: '10 mg as needed', since: '2024-04-01' }],
     visits: [{ date: '2026-08-21', providerId: 'prov-tanaka', reason: 'eczema review' }],
     orders: [
-      { id: 'ord-chloe-rx-1', kind: 'prescription', description: 'hydrocortisone cream refill', status: 'awaiting approval', updatedAt: '2026-11-22T16:45:00Z' },
+      {
+        id: 'ord-chloe-rx-1',
+        kind: 'prescription',
+        description: 'hydrocortisone cream refill',
+        status: 'awaiting approval',
+        updatedAt: '2026-11-22T16:45:00Z',
+      },
       { id: 'ord-chloe-lab-1', kind: 'lab', description: 'vitamin D level', status: 'results available', updatedAt: '2026-10-30T11:15:00Z' },
     ],
   },

@@ -34,10 +34,13 @@ function slotsFrom(now: Date) {
  */
 export async function seedClinic(db: Database, cipher: FieldCipher, now = new Date()) {
   await db.transaction(async (tx) => {
-    await tx.insert(providers).values([...SEED_PROVIDERS]).onConflictDoUpdate({
-      target: providers.id,
-      set: { name: sql`excluded.name`, specialty: sql`excluded.specialty` },
-    });
+    await tx
+      .insert(providers)
+      .values([...SEED_PROVIDERS])
+      .onConflictDoUpdate({
+        target: providers.id,
+        set: { name: sql`excluded.name`, specialty: sql`excluded.specialty` },
+      });
     for (const patient of SEED_PATIENTS) {
       const row = {
         id: patient.id,
@@ -48,14 +51,20 @@ export async function seedClinic(db: Database, cipher: FieldCipher, now = new Da
         phoneHash: cipher.lookupHash(patient.phoneNumber),
         nameDobHash: cipher.lookupHash(nameDobKey(`${patient.firstName} ${patient.lastName}`, patient.dateOfBirth)),
       };
-      await tx.insert(patients).values(row).onConflictDoUpdate({ target: patients.id, set: { ...row, updatedAt: new Date() } });
+      await tx
+        .insert(patients)
+        .values(row)
+        .onConflictDoUpdate({ target: patients.id, set: { ...row, updatedAt: new Date() } });
       const records = [
         ...patient.allergies.map((data, i) => ({ id: `${patient.id}-allergy-${i}`, category: 'allergies', data, recordedAt: new Date('2020-01-01') })),
         ...patient.medications.map((data, i) => ({ id: `${patient.id}-medication-${i}`, category: 'medications', data, recordedAt: new Date(data.since) })),
         ...patient.visits.map((data, i) => ({ id: `${patient.id}-visit-${i}`, category: 'visits', data, recordedAt: new Date(data.date) })),
       ].map((record) => ({ ...record, patientId: patient.id, data: cipher.encryptJson(record.data) }));
       if (records.length > 0) {
-        await tx.insert(healthRecords).values(records).onConflictDoUpdate({ target: healthRecords.id, set: { data: sql`excluded.data`, recordedAt: sql`excluded.recorded_at` } });
+        await tx
+          .insert(healthRecords)
+          .values(records)
+          .onConflictDoUpdate({ target: healthRecords.id, set: { data: sql`excluded.data`, recordedAt: sql`excluded.recorded_at` } });
       }
       const patientOrders = patient.orders.map((order) => ({
         id: order.id,
@@ -65,10 +74,13 @@ export async function seedClinic(db: Database, cipher: FieldCipher, now = new Da
         status: order.status,
         updatedAt: new Date(order.updatedAt),
       }));
-      await tx.insert(orders).values(patientOrders).onConflictDoUpdate({
-        target: orders.id,
-        set: { description: sql`excluded.description`, status: sql`excluded.status`, updatedAt: sql`excluded.updated_at` },
-      });
+      await tx
+        .insert(orders)
+        .values(patientOrders)
+        .onConflictDoUpdate({
+          target: orders.id,
+          set: { description: sql`excluded.description`, status: sql`excluded.status`, updatedAt: sql`excluded.updated_at` },
+        });
     }
     const slots = slotsFrom(now);
     if (slots.length > 0) await tx.insert(appointmentSlots).values(slots).onConflictDoNothing();

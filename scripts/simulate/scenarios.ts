@@ -37,7 +37,10 @@ export const SCENARIOS: Scenario[] = [
       yield { kind: 'say', role: 'assistant', text: 'Of course. Could you tell me your date of birth?' };
       yield { kind: 'say', role: 'user', text: 'March third, nineteen eighty-four.' };
       // Arguments as a JSON string here, as Vapi's docs type them.
-      yield { kind: 'tools', calls: [{ name: 'lookup_patient_info', arguments: JSON.stringify({ dateOfBirth: ada.dateOfBirth, phoneNumber: ada.phoneNumber }) }] };
+      yield {
+        kind: 'tools',
+        calls: [{ name: 'lookup_patient_info', arguments: JSON.stringify({ dateOfBirth: ada.dateOfBirth, phoneNumber: ada.phoneNumber }) }],
+      };
       yield { kind: 'tools', calls: [{ name: 'check_availability', arguments: { date: inDays(3), specialty: 'family medicine' } }] };
       const slots = (answer('check_availability')?.slots as { slotId: string }[] | undefined) ?? [];
       yield { kind: 'say', role: 'assistant', text: slots.length > 0 ? 'I have a morning slot. Shall I book it?' : 'I have nothing that day, sorry.' };

@@ -12,7 +12,12 @@ export function createRelayMetrics(registry: Registry) {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
-    closes: new Counter({ name: 'vapi_relay_ws_closes_total', help: 'WebSocket connections closed, by close code', labelNames: ['code'], registers: [registry] }),
+    closes: new Counter({
+      name: 'vapi_relay_ws_closes_total',
+      help: 'WebSocket connections closed, by close code',
+      labelNames: ['code'],
+      registers: [registry],
+    }),
     replayQueries: new Counter({
       name: 'vapi_relay_replay_queries_total',
       help: 'Pages of stored events read from Postgres for replays and hole fills (concurrent reads of one page share one query)',

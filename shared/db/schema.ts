@@ -1,18 +1,5 @@
 import { sql } from 'drizzle-orm';
-import {
-  bigint,
-  bigserial,
-  check,
-  boolean,
-  index,
-  integer,
-  jsonb,
-  numeric,
-  pgTable,
-  text,
-  timestamp,
-  uniqueIndex,
-} from 'drizzle-orm/pg-core';
+import { bigint, bigserial, check, boolean, index, integer, jsonb, numeric, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import { SESSION_STATUSES } from '../session-status.ts';
 import type { TraceCarrier } from '../tracing.ts';
 
@@ -75,9 +62,13 @@ export const vapiSessions = pgTable(
     index().on(t.patientId, t.createdAt),
     index().on(t.callerHash),
     // The sessions still going, by when they were last written: the reconciler's sweep reads only these.
-    index('vapi_sessions_unended_updated_at_index').on(t.updatedAt).where(sql`${t.status} not in ('ended', 'completed')`),
+    index('vapi_sessions_unended_updated_at_index')
+      .on(t.updatedAt)
+      .where(sql`${t.status} not in ('ended', 'completed')`),
     // Retention: ended sessions by age (services/worker/lib/retention.ts).
-    index('vapi_sessions_ended_idx').on(t.endedAt).where(sql`${t.status} in ('ended', 'completed')`),
+    index('vapi_sessions_ended_idx')
+      .on(t.endedAt)
+      .where(sql`${t.status} in ('ended', 'completed')`),
     check('vapi_sessions_status_check', sql`${t.status} in (${sql.raw(SESSION_STATUSES.map((s) => `'${s}'`).join(', '))})`),
   ],
 );
@@ -119,7 +110,9 @@ export const vapiEvents = pgTable(
   (t) => [
     index().on(t.sessionId, t.occurredAt),
     index().on(t.type, t.processedAt),
-    index('vapi_events_payload_kept_idx').on(t.receivedAt).where(sql`${t.payload} is not null`),
+    index('vapi_events_payload_kept_idx')
+      .on(t.receivedAt)
+      .where(sql`${t.payload} is not null`),
   ],
 );
 
@@ -143,8 +136,12 @@ export const sessionEvents = pgTable(
   },
   (t) => [
     uniqueIndex().on(t.sessionId, t.seq),
-    index('session_events_undispatched_idx').on(t.id).where(sql`${t.dispatchedAt} is null`),
-    index('session_events_dispatched_idx').on(t.createdAt).where(sql`${t.dispatchedAt} is not null`),
+    index('session_events_undispatched_idx')
+      .on(t.id)
+      .where(sql`${t.dispatchedAt} is null`),
+    index('session_events_dispatched_idx')
+      .on(t.createdAt)
+      .where(sql`${t.dispatchedAt} is not null`),
   ],
 );
 
@@ -166,8 +163,12 @@ export const notificationOutbox = pgTable(
     traceContext: jsonb().$type<TraceCarrier>(),
   },
   (t) => [
-    index('notification_outbox_undispatched_idx').on(t.id).where(sql`${t.dispatchedAt} is null`),
-    index('notification_outbox_dispatched_idx').on(t.createdAt).where(sql`${t.dispatchedAt} is not null`),
+    index('notification_outbox_undispatched_idx')
+      .on(t.id)
+      .where(sql`${t.dispatchedAt} is null`),
+    index('notification_outbox_dispatched_idx')
+      .on(t.createdAt)
+      .where(sql`${t.dispatchedAt} is not null`),
     index().on(t.sessionId),
   ],
 );
@@ -255,7 +256,9 @@ export const appointments = pgTable(
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
-    uniqueIndex('appointments_one_active_per_slot').on(t.slotId).where(sql`${t.status} = 'booked'`),
+    uniqueIndex('appointments_one_active_per_slot')
+      .on(t.slotId)
+      .where(sql`${t.status} = 'booked'`),
     index().on(t.patientId, t.status),
   ],
 );

@@ -30,6 +30,10 @@ export function auditEventResource(row: AuditRow): Entry<AuditEvent> {
       },
     ],
     source: { observer: { display: 'vapi-relay' } },
-    entity: [...(patient ? [{ what: patient }] : []), ...(row.sessionId ? [{ what: referenceTo('session', row.sessionId) }] : []), ...row.what.map((name) => ({ name }))],
+    entity: [
+      ...(patient ? [{ what: patient }] : []),
+      ...(row.sessionId ? [{ what: referenceTo('session', row.sessionId) }] : []),
+      ...row.what.map((name) => ({ name })),
+    ],
   });
 }

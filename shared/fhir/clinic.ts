@@ -48,7 +48,9 @@ export function patientResource(patient: PatientFacts): Entry<Patient> {
   return entryOf('patient', patient.id, {
     resourceType: 'Patient',
     identifier: [identifierOf('patient', patient.id)],
-    ...(patient.firstName || patient.lastName ? { name: [{ ...(patient.lastName ? { family: patient.lastName } : {}), ...(patient.firstName ? { given: [patient.firstName] } : {}) }] } : {}),
+    ...(patient.firstName || patient.lastName
+      ? { name: [{ ...(patient.lastName ? { family: patient.lastName } : {}), ...(patient.firstName ? { given: [patient.firstName] } : {}) }] }
+      : {}),
     ...(patient.dateOfBirth ? { birthDate: patient.dateOfBirth } : {}),
     ...(patient.phoneNumber ? { telecom: [{ system: 'phone', value: patient.phoneNumber }] } : {}),
   });
@@ -132,7 +134,12 @@ export function orderResource(order: OrderFacts): Entry<MedicationRequest | Serv
   };
   const status = requestStatus(order.status);
   if (order.kind === 'prescription') {
-    return entryOf('order', order.id, { resourceType: 'MedicationRequest', ...common, status: status === 'revoked' ? 'cancelled' : status, medicationCodeableConcept: { text: order.description } });
+    return entryOf('order', order.id, {
+      resourceType: 'MedicationRequest',
+      ...common,
+      status: status === 'revoked' ? 'cancelled' : status,
+      medicationCodeableConcept: { text: order.description },
+    });
   }
   return entryOf('order', order.id, { resourceType: 'ServiceRequest', ...common, status, code: { text: order.description } });
 }

@@ -28,13 +28,12 @@ export const healthPlugin = fp(
     app.get('/readyz', async (request, reply) => {
       const names = [...checks.keys()];
       const results = await Promise.allSettled(names.map((name) => withDeadline(checks.get(name)!(), CHECK_TIMEOUT_MS, name)));
-      const report = Object.fromEntries(
-        names.map((name, i) => [name, results[i]!.status === 'fulfilled' ? 'ok' : 'unavailable']),
-      );
+      const report = Object.fromEntries(names.map((name, i) => [name, results[i]!.status === 'fulfilled' ? 'ok' : 'unavailable']));
       const ready = results.every((result) => result.status === 'fulfilled');
       results.forEach((result, i) => {
         // The reason's message, not its stack: a probe every few seconds during an outage repeats it.
-        if (result.status === 'rejected') request.log.warn({ check: names[i], reason: String((result.reason as Error)?.message ?? result.reason) }, 'readiness check failed');
+        if (result.status === 'rejected')
+          request.log.warn({ check: names[i], reason: String((result.reason as Error)?.message ?? result.reason) }, 'readiness check failed');
       });
       return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks: report });
     });

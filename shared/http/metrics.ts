@@ -16,9 +16,7 @@ export const metricsPlugin = fp(
     registry.setDefaultLabels({ service: options.service });
     collectDefaultMetrics({ register: registry, prefix: 'vapi_relay_' });
     app.decorate('metrics', registry);
-    app.get('/metrics', async (_request, reply) =>
-      reply.type(registry.contentType).send(await registry.metrics()),
-    );
+    app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   },
   { name: 'metrics' },
 );

@@ -30,7 +30,12 @@ export type ListenerOptions = Pick<FastifyServerOptions, 'trustProxy' | 'request
  * requests that arrive while it closes (those already in flight finish). Services log their own
  * request lines where they matter (the webhook), so Fastify's per-request lines are off.
  */
-export async function createHttpApp(role: Role, logger: Logger, options: ListenerOptions = {}, timeouts: ServerTimeouts = SERVER_TIMEOUTS): Promise<FastifyInstance> {
+export async function createHttpApp(
+  role: Role,
+  logger: Logger,
+  options: ListenerOptions = {},
+  timeouts: ServerTimeouts = SERVER_TIMEOUTS,
+): Promise<FastifyInstance> {
   const app = Fastify({
     ...options,
     loggerInstance: logger.child({ role }),
@@ -44,7 +49,10 @@ export async function createHttpApp(role: Role, logger: Logger, options: Listene
     // `maxParamLength`) still gets the one error shape, and echoes nothing of the URL.
     frameworkErrors: (error, _request, reply) => {
       reply.header('cache-control', 'no-store');
-      const refusal = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? new HttpError(404, 'NOT_FOUND', 'No route for this path') : new HttpError(400, 'BAD_REQUEST', 'The URL cannot be decoded');
+      const refusal =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new HttpError(404, 'NOT_FOUND', 'No route for this path')
+          : new HttpError(400, 'BAD_REQUEST', 'The URL cannot be decoded');
       sendHttpError(reply, refusal);
     },
   }) as unknown as FastifyInstance;
@@ -76,7 +84,12 @@ export async function createHttpApp(role: Role, logger: Logger, options: Listene
  * A role's app: an HTTP app (above) with `/healthz` + `/readyz` and `/metrics`. Each role adds its
  * admin scope last (shared/http/admin-scope.ts), once what the scope's routes use is registered.
  */
-export async function createServiceApp(role: Role, logger: Logger, options: ListenerOptions = {}, timeouts: ServerTimeouts = SERVER_TIMEOUTS): Promise<FastifyInstance> {
+export async function createServiceApp(
+  role: Role,
+  logger: Logger,
+  options: ListenerOptions = {},
+  timeouts: ServerTimeouts = SERVER_TIMEOUTS,
+): Promise<FastifyInstance> {
   const app = await createHttpApp(role, logger, options, timeouts);
   await app.register(healthPlugin);
   await app.register(metricsPlugin, { service: role });

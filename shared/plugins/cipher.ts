@@ -38,12 +38,7 @@ export const cipherPlugin = fp(
       'warn',
       'opened a seal of the earlier format, not bound to its clear fields: accepted only during the upgrade window',
     );
-    const onTampered = countedHook(
-      app,
-      seals.tampered,
-      'error',
-      'a seal was altered in Redis after it was sealed: refused',
-    );
+    const onTampered = countedHook(app, seals.tampered, 'error', 'a seal was altered in Redis after it was sealed: refused');
     app.decorate('cipher', cipher);
     app.decorate('jobCodec', new JobCodec(cipher, { legacyUntil: legacySealsUntil, onLegacy, onTampered }));
   },

@@ -60,7 +60,9 @@ const SCRAPE_DEADLINE_MS = 1_000;
 /** Opens the catalog's queues on the fail-fast producer connection. */
 export const queuesPlugin = fp(
   async (app: FastifyInstance, { prefix }: { prefix: string }) => {
-    const queues = openCatalogQueues(app.redis.producer, prefix, (error, queue) => redisErrorHandler(app.redis.target, app.log, { queue }, 'queue error')(error));
+    const queues = openCatalogQueues(app.redis.producer, prefix, (error, queue) =>
+      redisErrorHandler(app.redis.target, app.log, { queue }, 'queue error')(error),
+    );
     app.decorate('queues', queues);
     registerQueueGauges(app.metrics, queueFigures(queues));
     app.addHook('onClose', async () => {

@@ -106,7 +106,9 @@ export class JobCodec {
     const legacy = !this.cipher.isBound(stored);
     if (legacy && Date.now() > this.legacyUntil) {
       const until = new Date(this.legacyUntil).toISOString();
-      throw new LegacySealError(`sealed ${sealed} is not bound to its ${sealed === 'job' ? 'clear fields' : 'job'} (the format before 2026-12), refused since ${until}`);
+      throw new LegacySealError(
+        `sealed ${sealed} is not bound to its ${sealed === 'job' ? 'clear fields' : 'job'} (the format before 2026-12), refused since ${until}`,
+      );
     }
     try {
       const payload = this.cipher.decryptJson<T>(stored, legacy ? undefined : binding);

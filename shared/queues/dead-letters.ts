@@ -38,7 +38,10 @@ export interface DeadLetter {
 /** Ids an operator named that are not dead letters (of the queue named, or of any): nothing was done. */
 export class UnknownDeadLetterError extends Error {
   override name = 'UnknownDeadLetterError';
-  constructor(readonly ids: string[], queue: QueueKey | undefined) {
+  constructor(
+    readonly ids: string[],
+    queue: QueueKey | undefined,
+  ) {
     super(`no dead letter ${ids.join(', ')} in ${queue ? `queue ${queue}` : 'any queue'}`);
   }
 }
@@ -196,14 +199,21 @@ export function createDeadLetters(queues: CatalogQueues, db: Database, codec: Jo
           skipped.push({ id: job.id!, reason: 'a tool call past its deadline: the caller is no longer waiting' });
           continue;
         }
-        const refused = queue === 'notifications' ? await replayNotification(job as Job<JobData<NotificationMeta>>, options.endpoint) : await job.retry('failed', { resetAttemptsMade: true });
+        const refused =
+          queue === 'notifications'
+            ? await replayNotification(job as Job<JobData<NotificationMeta>>, options.endpoint)
+            : await job.retry('failed', { resetAttemptsMade: true });
         if (refused) {
           skipped.push({ id: job.id!, reason: refused });
           continue;
         }
         replayed.push({ queue, job });
       }
-      await audit('dead-letter.replay', replayed.map(({ queue, job }) => named(queue, job)), actorIp);
+      await audit(
+        'dead-letter.replay',
+        replayed.map(({ queue, job }) => named(queue, job)),
+        actorIp,
+      );
       return { replayed: replayed.length, ids: replayed.map(({ job }) => job.id!), skipped };
     },
 
@@ -211,7 +221,11 @@ export function createDeadLetters(queues: CatalogQueues, db: Database, codec: Jo
     async purge(filter: DeadLetterFilter, actorIp: string) {
       const found = await findNamed(filter);
       for (const { job } of found) await job.remove();
-      await audit('dead-letter.purge', found.map(({ queue, job }) => named(queue, job)), actorIp);
+      await audit(
+        'dead-letter.purge',
+        found.map(({ queue, job }) => named(queue, job)),
+        actorIp,
+      );
       return { purged: found.length, ids: found.map(({ job }) => job.id!) };
     },
   };

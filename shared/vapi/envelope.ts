@@ -18,8 +18,7 @@ export interface IncomingEvent {
   message: JsonObject;
 }
 
-export const isObject = (value: unknown): value is JsonObject =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+export const isObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * A non-empty string field, or undefined. NUL characters are dropped and lone surrogates replaced

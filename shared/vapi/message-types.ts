@@ -129,8 +129,7 @@ export const laneOf = (event: IncomingEvent): Lane => messageTypeOf(event).lane;
 export const lacksCallId = (event: IncomingEvent): boolean => event.callId === null && messageTypeOf(event).callBound;
 
 /** True when the event is answered with a reply of its own type (sync-replies.ts). */
-export const isReplied = (event: IncomingEvent): event is IncomingEvent & { type: RepliedType } =>
-  messageTypeOf(event).answer === 'reply';
+export const isReplied = (event: IncomingEvent): event is IncomingEvent & { type: RepliedType } => messageTypeOf(event).answer === 'reply';
 
 /** Type names fit for a metric label: the table's. */
 const KNOWN_TYPES: ReadonlySet<string> = new Set([...Object.keys(VAPI_TYPES), ...Object.keys(STORY_TYPES)]);

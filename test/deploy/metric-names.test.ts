@@ -57,7 +57,10 @@ describe('deploy/: the alert rules and the dashboard', () => {
     };
     for (const [file, names] of Object.entries(named)) {
       expect(names.size, file).toBeGreaterThan(0);
-      expect([...names].filter((name) => !exported.has(name)), `${file} names metrics no role exports`).toEqual([]);
+      expect(
+        [...names].filter((name) => !exported.has(name)),
+        `${file} names metrics no role exports`,
+      ).toEqual([]);
     }
   });
 
@@ -67,7 +70,10 @@ describe('deploy/: the alert rules and the dashboard', () => {
     const alerts = [...rules.matchAll(/^\s+- alert: (\w+)$/gm)].map(([, name]) => name);
     const tested = new Set([...tests.matchAll(/alertname: (\w+)$/gm)].map(([, name]) => name));
     expect(alerts.length).toBeGreaterThan(5);
-    expect(alerts.filter((name) => !tested.has(name)), 'alerts with no promtool test').toEqual([]);
+    expect(
+      alerts.filter((name) => !tested.has(name)),
+      'alerts with no promtool test',
+    ).toEqual([]);
 
     const { panels } = JSON.parse(deployFile('grafana/vapi-relay.json')) as Dashboard;
     expect(new Set(panels.map((panel) => panel.id)).size).toBe(panels.length);

@@ -68,7 +68,8 @@ async function post(body: VapiBody): Promise<Record<string, unknown>> {
 async function jobsDoneBy(worker: RoleProcess): Promise<Record<string, number>> {
   const text = await (await fetch(`${worker.url}/metrics`)).text();
   const done: Record<string, number> = {};
-  for (const [, queue, count] of text.matchAll(/^vapi_relay_jobs_processed_total\{queue="([^"]+)"[^}]*\} (\d+)/gm)) done[queue!] = (done[queue!] ?? 0) + Number(count);
+  for (const [, queue, count] of text.matchAll(/^vapi_relay_jobs_processed_total\{queue="([^"]+)"[^}]*\} (\d+)/gm))
+    done[queue!] = (done[queue!] ?? 0) + Number(count);
   return done;
 }
 
@@ -102,7 +103,12 @@ describe('the durable lane and the live and tools lanes in processes of their ow
     const call = realisticCall({ patientId, startMs: Date.now() });
     const inProgress = call.events.findIndex((event) => event.message.status === 'in-progress');
     const toolCall: VapiBody = {
-      message: { type: 'tool-calls', timestamp: call.startMs + 1_500, call: call.call, toolCallList: [{ id: 'tc-lanes', type: 'function', function: { name: 'check_availability', arguments: { date: '2026-12-01' } } }] },
+      message: {
+        type: 'tool-calls',
+        timestamp: call.startMs + 1_500,
+        call: call.call,
+        toolCallList: [{ id: 'tc-lanes', type: 'function', function: { name: 'check_availability', arguments: { date: '2026-12-01' } } }],
+      },
     };
     for (const body of call.events.slice(0, inProgress + 1)) await post(body);
     const answer = await post(toolCall);
@@ -111,7 +117,10 @@ describe('the durable lane and the live and tools lanes in processes of their ow
 
     await waitFor(() => app.received.some((m) => m.type === 'session_end'), 15_000);
     const seen = (type: string, data: Record<string, unknown> = {}) =>
-      app.received.some((m) => m.type === type && m.sessionId === call.callId && Object.entries(data).every(([key, value]) => (m.data as Record<string, unknown>)[key] === value));
+      app.received.some(
+        (m) =>
+          m.type === type && m.sessionId === call.callId && Object.entries(data).every(([key, value]) => (m.data as Record<string, unknown>)[key] === value),
+      );
     expect(seen('session_status', { status: 'in-progress' })).toBe(true);
     expect(seen('transcript', { final: false })).toBe(true);
     expect(seen('transcript', { final: true })).toBe(true);

@@ -48,7 +48,9 @@ describe('the live lane', () => {
     const cipher = new FieldCipher(config.dataEncryptionKeys);
     const subscriber = openTestRedis();
     const received: RelayEvent[] = [];
-    subscriber.on('pmessage', (_pattern, channel: string, text: string) => received.push({ ...openForPatient(cipher, patientOfChannel(config.queuePrefix, channel)!, text), channel } as RelayEvent));
+    subscriber.on('pmessage', (_pattern, channel: string, text: string) =>
+      received.push({ ...openForPatient(cipher, patientOfChannel(config.queuePrefix, channel)!, text), channel } as RelayEvent),
+    );
     await subscriber.psubscribe(patientChannel(config.queuePrefix, '*'));
 
     // While the database is up, the durable lane records who each call is about.
@@ -167,7 +169,12 @@ describe("the live lane, seen on the patient's socket", () => {
     const attacker = await app('pat-attacker');
     const codec = new JobCodec(new FieldCipher(config.dataEncryptionKeys));
     const at = new Date().toISOString();
-    const event = { type: 'transcript' as const, sessionId: call.callId, at, data: { role: 'user', transcript: 'my date of birth is', timestamp: at, final: false } };
+    const event = {
+      type: 'transcript' as const,
+      sessionId: call.callId,
+      at,
+      data: { role: 'user', transcript: 'my date of birth is', timestamp: at, final: false },
+    };
     const sealed = codec.seal(liveQueue, { callId: call.callId, type: 'transcript', receivedAt: at }, { event, claimedPatientId: null });
     const queue = openQueue(liveQueue, redis, config.queuePrefix);
     await queue.add('transcript', { ...sealed, claimedPatientId: 'pat-attacker', patientId: 'pat-attacker' } as typeof sealed);

@@ -16,9 +16,7 @@ const config = testConfig({ TOOL_DEADLINE_MS: '3000' });
 
 /** The value of the series of `name` carrying all of `labels` (in any order), or undefined. */
 const valueOf = (text: string, name: string, labels: Record<string, string>) => {
-  const line = text
-    .split('\n')
-    .find((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([key, value]) => l.includes(`${key}="${value}"`)));
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([key, value]) => l.includes(`${key}="${value}"`)));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 };
 
@@ -28,7 +26,7 @@ afterAll(async () => {
 });
 
 describe('/metrics on every role', () => {
-  it('exposes the operators\' families, and they move when traffic flows', async () => {
+  it("exposes the operators' families, and they move when traffic flows", async () => {
     const ingress = await buildIngressApp({ config, logger: silentLogger() });
     const worker = await buildWorkerApp({ config, logger: silentLogger() });
     const relay = await buildRelayApp({ config, logger: silentLogger() });
@@ -56,10 +54,16 @@ describe('/metrics on every role', () => {
     expect(valueOf(ingressText, 'vapi_relay_queue_jobs', { queue: 'vapi-events', state: 'failed' })).toBe(0);
     expect(valueOf(ingressText, 'vapi_relay_queue_oldest_waiting_seconds', { queue: 'vapi-events' })).toBeGreaterThanOrEqual(0);
 
-    await waitFor(async () => (valueOf(await scrape(worker), 'vapi_relay_jobs_processed_total', { queue: 'vapi-events', name: 'end-of-call-report', outcome: 'processed' }) ?? 0) >= 1);
+    await waitFor(
+      async () =>
+        (valueOf(await scrape(worker), 'vapi_relay_jobs_processed_total', { queue: 'vapi-events', name: 'end-of-call-report', outcome: 'processed' }) ?? 0) >=
+        1,
+    );
     const workerText = await scrape(worker);
     // Live partials count as relayed (by the call's binding), or claimed (by its metadata, before the binding): either way they were taken.
-    const live = ['relayed', 'claimed', 'unbound'].map((outcome) => valueOf(workerText, 'vapi_relay_jobs_processed_total', { queue: 'vapi-live', name: 'transcript', outcome }) ?? 0);
+    const live = ['relayed', 'claimed', 'unbound'].map(
+      (outcome) => valueOf(workerText, 'vapi_relay_jobs_processed_total', { queue: 'vapi-live', name: 'transcript', outcome }) ?? 0,
+    );
     expect(live.reduce((sum, count) => sum + count, 0)).toBeGreaterThan(0);
     expect(valueOf(workerText, 'vapi_relay_job_duration_seconds_count', { queue: 'vapi-events' })).toBeGreaterThan(0);
     expect(valueOf(workerText, 'vapi_relay_outbox_lag_seconds', { outbox: 'relay' })).toBeGreaterThanOrEqual(0);
@@ -70,6 +74,5 @@ describe('/metrics on every role', () => {
     expect(valueOf(relayText, 'vapi_relay_ws_connections', {})).toBe(0);
     expect(relayText).toContain('vapi_relay_delivery_lag_seconds');
     for (const text of [ingressText, workerText, relayText]) expect(text).not.toMatch(new RegExp(call.callId));
-
   });
 });

@@ -116,7 +116,9 @@ describe('ingress → queue → worker → Postgres, over real HTTP', () => {
   it("relays a bound call's partial transcripts live without storing them, and an unbound call's nowhere", async () => {
     const subscriber = openTestRedis();
     const received: RelayEvent[] = [];
-    subscriber.on('pmessage', (_pattern, channel: string, text: string) => received.push(openForPatient(cipher(), patientOfChannel(config.queuePrefix, channel)!, text)));
+    subscriber.on('pmessage', (_pattern, channel: string, text: string) =>
+      received.push(openForPatient(cipher(), patientOfChannel(config.queuePrefix, channel)!, text)),
+    );
     await subscriber.psubscribe(patientChannel(config.queuePrefix, '*'));
 
     const bound = realisticCall({ patientId: 'pat-live' });

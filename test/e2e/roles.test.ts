@@ -26,7 +26,19 @@ function start(role: string, env: Record<string, string>): Promise<{ code: numbe
   return new Promise((done) => {
     const child = spawn(TSX, [MAIN, role], {
       cwd: mkdtempSync(join(tmpdir(), 'vapi-relay-role-')),
-      env: { PATH: process.env.PATH, NODE_ENV: 'production', LOG_LEVEL: 'info', HOST: '127.0.0.1', DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: prefix, PORT: '0', WORKER_PORT: '0', RELAY_PORT: '0', ...env },
+      env: {
+        PATH: process.env.PATH,
+        NODE_ENV: 'production',
+        LOG_LEVEL: 'info',
+        HOST: '127.0.0.1',
+        DATABASE_URL: TEST_DATABASE_URL,
+        REDIS_URL: TEST_REDIS_URL,
+        QUEUE_PREFIX: prefix,
+        PORT: '0',
+        WORKER_PORT: '0',
+        RELAY_PORT: '0',
+        ...env,
+      },
     });
     let output = '';
     const collect = (chunk: Buffer) => {

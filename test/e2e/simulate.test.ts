@@ -88,10 +88,14 @@ describe('npm run simulate', () => {
 
   it('plays at speaking pace with --pace realtime, given the full webhook URL', async () => {
     const base = await startStack();
-    const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), [scriptPath('simulate.ts'), '--url', `${base}${WEBHOOK_PATH}`, '--calls', '1', '--pace', 'realtime'], {
-      cwd: mkdtempSync(join(tmpdir(), 'simulate-')),
-      env,
-    });
+    const child = spawn(
+      join(ROOT, 'node_modules/.bin/tsx'),
+      [scriptPath('simulate.ts'), '--url', `${base}${WEBHOOK_PATH}`, '--calls', '1', '--pace', 'realtime'],
+      {
+        cwd: mkdtempSync(join(tmpdir(), 'simulate-')),
+        env,
+      },
+    );
     let timeline = '';
     child.stdout.on('data', (chunk: Buffer) => (timeline += chunk.toString()));
     try {

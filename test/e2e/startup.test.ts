@@ -98,7 +98,9 @@ async function startNotReady(env: Record<string, string>) {
 
 /** The log lines holding `text`: at least one, and every one at least UNREACHABLE_LOG_INTERVAL_MS after the one before. */
 function slowPaced(output: string, text: string) {
-  const found = lines(output).filter((line) => line.includes(text)).map((line) => JSON.parse(line) as { time: number; msg: string });
+  const found = lines(output)
+    .filter((line) => line.includes(text))
+    .map((line) => JSON.parse(line) as { time: number; msg: string });
   expect(found.length).toBeGreaterThanOrEqual(1);
   for (const [i, line] of found.slice(1).entries()) expect(line.time - found[i]!.time).toBeGreaterThanOrEqual(UNREACHABLE_LOG_INTERVAL_MS);
   return found;
@@ -112,9 +114,13 @@ describe('start-up', () => {
     const port = await freePort();
     const { output, readiness } = await startNotReady({ REDIS_URL: `redis://127.0.0.1:${port}` });
     expect(readiness).toMatchObject({ code: 503, checks: { redis: 'unavailable' } });
-    expect(output).toMatch(new RegExp(`worker listening on http://127.0.0.1:\\d+/readyz, not ready: Redis at 127\\.0\\.0\\.1:${port} \\(REDIS_URL\\) does not answer`));
+    expect(output).toMatch(
+      new RegExp(`worker listening on http://127.0.0.1:\\d+/readyz, not ready: Redis at 127\\.0\\.0\\.1:${port} \\(REDIS_URL\\) does not answer`),
+    );
     const outage = slowPaced(output, 'is unreachable');
-    expect(outage[0]!.msg).toMatch(new RegExp(`^Redis at 127\\.0\\.0\\.1:${port} \\(REDIS_URL\\) is unreachable \\(connect ECONNREFUSED .*\\): start it, or point REDIS_URL`));
+    expect(outage[0]!.msg).toMatch(
+      new RegExp(`^Redis at 127\\.0\\.0\\.1:${port} \\(REDIS_URL\\) is unreachable \\(connect ECONNREFUSED .*\\): start it, or point REDIS_URL`),
+    );
     expect(output).not.toMatch(/ECONNREFUSED.*"stack"|worker ready on/);
   }, 60_000);
 
@@ -128,7 +134,11 @@ describe('start-up', () => {
   }, 60_000);
 
   it.each([
-    ['ingress', { TRUST_PROXY: 'yes' }, /^Invalid configuration:\n {2}TRUST_PROXY: TRUST_PROXY must be true, false, or comma-separated proxy IP addresses\/CIDRs .*; not yes$/],
+    [
+      'ingress',
+      { TRUST_PROXY: 'yes' },
+      /^Invalid configuration:\n {2}TRUST_PROXY: TRUST_PROXY must be true, false, or comma-separated proxy IP addresses\/CIDRs .*; not yes$/,
+    ],
     ['ingress', { TRUST_PROXY: '2' }, /^Invalid configuration:\n {2}TRUST_PROXY: .*a hop count \(2\) trusts no proxy/],
     ['worker', { NODE_ENV: 'prod' }, /^Invalid configuration:\n {2}NODE_ENV: NODE_ENV must be one of development, production, test, not prod$/],
   ])('%s with %j: refused, naming the variable, exit 1, nothing written', async (role, env, message) => {

@@ -55,14 +55,27 @@ async function send(body: unknown) {
 }
 
 async function callTools(call: Record<string, unknown>, ...calls: ReturnType<typeof toolCall>[]): Promise<ToolResult[]> {
-  const answer = await send({ message: { type: 'tool-calls', timestamp: Date.now(), call, toolCallList: calls, toolWithToolCallList: calls.map((c) => ({ type: 'function', toolCall: c })) } });
+  const answer = await send({
+    message: {
+      type: 'tool-calls',
+      timestamp: Date.now(),
+      call,
+      toolCallList: calls,
+      toolWithToolCallList: calls.map((c) => ({ type: 'function', toolCall: c })),
+    },
+  });
   return answer.results as ToolResult[];
 }
 
 const parsed = (result: ToolResult) => JSON.parse(result.result!) as Record<string, unknown>;
 
 const tomorrowSlot = async () => {
-  const [slot] = await handle.db.select().from(appointmentSlots).where(gt(appointmentSlots.startsAt, new Date())).orderBy(asc(appointmentSlots.startsAt)).limit(1);
+  const [slot] = await handle.db
+    .select()
+    .from(appointmentSlots)
+    .where(gt(appointmentSlots.startsAt, new Date()))
+    .orderBy(asc(appointmentSlots.startsAt))
+    .limit(1);
   return slot!;
 };
 
@@ -86,7 +99,7 @@ describe('tool calls through ingress, queue and worker', () => {
     expect(parsed(results[1]!)).toMatchObject({ found: true, patientId: ada.id, firstName: ada.firstName, upcomingAppointments: [] });
   });
 
-  it('verifies the session after a successful lookup, then reads that patient\'s records and orders only', async () => {
+  it("verifies the session after a successful lookup, then reads that patient's records and orders only", async () => {
     const call = callOf();
     const [before] = await callTools(call, toolCall('get_health_records', { category: 'medications' }));
     expect(before!.error).toMatch(/confirm who you are/);
@@ -105,14 +118,17 @@ describe('tool calls through ingress, queue and worker', () => {
     expect(otherOrder!.error).toMatch(/cannot find that order/);
     expect(JSON.stringify([records, orders, otherOrder])).not.toContain(ben.orders[0]!.description);
 
-    const refused = await handle.db.select().from(toolCalls).where(and(eq(toolCalls.sessionId, call.id), eq(toolCalls.status, 'refused')));
+    const refused = await handle.db
+      .select()
+      .from(toolCalls)
+      .where(and(eq(toolCalls.sessionId, call.id), eq(toolCalls.status, 'refused')));
     expect(refused.map((row) => [row.name, row.error]).sort()).toEqual([
       ['get_health_records', 'refused: caller not verified'],
       ['lookup_order', 'refused: order unknown for this patient'],
     ]);
   });
 
-  it("never switches a verified call to another patient, whatever the arguments say", async () => {
+  it('never switches a verified call to another patient, whatever the arguments say', async () => {
     const call = callOf(ada.id);
     const [switched] = await callTools(call, toolCall('lookup_patient_info', { dateOfBirth: ben.dateOfBirth, phoneNumber: ben.phoneNumber }));
     expect(switched!.error).toMatch(/already confirmed for another patient/);
@@ -125,7 +141,8 @@ describe('tool calls through ingress, queue and worker', () => {
     const benCall = callOf(ben.id);
     const adaRecords = toolCall('get_health_records', { category: 'medications' });
     const benRecords = toolCall('get_health_records', { category: 'medications' });
-    const medicationsOf = async (call: typeof adaCall, request: typeof adaRecords) => (parsed((await callTools(call, request))[0]!).medications as unknown[]).length;
+    const medicationsOf = async (call: typeof adaCall, request: typeof adaRecords) =>
+      (parsed((await callTools(call, request))[0]!).medications as unknown[]).length;
     expect(await medicationsOf(adaCall, adaRecords)).toBe(ada.medications.length);
     expect(await medicationsOf(benCall, benRecords)).toBe(ben.medications.length);
 
@@ -140,7 +157,9 @@ describe('tool calls through ingress, queue and worker', () => {
     expect(again).toEqual({ toolCallId: benRecords.id, name: 'get_health_records', error: expect.any(String) });
     expect(JSON.stringify(again)).not.toContain(ada.medications[0]!.name);
     expect(logLines.some((line) => line.includes('a seal was altered in Redis after it was sealed') && line.includes('"sealed":"result"'))).toBe(true);
-    expect((await ingress.inject({ url: '/metrics' })).body).toMatch(/vapi_relay_tampered_seals_total\{queue="vapi-tools",sealed="result",service="ingress"\} 1/);
+    expect((await ingress.inject({ url: '/metrics' })).body).toMatch(
+      /vapi_relay_tampered_seals_total\{queue="vapi-tools",sealed="result",service="ingress"\} 1/,
+    );
   });
 
   it('books a slot for exactly one of twenty callers racing for it; the others hear a sentence', async () => {
@@ -186,7 +205,11 @@ describe('tool calls through ingress, queue and worker', () => {
       toolCall('check_availability', { date: 'next tuesday' }),
       toolCall('order_pizza', {}),
     );
-    expect(results.map((r) => r.error)).toEqual([expect.stringMatching(/could not read the details/), expect.stringMatching(/date must be YYYY-MM-DD/), 'I cannot do that here.']);
+    expect(results.map((r) => r.error)).toEqual([
+      expect.stringMatching(/could not read the details/),
+      expect.stringMatching(/date must be YYYY-MM-DD/),
+      'I cannot do that here.',
+    ]);
     const rows = await handle.db.select().from(toolCalls).where(eq(toolCalls.sessionId, call.id));
     expect(rows.map((row) => row.status).sort()).toEqual(['invalid', 'invalid', 'unknown_tool']);
   });
@@ -197,7 +220,10 @@ describe('tool calls through ingress, queue and worker', () => {
     await waitFor(async () => (await handle.db.select().from(sessionEvents).where(eq(sessionEvents.sessionId, call.id))).length >= 2);
     const events = await handle.db.select().from(sessionEvents).where(eq(sessionEvents.sessionId, call.id)).orderBy(asc(sessionEvents.seq));
     const calls = events.filter((e) => e.type === 'function_call').map((e) => cipher.decryptJson<{ name: string; status: string }>(e.data));
-    expect(calls).toEqual([expect.objectContaining({ name: 'lookup_order', status: 'started' }), expect.objectContaining({ name: 'lookup_order', status: 'completed' })]);
+    expect(calls).toEqual([
+      expect.objectContaining({ name: 'lookup_order', status: 'started' }),
+      expect.objectContaining({ name: 'lookup_order', status: 'completed' }),
+    ]);
   });
 
   it("answers the story's function-call envelope and a chat's tool calls", async () => {
@@ -246,7 +272,9 @@ describe('tool calls through ingress, queue and worker', () => {
     await callTools(call, toolCall('check_availability', { date: (await tomorrowSlot()).startsAt.toISOString().slice(0, 10) }));
 
     const rows = await handle.db.select().from(auditEvents).where(eq(auditEvents.sessionId, call.id)).orderBy(asc(auditEvents.id));
-    expect(rows.map(({ actor, action, source }) => ({ actor, action, source }))).toEqual(rows.map(() => ({ actor: 'tool', action: 'tool.read', source: 'worker' })));
+    expect(rows.map(({ actor, action, source }) => ({ actor, action, source }))).toEqual(
+      rows.map(() => ({ actor: 'tool', action: 'tool.read', source: 'worker' })),
+    );
     expect(rows.map(({ patientId, outcome, what }) => ({ patientId, outcome, what }))).toEqual([
       { patientId: null, outcome: 'not-found', what: ['tool lookup_patient_info', 'patients (0)'] },
       { patientId: ada.id, outcome: 'success', what: ['tool lookup_patient_info', `patients/${ada.id}`] },
@@ -274,7 +302,9 @@ describe('tool calls through ingress, queue and worker', () => {
   it('counts the recorded tool calls in the session summary', async () => {
     const call = callOf(ada.id);
     await callTools(call, toolCall('lookup_order', {}), toolCall('get_health_records', {}));
-    await send({ message: { type: 'end-of-call-report', timestamp: Date.now(), call, endedReason: 'customer-ended-call', artifact: { messages: [] }, analysis: {} } });
+    await send({
+      message: { type: 'end-of-call-report', timestamp: Date.now(), call, endedReason: 'customer-ended-call', artifact: { messages: [] }, analysis: {} },
+    });
     const row = await waitFor(async () => (await handle.db.select().from(vapiSessions).where(eq(vapiSessions.id, call.id)))[0]?.keyInsights ?? undefined);
     expect(row).toMatchObject({ toolsUsed: ['lookup_order', 'get_health_records'] });
   });
@@ -307,7 +337,10 @@ describe('tool calls that name no call or chat (the dashboard tool tester), over
     const results = body.results as ToolResult[];
     expect(results.map((r) => [r.toolCallId, r.name])).toEqual(calls.map((c) => [c.id, c.function.name]));
     for (const r of results.slice(0, 2)) expect((parsed(r).slots as unknown[]).length).toBeGreaterThan(0);
-    expect(results.slice(2, 4).map((r) => r.error)).toEqual([expect.stringMatching(/only do that during a call/), expect.stringMatching(/only do that during a call/)]);
+    expect(results.slice(2, 4).map((r) => r.error)).toEqual([
+      expect.stringMatching(/only do that during a call/),
+      expect.stringMatching(/only do that during a call/),
+    ]);
     expect(results[4]!.error).toBe('I cannot do that here.');
     expect(JSON.stringify(results)).not.toContain(ada.firstName);
     expect(await handle.db.select().from(vapiSessions)).toHaveLength(0);
@@ -317,7 +350,9 @@ describe('tool calls that name no call or chat (the dashboard tool tester), over
   it("answers the story's function-call and Vapi's legacy one without a call id with {result}", async () => {
     const slot = await tomorrowSlot();
     const date = slot.startsAt.toISOString().slice(0, 10);
-    const legacy = await postOverHttp({ message: { type: 'function-call', timestamp: Date.now(), functionCall: { name: 'check_availability', parameters: JSON.stringify({ date }) } } });
+    const legacy = await postOverHttp({
+      message: { type: 'function-call', timestamp: Date.now(), functionCall: { name: 'check_availability', parameters: JSON.stringify({ date }) } },
+    });
     expect(legacy.status).toBe(200);
     expect(JSON.parse(legacy.body.result as string).slots.length).toBeGreaterThan(0);
     const story = await postOverHttp({ type: 'function-call', data: { name: 'lookup_order', parameters: {} } });
@@ -330,6 +365,12 @@ describe('a session the tool runner creates first', () => {
     const call = { ...callOf(ada.id), type: 'inboundPhoneCall', assistantId: 'asst-front-desk', phoneNumberId: 'pn-main' };
     await callTools(call, toolCall('lookup_order', {}));
     const [row] = await handle.db.select().from(vapiSessions).where(eq(vapiSessions.id, call.id));
-    expect(row).toMatchObject({ callType: 'inboundPhoneCall', assistantId: 'asst-front-desk', phoneNumberId: 'pn-main', patientId: ada.id, metadata: { source: 'vapi' } });
+    expect(row).toMatchObject({
+      callType: 'inboundPhoneCall',
+      assistantId: 'asst-front-desk',
+      phoneNumberId: 'pn-main',
+      patientId: ada.id,
+      metadata: { source: 'vapi' },
+    });
   });
 });

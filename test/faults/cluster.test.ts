@@ -32,10 +32,14 @@ afterAll(async () => {
 /** A POST with a bad signature from `localAddress` (another loopback address than the stream's): its status. */
 const unsignedPostFrom = (localAddress: string, url: string) =>
   new Promise<number>((resolve, reject) => {
-    const req = request(`${url}${WEBHOOK_PATH}`, { method: 'POST', localAddress, headers: { 'content-type': 'application/json', 'x-vapi-signature': 'f'.repeat(64) } }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
+    const req = request(
+      `${url}${WEBHOOK_PATH}`,
+      { method: 'POST', localAddress, headers: { 'content-type': 'application/json', 'x-vapi-signature': 'f'.repeat(64) } },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
     req.on('error', reject);
     req.end('{}');
   });
@@ -79,7 +83,10 @@ describe('the same stream against a three-master Redis Cluster', () => {
         const keys = await node.keys('*');
         for (const key of keys) slots.add(Number(await node.cluster('KEYSLOT', key)));
       }
-      console.log('cluster report', JSON.stringify({ ...report, watchedSeqs: seqs.length, slots: [...slots], rateLimited: statuses.filter((s) => s === 429).length }));
+      console.log(
+        'cluster report',
+        JSON.stringify({ ...report, watchedSeqs: seqs.length, slots: [...slots], rateLimited: statuses.filter((s) => s === 429).length }),
+      );
 
       expect(seqs).toEqual(Array.from({ length: lastSeq }, (_, i) => i + 1));
       expect(statuses.slice(0, 50).every((status) => status === 401)).toBe(true);

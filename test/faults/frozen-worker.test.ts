@@ -109,7 +109,15 @@ describe('a worker frozen with jobs in hand (SIGSTOP: a VM pause, a blocked even
       const backlog = await events.getWaitingCount();
       frozen.freeze(false);
       const round = (n: number) => Math.round(n * 100) / 100;
-      const figures = { rateBefore: round(rateBefore), rateDuring: round(rateDuring), ratio: round(rateDuring / rateBefore), keptUp: round(keptUp), backlog, progress, releasedTransactions };
+      const figures = {
+        rateBefore: round(rateBefore),
+        rateDuring: round(rateDuring),
+        ratio: round(rateDuring / rateBefore),
+        keptUp: round(keptUp),
+        backlog,
+        progress,
+        releasedTransactions,
+      };
       stack.mark('worker thawed (SIGCONT)', figures);
 
       await sleep(10_000);

@@ -66,7 +66,8 @@ const isAcceptable = (body: Buffer) => {
   return event !== null && !lacksCallId(event);
 };
 
-const validEvent = () => Buffer.from(JSON.stringify({ message: { type: 'status-update', status: 'in-progress', call: { id: randomUUID() }, timestamp: Date.now() } }));
+const validEvent = () =>
+  Buffer.from(JSON.stringify({ message: { type: 'status-update', status: 'in-progress', call: { id: randomUUID() }, timestamp: Date.now() } }));
 
 const bodies = fc.oneof(
   fc.uint8Array({ maxLength: 4096 }).map((bytes) => Buffer.from(bytes)),
@@ -84,7 +85,13 @@ const bodies = fc.oneof(
 
 type Signing = 'none' | 'valid' | 'prefixed' | 'flipped' | 'truncated' | 'garbage' | 'other-secret';
 const signings = fc.constantFrom<Signing>('none', 'valid', 'prefixed', 'flipped', 'truncated', 'garbage', 'other-secret');
-const contentTypes = fc.option(fc.oneof(fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x'), fc.string({ minLength: 1, maxLength: 40 }).filter((t) => /^[\x21-\x7e]+$/.test(t))), { nil: undefined });
+const contentTypes = fc.option(
+  fc.oneof(
+    fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x'),
+    fc.string({ minLength: 1, maxLength: 40 }).filter((t) => /^[\x21-\x7e]+$/.test(t)),
+  ),
+  { nil: undefined },
+);
 
 function signatureOf(body: Buffer, signing: Signing): string | undefined {
   const valid = createHmac('sha256', TEST_WEBHOOK_SECRET).update(body).digest('hex');
@@ -156,7 +163,8 @@ describe('fuzzing the webhook with random and mutated requests', () => {
     expect(sent).toBeGreaterThanOrEqual(10_000);
     expect(growthMb).toBeLessThan(16);
     const counts = await jobCounts();
-    for (const [queue, byState] of Object.entries(counts)) expect({ queue, jobs: Object.values(byState).reduce((a, b) => a + b, 0) }).toEqual({ queue, jobs: 0 });
+    for (const [queue, byState] of Object.entries(counts))
+      expect({ queue, jobs: Object.values(byState).reduce((a, b) => a + b, 0) }).toEqual({ queue, jobs: 0 });
   }, 600_000);
 });
 
@@ -175,7 +183,12 @@ const hostileMessages = fc
     legacyLayout: fc.boolean(),
   })
   .map(({ type, number, text, messages, depth, width, legacyLayout }) => {
-    const conversation = Array.from({ length: messages }, (_, i) => ({ role: i % 2 ? 'user' : 'bot', message: `${text} ${i}`, time: number, secondsFromStart: i }));
+    const conversation = Array.from({ length: messages }, (_, i) => ({
+      role: i % 2 ? 'user' : 'bot',
+      message: `${text} ${i}`,
+      time: number,
+      secondsFromStart: i,
+    }));
     const wide = Object.fromEntries(Array.from({ length: width }, (_, i) => [`k${i}`, i]));
     const message = {
       type,
@@ -264,7 +277,11 @@ describe('signed but hostile Vapi messages', () => {
         await probe;
         probeMs.sort((a, b) => a - b);
         const at = (q: number) => Number(probeMs[Math.min(probeMs.length - 1, Math.floor(probeMs.length * q))]!.toFixed(1));
-        return { bodies: bodies.length, loopStallMaxMs: Number((await loopLagMax()).toFixed(1)), probeMs: { p50: at(0.5), p99: at(0.99), max: at(1), n: probeMs.length } };
+        return {
+          bodies: bodies.length,
+          loopStallMaxMs: Number((await loopLagMax()).toFixed(1)),
+          probeMs: { p50: at(0.5), p99: at(0.99), max: at(1), n: probeMs.length },
+        };
       }
 
       // Vapi's payloads, end-of-call reports included, stay well under 512 KiB; up to the 5 MiB

@@ -41,7 +41,9 @@ async function peakSpool(work: () => Promise<void>): Promise<number> {
   let done = false;
   const sampling = (async () => {
     while (!done) {
-      const text = await fetch(`${stack.roles.ingress.url}/metrics`).then((r) => r.text()).catch(() => '');
+      const text = await fetch(`${stack.roles.ingress.url}/metrics`)
+        .then((r) => r.text())
+        .catch(() => '');
       const value = Number(/^vapi_relay_spool_events(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? 0);
       peak = Math.max(peak, value);
       await sleep(500);
@@ -70,10 +72,27 @@ describe('the fault suite: a steady stream of calls through kills and outages', 
       await sleep(3_000);
     }
 
-    const spooled = await peakSpool(() => outage('Redis', OUTAGE_S, () => redis.kill(), () => redis.start()));
+    const spooled = await peakSpool(() =>
+      outage(
+        'Redis',
+        OUTAGE_S,
+        () => redis.kill(),
+        () => redis.start(),
+      ),
+    );
     stack.mark('spool peak', { events: spooled });
-    await outage('Postgres', OUTAGE_S, () => pg.stop(), () => pg.start());
-    await outage('Postgres writes (read-only)', READ_ONLY_S, () => pg.setReadOnly(true), () => pg.setReadOnly(false));
+    await outage(
+      'Postgres',
+      OUTAGE_S,
+      () => pg.stop(),
+      () => pg.start(),
+    );
+    await outage(
+      'Postgres writes (read-only)',
+      READ_ONLY_S,
+      () => pg.setReadOnly(true),
+      () => pg.setReadOnly(false),
+    );
 
     const shutdowns: Record<string, { code: number | null; ms: number }> = {};
     for (const role of Object.values(roles)) {
@@ -86,7 +105,11 @@ describe('the fault suite: a steady stream of calls through kills and outages', 
 
     const connection = new Redis(redis.url, { maxRetriesPerRequest: 1 });
     try {
-      const report = { ...(await expectNothingLost(stack, stream, { databaseUrl: pg.url(), redis: connection, workerKills: 3 })), spoolPeak: spooled, shutdowns };
+      const report = {
+        ...(await expectNothingLost(stack, stream, { databaseUrl: pg.url(), redis: connection, workerKills: 3 })),
+        spoolPeak: spooled,
+        shutdowns,
+      };
       stack.mark('report', report);
       console.log('fault suite report', JSON.stringify(report));
       expect(spooled).toBeGreaterThan(0);

@@ -166,7 +166,24 @@ export class PrivateRedisCluster {
       cluster.children.push(
         spawn(
           'redis-server',
-          ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir],
+          [
+            '--port',
+            String(port),
+            '--bind',
+            '127.0.0.1',
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            'nodes.conf',
+            '--save',
+            '',
+            '--appendonly',
+            'yes',
+            '--appendfsync',
+            'always',
+            '--dir',
+            dir,
+          ],
           { stdio: 'ignore' },
         ),
       );

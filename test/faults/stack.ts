@@ -38,7 +38,11 @@ export class Stack {
   /** `redis` is REDIS_URL or REDIS_CLUSTER_NODES, as the roles read them; `secondWorker` adds another worker process. */
   static async start(
     name: string,
-    { databaseUrl, redis, secondWorker = false }: { databaseUrl: string; redis: { REDIS_URL: string } | { REDIS_CLUSTER_NODES: string }; secondWorker?: boolean },
+    {
+      databaseUrl,
+      redis,
+      secondWorker = false,
+    }: { databaseUrl: string; redis: { REDIS_URL: string } | { REDIS_CLUSTER_NODES: string }; secondWorker?: boolean },
   ): Promise<Stack> {
     const deliveries: Delivery[] = [];
     const receiver = createServer((request, response) => {
@@ -77,7 +81,9 @@ export class Stack {
       ingress: new RoleProcess(name, 'ingress', ingressPort, env, cwd),
       worker: new RoleProcess(name, 'worker', workerPort, env, cwd),
       relay: new RoleProcess(name, 'relay', relayPort, env, cwd),
-      ...(secondWorker ? { secondWorker: new RoleProcess(name, 'worker', secondWorkerPort, { ...env, WORKER_PORT: String(secondWorkerPort) }, cwd, 'worker-2') } : {}),
+      ...(secondWorker
+        ? { secondWorker: new RoleProcess(name, 'worker', secondWorkerPort, { ...env, WORKER_PORT: String(secondWorkerPort) }, cwd, 'worker-2') }
+        : {}),
     };
     const stack = new Stack(name, roles, deliveries, spoolDir, relayJwtSecret, receiver);
     await Promise.all(Object.values(roles).map((role) => role.start()));

@@ -7,7 +7,6 @@ import { WEBHOOK_PATH } from '#shared/http/paths';
 import { realisticCall, type VapiBody } from '../fixtures/vapi-call.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 
-
 /** A call the stream played to the end: every one of its events was answered 2xx. */
 export interface PlayedCall {
   callId: string;
@@ -59,7 +58,13 @@ export class CallStream {
         type: 'tool-calls',
         timestamp: call.startMs + 1_500,
         call: call.call,
-        toolCallList: [{ id: `tc-${randomUUID().slice(0, 8)}`, type: 'function', function: { name: 'lookup_patient_info', arguments: { dateOfBirth: '1984-03-03', fullName: 'Fault Suite Caller' } } }],
+        toolCallList: [
+          {
+            id: `tc-${randomUUID().slice(0, 8)}`,
+            type: 'function',
+            function: { name: 'lookup_patient_info', arguments: { dateOfBirth: '1984-03-03', fullName: 'Fault Suite Caller' } },
+          },
+        ],
       },
     };
     const events = [...call.events.slice(0, inProgress + 1), toolCall, ...call.events.slice(inProgress + 1)];
@@ -81,7 +86,12 @@ export class CallStream {
       let status: number;
       let answer: unknown;
       try {
-        const response = await fetch(`${this.ingressUrl}${WEBHOOK_PATH}`, { method: 'POST', body: raw, headers: hmacHeaders(raw), signal: AbortSignal.timeout(30_000) });
+        const response = await fetch(`${this.ingressUrl}${WEBHOOK_PATH}`, {
+          method: 'POST',
+          body: raw,
+          headers: hmacHeaders(raw),
+          signal: AbortSignal.timeout(30_000),
+        });
         status = response.status;
         answer = await response.json().catch(() => null);
       } catch {

@@ -50,7 +50,9 @@ export async function seedJobs(ingress: FastifyInstance, redis: RedisClient, pre
     },
     { connection: redis, prefix },
   );
-  await waitFor(async () => (await ingress.queues.events.getJobCounts('failed', 'completed')).completed === 2 && (await ingress.queues.events.getFailed()).length === 1);
+  await waitFor(
+    async () => (await ingress.queues.events.getJobCounts('failed', 'completed')).completed === 2 && (await ingress.queues.events.getFailed()).length === 1,
+  );
   await worker.close();
   await postEvent(ingress, { type: 'status-update', status: 'forwarding' });
   const meta = { notificationId: 1, type: 'session-end', sessionId: 'call-delayed', endpoint: 'https://hooks.example/calls' };
@@ -73,7 +75,17 @@ export async function adminState(queues: CatalogQueues, handle: DatabaseHandle) 
     Object.entries(queues).map(async ([key, queue]) => {
       const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed', 'waiting-children']);
       const described = await Promise.all(
-        jobs.map(async (job) => ({ id: job.id, name: job.name, state: await job.getState(), data: job.data, attemptsMade: job.attemptsMade, failedReason: job.failedReason, finishedOn: job.finishedOn, delay: job.delay, priority: job.priority })),
+        jobs.map(async (job) => ({
+          id: job.id,
+          name: job.name,
+          state: await job.getState(),
+          data: job.data,
+          attemptsMade: job.attemptsMade,
+          failedReason: job.failedReason,
+          finishedOn: job.finishedOn,
+          delay: job.delay,
+          priority: job.priority,
+        })),
       );
       return { key, paused: await queue.isPaused(), jobs: described.sort((a, b) => String(a.id).localeCompare(String(b.id))) };
     }),
@@ -87,14 +99,28 @@ export async function adminState(queues: CatalogQueues, handle: DatabaseHandle) 
  * on a real job, plus a path no route matches.
  */
 export function adminTargets(app: FastifyInstance, { failedId }: SeededJobs): AdminTarget[] {
-  const values: Record<string, string> = { queueName: eventsQueue.name, jobId: failedId, queueStatus: 'failed', schedulerId: 'any', queue: 'events', id: failedId };
+  const values: Record<string, string> = {
+    queueName: eventsQueue.name,
+    jobId: failedId,
+    queueStatus: 'failed',
+    schedulerId: 'any',
+    queue: 'events',
+    id: failedId,
+  };
   const fill = (path: string) => path.replace(/:(\w+)/g, (_, name: string) => values[name] ?? 'x').replace(/\*$/, 'static/images/logo.svg');
   const routes = registeredRoutes(app).filter((route) => route.path.startsWith('/admin'));
   return [...routes.flatMap((route) => route.methods.map((method) => ({ method, path: fill(route.path) }))), { method: 'GET', path: '/admin/no-such-route' }];
 }
 
 /** A body that would do the most damage if a state-changing request got through: everything, at once. */
-export const DAMAGING_BODY = JSON.stringify({ all: true, data: { rewritten: true }, delay: 0, priority: 1, name: 'injected', url: 'https://evil.example/hook' });
+export const DAMAGING_BODY = JSON.stringify({
+  all: true,
+  data: { rewritten: true },
+  delay: 0,
+  priority: 1,
+  name: 'injected',
+  url: 'https://evil.example/hook',
+});
 
 /** The body a request of this method carries: none for a read, the most damaging one otherwise. */
 export const bodyFor = (method: string) => (method === 'GET' || method === 'HEAD' ? undefined : DAMAGING_BODY);

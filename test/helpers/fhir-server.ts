@@ -21,7 +21,10 @@ export interface FhirAnswer {
 
 type Stored = Resource & { id: string };
 
-const outcome = (diagnostics: string): OperationOutcome => ({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'processing', diagnostics }] });
+const outcome = (diagnostics: string): OperationOutcome => ({
+  resourceType: 'OperationOutcome',
+  issue: [{ severity: 'error', code: 'processing', diagnostics }],
+});
 
 const tokenMatches = (token: string, pairs: { system?: string | undefined; value?: string | undefined }[]) => {
   const [system, value] = token.split('|');
@@ -36,7 +39,11 @@ const SEARCH: Record<string, (resource: Searchable, token: string) => boolean> =
   identifier: (resource, token) => tokenMatches(token, resource.identifier ?? []),
   // AuditEvent.type is a Coding.
   type: (resource, token) => tokenMatches(token, resource.type ? [{ system: resource.type.system, value: resource.type.code }] : []),
-  subtype: (resource, token) => tokenMatches(token, (resource.subtype ?? []).map((coding) => ({ system: coding.system, value: coding.code }))),
+  subtype: (resource, token) =>
+    tokenMatches(
+      token,
+      (resource.subtype ?? []).map((coding) => ({ system: coding.system, value: coding.code })),
+    ),
 };
 
 /** Rewrites every `reference` that names a fullUrl of the Bundle to the resource it became. */
@@ -44,7 +51,10 @@ function resolveReferences(value: unknown, ids: Map<string, string>): unknown {
   if (Array.isArray(value)) return value.map((item) => resolveReferences(item, ids));
   if (value === null || typeof value !== 'object') return value;
   return Object.fromEntries(
-    Object.entries(value).map(([key, inner]) => [key, key === 'reference' && typeof inner === 'string' && ids.has(inner) ? ids.get(inner) : resolveReferences(inner, ids)]),
+    Object.entries(value).map(([key, inner]) => [
+      key,
+      key === 'reference' && typeof inner === 'string' && ids.has(inner) ? ids.get(inner) : resolveReferences(inner, ids),
+    ]),
   );
 }
 
@@ -61,18 +71,22 @@ export async function startFhirServer(answers: FhirAnswer[] = []) {
   const stored = (type: string) => resources.get(type) ?? [];
 
   function transaction(bundle: Bundle): { status: number; body: Bundle | OperationOutcome } {
-    if (bundle.resourceType !== 'Bundle' || bundle.type !== 'transaction') return { status: 400, body: outcome('Only transaction Bundles are taken at the base') };
+    if (bundle.resourceType !== 'Bundle' || bundle.type !== 'transaction')
+      return { status: 400, body: outcome('Only transaction Bundles are taken at the base') };
     const ids = new Map<string, string>();
     const created: Stored[] = [];
     const responses: BundleEntry[] = [];
     for (const entry of bundle.entry ?? []) {
       const resource = entry.resource;
-      if (!resource || entry.request?.method !== 'POST' || entry.request.url !== resource.resourceType) return { status: 400, body: outcome('Each entry must be a POST of its resource type') };
+      if (!resource || entry.request?.method !== 'POST' || entry.request.url !== resource.resourceType)
+        return { status: 400, body: outcome('Each entry must be a POST of its resource type') };
       const query = new URLSearchParams(entry.request.ifNoneExist ?? '');
       const unknown = [...query.keys()].filter((name) => !SEARCH[name]);
       if (unknown.length > 0) return { status: 400, body: outcome(`Unknown search parameter ${unknown.join(', ')}`) };
       const candidates = [...stored(resource.resourceType), ...created.filter((c) => c.resourceType === resource.resourceType)];
-      const matches = entry.request.ifNoneExist ? candidates.filter((c) => [...query.entries()].every(([name, token]) => SEARCH[name]!(c as Searchable, token))) : [];
+      const matches = entry.request.ifNoneExist
+        ? candidates.filter((c) => [...query.entries()].every(([name, token]) => SEARCH[name]!(c as Searchable, token)))
+        : [];
       if (matches.length > 1) return { status: 412, body: outcome('The conditional create matched more than one resource') };
       const id = matches[0]?.id ?? randomUUID();
       if (entry.fullUrl) ids.set(entry.fullUrl, `${resource.resourceType}/${id}`);

@@ -26,8 +26,13 @@ async function send(ingress: FastifyInstance, body: unknown) {
  * still open. Resolves once every call is completed with all its utterances stored.
  */
 export async function storePatientCalls(ingress: FastifyInstance, handle: DatabaseHandle, patient: SeedPatient, count: number, { book = true } = {}) {
-  const calls = Array.from({ length: count }, (_, i) => realisticCall({ patientId: patient.id, customerNumber: patient.phoneNumber, startMs: Date.parse('2026-11-20T15:00:00Z') + i * 3_600_000 }));
-  const booked = handle.db.select().from(appointments).where(and(eq(appointments.slotId, appointmentSlots.id), eq(appointments.status, 'booked')));
+  const calls = Array.from({ length: count }, (_, i) =>
+    realisticCall({ patientId: patient.id, customerNumber: patient.phoneNumber, startMs: Date.parse('2026-11-20T15:00:00Z') + i * 3_600_000 }),
+  );
+  const booked = handle.db
+    .select()
+    .from(appointments)
+    .where(and(eq(appointments.slotId, appointmentSlots.id), eq(appointments.status, 'booked')));
   const [slot] = await handle.db
     .select()
     .from(appointmentSlots)
@@ -40,7 +45,9 @@ export async function storePatientCalls(ingress: FastifyInstance, handle: Databa
     const tools = [
       { id: `tc-${index}-records`, type: 'function', function: { name: 'get_health_records', arguments: { category: 'allergies' } } },
       { id: `tc-${index}-orders`, type: 'function', function: { name: 'lookup_order', arguments: {} } },
-      ...(book && index === 0 ? [{ id: `tc-${index}-book`, type: 'function', function: { name: 'schedule_appointment', arguments: { slotId: slot!.id, reason: BOOKING_REASON } } }] : []),
+      ...(book && index === 0
+        ? [{ id: `tc-${index}-book`, type: 'function', function: { name: 'schedule_appointment', arguments: { slotId: slot!.id, reason: BOOKING_REASON } } }]
+        : []),
     ];
     const answer = await send(ingress, { message: { type: 'tool-calls', timestamp: Date.now(), call: call.call, toolCallList: tools } });
     expect(answer.results!.map((result) => result.error)).toEqual(tools.map(() => undefined));
@@ -49,7 +56,10 @@ export async function storePatientCalls(ingress: FastifyInstance, handle: Databa
   await waitFor(async () => {
     for (const call of calls) {
       const [session] = await handle.db.select({ status: vapiSessions.status }).from(vapiSessions).where(eq(vapiSessions.id, call.callId));
-      const stored = await handle.db.select({ id: vapiMessages.id }).from(vapiMessages).where(and(eq(vapiMessages.sessionId, call.callId)));
+      const stored = await handle.db
+        .select({ id: vapiMessages.id })
+        .from(vapiMessages)
+        .where(and(eq(vapiMessages.sessionId, call.callId)));
       if (session?.status !== 'completed' || stored.length < call.finalTranscripts.length) return false;
     }
     return true;

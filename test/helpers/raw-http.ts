@@ -30,7 +30,9 @@ export function rawRequest(port: number, { method = 'GET', target, headers = {},
       const [statusLine = '', ...headerLines] = head.split('\r\n');
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1]);
       if (!status) return reject(new Error(`no HTTP answer to ${method} ${JSON.stringify(target)}: ${JSON.stringify(text.slice(0, 200))}`));
-      const answerHeaders = Object.fromEntries(headerLines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+      const answerHeaders = Object.fromEntries(
+        headerLines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]),
+      );
       resolve({ status, headers: answerHeaders, body: rest.join('\r\n\r\n') });
     });
     socket.write(`${lines.join('\r\n')}\r\n\r\n${body ?? ''}`);

@@ -39,7 +39,8 @@ describe('ADMIN_PORT', () => {
     const targets = adminTargets(ingress.adminListener!, seeded);
     const before = await adminState(ingress.queues, handle);
     expect((await sendEverySpelling(adminPort, targets, [400, 401, 404])).unexpected).toEqual([]);
-    for (const { method, path } of targets) expect((await rawRequest(adminPort, { method, target: path, body: bodyFor(method) })).status, `${method} ${path}`).toBe(401);
+    for (const { method, path } of targets)
+      expect((await rawRequest(adminPort, { method, target: path, body: bodyFor(method) })).status, `${method} ${path}`).toBe(401);
     expect(await adminState(ingress.queues, handle)).toEqual(before);
 
     // Nothing but the admin scope is routed here.
@@ -51,7 +52,12 @@ describe('ADMIN_PORT', () => {
     const listed = JSON.parse((await rawRequest(adminPort, { target: '/admin/dlq', headers: bearer() })).body) as { deadLetters: { id: string }[] };
     expect(listed.deadLetters.map((letter) => letter.id)).toEqual([seeded.failedId]);
     expect((await rawRequest(adminPort, { target: '/%61dmin/queues', headers: bearer() })).body).toContain('<html');
-    const replay = await rawRequest(adminPort, { method: 'POST', target: '/admin/dlq/replay', headers: bearer(), body: JSON.stringify({ ids: [seeded.failedId] }) });
+    const replay = await rawRequest(adminPort, {
+      method: 'POST',
+      target: '/admin/dlq/replay',
+      headers: bearer(),
+      body: JSON.stringify({ ids: [seeded.failedId] }),
+    });
     expect(JSON.parse(replay.body)).toMatchObject({ replayed: 1 });
   });
 

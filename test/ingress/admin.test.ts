@@ -32,9 +32,13 @@ async function postEvent(message: Record<string, unknown>) {
 
 /** Fails every job of the events queue for good, as a bug or a bad deploy would: they become dead letters. */
 async function deadLetterEvents(count: number) {
-  const failing = new Worker(eventsQueue.name, async () => {
-    throw new UnrecoverableError('Database error 22003 on vapi_sessions: the event itself cannot be stored');
-  }, { connection: redis, prefix: config.queuePrefix });
+  const failing = new Worker(
+    eventsQueue.name,
+    async () => {
+      throw new UnrecoverableError('Database error 22003 on vapi_sessions: the event itself cannot be stored');
+    },
+    { connection: redis, prefix: config.queuePrefix },
+  );
   await waitFor(async () => (await ingress.queues.events.getFailed()).length === count);
   await failing.close();
 }
@@ -70,7 +74,9 @@ describe('admin routes', () => {
     await postEvent({ type: 'status-update', status: 'ringing' });
     await deadLetterEvents(1);
     const { deadLetters } = (await ingress.inject({ url: '/admin/dlq', headers: bearer() })).json() as { deadLetters: Record<string, unknown>[] };
-    expect(deadLetters).toEqual([expect.objectContaining({ queue: 'events', name: 'status-update', attempts: 1, replayable: true, error: expect.stringMatching(/22003/) })]);
+    expect(deadLetters).toEqual([
+      expect.objectContaining({ queue: 'events', name: 'status-update', attempts: 1, replayable: true, error: expect.stringMatching(/22003/) }),
+    ]);
 
     const worker = await buildWorkerApp({ config, logger: silentLogger() });
     await worker.ready();
@@ -82,7 +88,9 @@ describe('admin routes', () => {
     expect(await handle.db.select().from(vapiEvents).where(eq(vapiEvents.id, job.id!))).toHaveLength(1);
 
     // Replaying again finds nothing to do: the event took effect once.
-    expect((await ingress.inject({ method: 'POST', url: '/admin/dlq/replay', headers: bearer(), payload: { all: true } })).json()).toMatchObject({ replayed: 0 });
+    expect((await ingress.inject({ method: 'POST', url: '/admin/dlq/replay', headers: bearer(), payload: { all: true } })).json()).toMatchObject({
+      replayed: 0,
+    });
     await worker.close();
     const actions = await handle.db.select().from(auditEvents).orderBy(auditEvents.id);
     expect(actions.map((a) => [a.actor, a.action, a.what, a.outcome])).toEqual([
@@ -118,20 +126,30 @@ describe('admin routes', () => {
   it('show a dead letter with its payload opened for the operator, and record the reading', async () => {
     await postEvent({ type: 'transcript', transcriptType: 'final', role: 'user', transcript: 'My chest hurts when I climb stairs.' });
     await deadLetterEvents(1);
-    const [letter] = ((await ingress.inject({ url: '/admin/dlq?queue=events&error=22003', headers: bearer() })).json() as { deadLetters: { id: string }[] }).deadLetters;
+    const [letter] = ((await ingress.inject({ url: '/admin/dlq?queue=events&error=22003', headers: bearer() })).json() as { deadLetters: { id: string }[] })
+      .deadLetters;
     const shown = (await ingress.inject({ url: `/admin/dlq/events/${letter!.id}`, headers: bearer() })).json() as { payload: string };
     expect(shown.payload).toContain('My chest hurts');
-    expect(await handle.db.select().from(auditEvents)).toEqual([expect.objectContaining({ action: 'dead-letter.show', what: [`dead letter events/${letter!.id}`] })]);
+    expect(await handle.db.select().from(auditEvents)).toEqual([
+      expect.objectContaining({ action: 'dead-letter.show', what: [`dead letter events/${letter!.id}`] }),
+    ]);
     expect((await ingress.inject({ url: '/admin/dlq/events/no-such-job', headers: bearer() })).statusCode).toBe(404);
     expect((await ingress.inject({ url: '/admin/dlq?since=yesterday', headers: bearer() })).statusCode).toBe(400);
   });
 
   it('will not replay a tool call whose caller hung up long ago, and says why', async () => {
     const meta = { sessionId: 's', toolCallId: 'tc', name: 'lookup_order', deadline: Date.now() - 60_000, requestId: 'r' };
-    await ingress.queues.tools.add('lookup_order', ingress.jobCodec.seal(toolsQueue, meta, { arguments: {}, context: { sessionId: 's', origin: { identity: {}, source: 'vapi' } } }));
-    const failing = new Worker(toolsQueue.name, async () => {
-      throw new UnrecoverableError('expired');
-    }, { connection: redis, prefix: config.queuePrefix });
+    await ingress.queues.tools.add(
+      'lookup_order',
+      ingress.jobCodec.seal(toolsQueue, meta, { arguments: {}, context: { sessionId: 's', origin: { identity: {}, source: 'vapi' } } }),
+    );
+    const failing = new Worker(
+      toolsQueue.name,
+      async () => {
+        throw new UnrecoverableError('expired');
+      },
+      { connection: redis, prefix: config.queuePrefix },
+    );
     await waitFor(async () => (await ingress.queues.tools.getFailed()).length === 1);
     await failing.close();
     const replay = (await ingress.inject({ method: 'POST', url: '/admin/dlq/replay', headers: bearer(), payload: { queue: 'tools', all: true } })).json();
@@ -144,7 +162,9 @@ describe('admin routes', () => {
     await postEvent({ type: 'status-update', status: 'ringing' });
     await postEvent({ type: 'hang' });
     await waitFor(async () => (await handle.db.select().from(vapiEvents)).length === 2);
-    const { events } = (await ingress.inject({ url: '/admin/log/events?type=hang', headers: bearer() })).json() as { events: { type: string; payload?: string }[] };
+    const { events } = (await ingress.inject({ url: '/admin/log/events?type=hang', headers: bearer() })).json() as {
+      events: { type: string; payload?: string }[];
+    };
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ type: 'hang' });
     expect(events[0]).not.toHaveProperty('payload');
@@ -179,7 +199,12 @@ describe('admin routes', () => {
     // JSON.stringify writes both as escapes (\u0000, \ud800), as a client would send them.
     for (const type of [`${marker}\u0000`, `${marker}\ud800`]) {
       for (const url of ['/admin/dlq/replay', '/admin/dlq/purge']) {
-        const refused = await app.inject({ method: 'POST', url, headers: { ...bearer(), 'content-type': 'application/json' }, payload: JSON.stringify({ type }) });
+        const refused = await app.inject({
+          method: 'POST',
+          url,
+          headers: { ...bearer(), 'content-type': 'application/json' },
+          payload: JSON.stringify({ type }),
+        });
         expect(refused.statusCode, `${url} ${JSON.stringify(type)}`).toBe(400);
       }
     }
@@ -189,7 +214,10 @@ describe('admin routes', () => {
     for (const databaseUrl of [TEST_DATABASE_URL.replace(/\/[^/]+$/, '/vapi_relay_no_such_database'), 'postgres://postgres@127.0.0.1:1/vapi_relay']) {
       const broken = testConfig({ DATABASE_URL: databaseUrl, QUEUE_PREFIX: config.queuePrefix });
       const [failing] = track(await buildIngressApp({ config: broken, logger }));
-      const answer = await failing.inject({ url: `/admin/log/events?sessionId=${marker}&type=${marker}`, headers: { authorization: `Bearer ${broken.adminToken}` } });
+      const answer = await failing.inject({
+        url: `/admin/log/events?sessionId=${marker}&type=${marker}`,
+        headers: { authorization: `Bearer ${broken.adminToken}` },
+      });
       expect(answer.statusCode).toBe(500);
     }
     const failures = lines.map((line) => JSON.parse(line) as { msg: string; err?: { message: string } }).filter((line) => line.msg === 'request failed');

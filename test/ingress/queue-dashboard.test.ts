@@ -31,7 +31,9 @@ describe('the queue dashboard', () => {
   it("refuses every one of bull-board's mutating routes to an authenticated operator, and every job stays as it was", async () => {
     const mutating = adminTargets(ingress, seeded).filter(({ method, path }) => path.startsWith(DASHBOARD_PATH) && method !== 'GET' && method !== 'HEAD');
     // Whatever this bull-board version registers: retry, clean, empty, obliterate, pause, add, update data, promote, ...
-    expect(mutating.map(({ path }) => path.split('/').at(-1))).toEqual(expect.arrayContaining(['retry', 'clean', 'empty', 'obliterate', 'pause', 'resume', 'add', 'update-data', 'promote', 'failed']));
+    expect(mutating.map(({ path }) => path.split('/').at(-1))).toEqual(
+      expect.arrayContaining(['retry', 'clean', 'empty', 'obliterate', 'pause', 'resume', 'add', 'update-data', 'promote', 'failed']),
+    );
     const before = await adminState(ingress.queues, handle);
     const port = (ingress.server.address() as AddressInfo).port;
     for (const { method, path } of mutating) {
@@ -42,10 +44,17 @@ describe('the queue dashboard', () => {
     const after = await adminState(ingress.queues, handle);
     expect(after).toEqual(before);
     expect(after.queues.map((queue) => queue.paused)).toEqual(after.queues.map(() => false));
-    expect(after.queues.find((queue) => queue.key === 'events')!.jobs.map((job) => job.state).sort()).toEqual(['completed', 'completed', 'failed', 'waiting']);
+    expect(
+      after.queues
+        .find((queue) => queue.key === 'events')!
+        .jobs.map((job) => job.state)
+        .sort(),
+    ).toEqual(['completed', 'completed', 'failed', 'waiting']);
 
     // bull-board itself is told so, and the board says where replays go.
-    const { queues } = (await ingress.inject({ url: `${DASHBOARD_PATH}/api/queues`, headers: bearer() })).json() as { queues: { readOnlyMode: boolean; allowRetries: boolean; description: string }[] };
+    const { queues } = (await ingress.inject({ url: `${DASHBOARD_PATH}/api/queues`, headers: bearer() })).json() as {
+      queues: { readOnlyMode: boolean; allowRetries: boolean; description: string }[];
+    };
     expect(queues.length).toBe(Object.keys(ingress.queues).length);
     for (const queue of queues) expect(queue).toMatchObject({ readOnlyMode: true, allowRetries: false, description: expect.stringContaining('npm run dlq') });
   });
@@ -58,7 +67,9 @@ describe('the queue dashboard', () => {
       await context.route(/^https:\/\/fonts\.(googleapis|gstatic)\.com\//, (route) => route.fulfill({ status: 200, contentType: 'text/css', body: '' }));
       const page = await context.newPage();
       const complaints = complaintsOf(page);
-      const answer = await page.goto(`http://127.0.0.1:${(ingress.server.address() as AddressInfo).port}${DASHBOARD_PATH}/queue/${eventsQueue.name}?status=failed`);
+      const answer = await page.goto(
+        `http://127.0.0.1:${(ingress.server.address() as AddressInfo).port}${DASHBOARD_PATH}/queue/${eventsQueue.name}?status=failed`,
+      );
       expect(answer?.status()).toBe(200);
       expect(answer?.headers()['content-security-policy']).toMatch(/script-src 'self';/);
       await page.getByText('Database error 22003').first().waitFor({ timeout: 15_000 });

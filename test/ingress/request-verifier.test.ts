@@ -19,10 +19,7 @@ const request = (headers: IncomingHttpHeaders, body: string | Buffer = BODY): Re
   rawBody: Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8'),
 });
 
-function hmac(
-  payload: string | Buffer,
-  { secret = TEST_WEBHOOK_SECRET, algorithm = 'sha256', encoding = 'hex' as 'hex' | 'base64' } = {},
-): string {
+function hmac(payload: string | Buffer, { secret = TEST_WEBHOOK_SECRET, algorithm = 'sha256', encoding = 'hex' as 'hex' | 'base64' } = {}): string {
   return createHmac(algorithm, secret).update(payload).digest(encoding);
 }
 
@@ -125,8 +122,7 @@ describe('HMAC options', () => {
 
 describe('HMAC with a timestamp header (default payload {timestamp}.{body})', () => {
   const verify = verifierFor({ VAPI_TIMESTAMP_HEADER: 'x-timestamp' });
-  const signedAt = (timestamp: string) =>
-    request({ 'x-timestamp': timestamp, 'x-vapi-signature': hmac(`${timestamp}.${BODY}`) });
+  const signedAt = (timestamp: string) => request({ 'x-timestamp': timestamp, 'x-vapi-signature': hmac(`${timestamp}.${BODY}`) });
   const seconds = (ms: number) => String(Math.floor(ms / 1000));
 
   it('accepts a timestamp in seconds', () => {

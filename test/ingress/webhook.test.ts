@@ -126,7 +126,13 @@ describe('accepted events', () => {
     const body = vapiBody({ type: 'status-update', status: 'ringing' });
     expect((await post(app, body)).json()).toEqual({ received: true });
     // A worker that can never store it: the job lands in the dead-letter (failed) set.
-    const failing = new Worker(eventsQueue.name, async () => { throw new UnrecoverableError('cannot store'); }, { connection: redis, prefix: config.queuePrefix });
+    const failing = new Worker(
+      eventsQueue.name,
+      async () => {
+        throw new UnrecoverableError('cannot store');
+      },
+      { connection: redis, prefix: config.queuePrefix },
+    );
     const [job] = await waitFor(async () => {
       const failed = await app.queues.events.getFailed();
       return failed.length > 0 && failed;
@@ -310,7 +316,9 @@ describe('rejected requests', () => {
           if (text.includes('\r\n\r\n{')) socket.destroy();
         });
         socket.on('close', () => resolve(text));
-        socket.write(`POST ${WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4000000\r\n${signature ? `x-vapi-signature: ${signature}\r\n` : ''}\r\n`);
+        socket.write(
+          `POST ${WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4000000\r\n${signature ? `x-vapi-signature: ${signature}\r\n` : ''}\r\n`,
+        );
       });
       expect(answer).toMatch(/^HTTP\/1.1 401/);
       expect(answer).toContain('INVALID_SIGNATURE');
@@ -395,7 +403,7 @@ describe('odd content types', () => {
 });
 
 describe('when Redis is unavailable', () => {
-  it('spools the event, fsync\'d, and answers 200 quickly', async () => {
+  it("spools the event, fsync'd, and answers 200 quickly", async () => {
     const { app, config } = await startIngress({ REDIS_URL: DEAD_REDIS_URL });
     const body = JSON.stringify(realisticCall().events[0]);
 

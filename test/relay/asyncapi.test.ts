@@ -59,7 +59,10 @@ beforeAll(async () => {
   const runTool = createToolRunner({ db: resources.handle.db, cipher: store.cipher, tools: TOOLS, onCommit: () => undefined, logger: silentLogger() });
   const context = { sessionId: call.callId, origin: { identity: { claimedPatientId: patient }, source: 'vapi' } };
   const date = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
-  await runTool({ sessionId: call.callId, toolCallId: 'tc-1', name: 'check_availability', deadline: Date.now() + 15_000, requestId: 'test' }, { arguments: { date }, context });
+  await runTool(
+    { sessionId: call.callId, toolCallId: 'tc-1', name: 'check_availability', deadline: Date.now() + 15_000, requestId: 'test' },
+    { arguments: { date }, context },
+  );
   await store.store({ type: 'error', data: { sessionId: call.callId, code: 'PIPELINE_ERROR', message: 'The call could not continue' } });
 
   const client = await openClient(streamUrl(relay), tokenFor(config, patient));
@@ -88,19 +91,31 @@ describe('docs/relay-asyncapi.yaml', () => {
     const { document, diagnostics } = await parser.parse(DOCUMENT);
     expect(errorsOf(diagnostics)).toEqual([]);
     expect(document?.version()).toMatch(/^2\.6\./);
-    expect(document!.channels().all().map((channel) => channel.address())).toEqual(['/v1/stream']);
+    expect(
+      document!
+        .channels()
+        .all()
+        .map((channel) => channel.address()),
+    ).toEqual(['/v1/stream']);
   }, 30_000);
 
   it('describes every message a real relay sends, and each one validates against its schema', async () => {
     const byName = new Map<string, Record<string, unknown>[]>();
     for (const message of received) byName.set(messageNameOf(message), [...(byName.get(messageNameOf(message)) ?? []), message]);
     const { document } = await parser.parse(DOCUMENT);
-    const documented = document!.components().messages().all().map((message) => message.id());
+    const documented = document!
+      .components()
+      .messages()
+      .all()
+      .map((message) => message.id());
     // Every kind the relay sends is documented, and every documented kind but the app's own subscribe was seen.
     expect([...byName.keys()].sort()).toEqual(documented.filter((name) => name !== 'subscribe').sort());
 
     const names = [...byName.keys()];
-    const checked = await withExamples(names.map((name) => byName.get(name)!), names);
+    const checked = await withExamples(
+      names.map((name) => byName.get(name)!),
+      names,
+    );
     expect(errorsOf(checked.diagnostics)).toEqual([]);
     // The check has teeth: a message that breaks its schema is caught.
     const broken = { ...byName.get('transcript')![0]!, seq: 'one' };

@@ -61,12 +61,19 @@ describe('relay connections', () => {
     ];
     for (const [dates, reason] of outOfBounds) {
       const refused = await upgradeResponse(url, bearer(craftToken({ sub: patientId, ...dates }, config.relayJwtSecret)));
-      expect([dates, refused.status, JSON.parse(refused.body)]).toEqual([dates, 401, { success: false, code: 'UNAUTHORIZED', message: expect.stringContaining(reason) }]);
+      expect([dates, refused.status, JSON.parse(refused.body)]).toEqual([
+        dates,
+        401,
+        { success: false, code: 'UNAUTHORIZED', message: expect.stringContaining(reason) },
+      ]);
     }
   });
 
   it('closes a connection with 1008 exactly when its token expires, 30 days out (past setTimeout’s limit)', async () => {
-    const own = await buildRelayApp({ config: testConfig({ RELAY_TOKEN_MAX_TTL_S: String(30 * 86_400), QUEUE_PREFIX: config.queuePrefix }), logger: silentLogger() });
+    const own = await buildRelayApp({
+      config: testConfig({ RELAY_TOKEN_MAX_TTL_S: String(30 * 86_400), QUEUE_PREFIX: config.queuePrefix }),
+      logger: silentLogger(),
+    });
     await own.listen({ host: '127.0.0.1', port: 0 });
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     try {

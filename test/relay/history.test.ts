@@ -60,7 +60,10 @@ async function allPages(path: string, key: string, token: string, limit: number)
 
 beforeAll(async () => {
   config = testConfig();
-  relay = await buildRelayApp({ config, logger: createLogger({ level: 'debug', service: 'test', pretty: false, destination: { write: (line: string) => void logLines.push(line) } }) });
+  relay = await buildRelayApp({
+    config,
+    logger: createLogger({ level: 'debug', service: 'test', pretty: false, destination: { write: (line: string) => void logLines.push(line) } }),
+  });
   resources.track(relay);
   await relay.listen({ host: '127.0.0.1', port: 0 });
   get = historyClient(relay);
@@ -73,9 +76,15 @@ beforeAll(async () => {
   // A call in progress whose utterances reach the worker in another order than they were spoken, two at one instant.
   const call = realisticCall({ patientId: A, startMs: T0 + 7 * HOUR });
   for (const body of call.events.slice(0, 3)) await store.store(body);
-  const spoken = Array.from({ length: 9 }, (_, i) => ({ text: `utterance-${i} about Dr. Okafor`, at: new Date(T0 + 7 * HOUR + 10_000 + Math.min(i, 7) * 1_000).toISOString() }));
+  const spoken = Array.from({ length: 9 }, (_, i) => ({
+    text: `utterance-${i} about Dr. Okafor`,
+    at: new Date(T0 + 7 * HOUR + 10_000 + Math.min(i, 7) * 1_000).toISOString(),
+  }));
   for (const i of [4, 0, 8, 2, 6, 1, 7, 3, 5]) {
-    await store.store({ type: 'message', data: { sessionId: call.callId, role: i % 2 ? 'user' : 'assistant', content: spoken[i]!.text, timestamp: spoken[i]!.at } });
+    await store.store({
+      type: 'message',
+      data: { sessionId: call.callId, role: i % 2 ? 'user' : 'assistant', content: spoken[i]!.text, timestamp: spoken[i]!.at },
+    });
   }
   outOfOrder = { id: call.callId, spoken };
   sessionsOfA.push(call.callId);
@@ -172,7 +181,14 @@ describe('GET /v1/sessions/:id', () => {
 
   it('answers a call in progress from what is stored so far', async () => {
     const answer = await read(`/v1/sessions/${outOfOrder.id}`, tokenOf(A));
-    expect(answer.json).toMatchObject({ status: 'in-progress', summary: null, endedAt: null, durationSeconds: null, turns: { user: 4, assistant: 5 }, toolsUsed: [] });
+    expect(answer.json).toMatchObject({
+      status: 'in-progress',
+      summary: null,
+      endedAt: null,
+      durationSeconds: null,
+      turns: { user: 4, assistant: 5 },
+      toolsUsed: [],
+    });
   });
 });
 

@@ -30,7 +30,9 @@ describe('GET /v1/openapi.json', () => {
       .filter((route) => route.path.startsWith('/v1/') && route.methods.includes('GET'))
       .map((route) => route.path.replace(/:(\w+)/g, '{$1}'));
     expect(Object.keys(document.paths).sort()).toEqual([...new Set(served)].sort());
-    expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(['/v1/sessions', '/v1/sessions/{id}', '/v1/sessions/{id}/messages', '/v1/sessions/{id}/events', OPENAPI_PATH]));
+    expect(Object.keys(document.paths)).toEqual(
+      expect.arrayContaining(['/v1/sessions', '/v1/sessions/{id}', '/v1/sessions/{id}/messages', '/v1/sessions/{id}/events', OPENAPI_PATH]),
+    );
   });
 
   it("describes each route's token, paging bounds and answers from the routes' own schemas", () => {

@@ -52,10 +52,8 @@ async function openWith(token: string, viewport = DESKTOP): Promise<{ page: Page
   return { page, complaints };
 }
 
-const rowsOf = (page: Page) =>
-  page.$$eval('.call-row', (rows) => rows.map((row) => ({ id: row.getAttribute('data-session-id'), text: row.textContent })));
-const bubblesOf = (page: Page) =>
-  page.$$eval('#transcript .bubble', (els) => els.map((el) => ({ className: el.className, text: el.textContent })));
+const rowsOf = (page: Page) => page.$$eval('.call-row', (rows) => rows.map((row) => ({ id: row.getAttribute('data-session-id'), text: row.textContent })));
+const bubblesOf = (page: Page) => page.$$eval('#transcript .bubble', (els) => els.map((el) => ({ className: el.className, text: el.textContent })));
 /** How many final utterances the open call's transcript shows. */
 const finalBubbles = (page: Page) => page.locator('#transcript .bubble:not(.partial)').count();
 const screenshot = async (page: Page, name: string) => {

@@ -144,7 +144,13 @@ describe('a relay client', () => {
     const patient = `pat-${randomUUID()}`;
     const session = await writer.session(patient);
     const client = await connect(relay, patient);
-    const live = (seq: number) => ({ type: 'transcript' as const, sessionId: session, seq, at: new Date().toISOString(), data: { role: 'user', transcript: `utterance ${seq}`, final: true } });
+    const live = (seq: number) => ({
+      type: 'transcript' as const,
+      sessionId: session,
+      seq,
+      at: new Date().toISOString(),
+      data: { role: 'user', transcript: `utterance ${seq}`, final: true },
+    });
     await handle.sql.begin(async (tx) => {
       await tx`lock table session_events in access exclusive mode`;
       client.subscribe(session, 0);
@@ -156,21 +162,45 @@ describe('a relay client', () => {
 
   it('answers a replay Postgres cannot serve with UNAVAILABLE and logs why, once, without health data; a hole it cannot fill is passed', async () => {
     const lines: Record<string, unknown>[] = [];
-    const logger = createLogger({ level: 'info', service: 'test', pretty: false, destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) } });
-    const relay = await startRelay({ config: testConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/unreachable', QUEUE_PREFIX: config.queuePrefix }), logger });
+    const logger = createLogger({
+      level: 'info',
+      service: 'test',
+      pretty: false,
+      destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+    });
+    const relay = await startRelay({
+      config: testConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/unreachable', QUEUE_PREFIX: config.queuePrefix }),
+      logger,
+    });
     const patient = `pat-${randomUUID()}`;
     const client = await connect(relay, patient);
     client.subscribe('call-unreadable', 4);
     await client.until(() => errors(client, 'UNAVAILABLE') === 1);
-    const live = (seq: number) => ({ type: 'transcript' as const, sessionId: 'call-live', seq, at: new Date().toISOString(), data: { role: 'user', transcript: 'my chest hurts', final: true } });
+    const live = (seq: number) => ({
+      type: 'transcript' as const,
+      sessionId: 'call-live',
+      seq,
+      at: new Date().toISOString(),
+      data: { role: 'user', transcript: 'my chest hurts', final: true },
+    });
     await writer.publish(patient, [live(1), live(3)]);
     await waitFor(() => client.seqs('call-live').length === 2);
     expect(client.seqs('call-live')).toEqual([1, 3]);
 
     const failures = lines.filter((line) => line.level === 40);
     expect(failures).toEqual([
-      expect.objectContaining({ sessionId: 'call-unreadable', afterSeq: 4, reason: expect.stringContaining('ECONNREFUSED'), msg: expect.stringContaining('replay could not be read') }),
-      expect.objectContaining({ sessionId: 'call-live', afterSeq: 1, reason: expect.stringContaining('ECONNREFUSED'), msg: expect.stringContaining('fill could not be read') }),
+      expect.objectContaining({
+        sessionId: 'call-unreadable',
+        afterSeq: 4,
+        reason: expect.stringContaining('ECONNREFUSED'),
+        msg: expect.stringContaining('replay could not be read'),
+      }),
+      expect.objectContaining({
+        sessionId: 'call-live',
+        afterSeq: 1,
+        reason: expect.stringContaining('ECONNREFUSED'),
+        msg: expect.stringContaining('fill could not be read'),
+      }),
     ]);
     expect(JSON.stringify(lines)).not.toContain('chest');
   });

@@ -125,7 +125,14 @@ export function eventWriter(config: Config, handle: DatabaseHandle, redis: Redis
     /** Stores events `seqs` of a session without publishing them; `padding` lengthens each transcript by that many bytes. */
     async store(sessionId: string, seqs: number[], { padding = 0 } = {}): Promise<RelayEvent[]> {
       const events = seqs.map((seq) => eventOf(sessionId, seq, padding));
-      const rows = events.map((event) => ({ sessionId, seq: event.seq!, type: event.type, at: new Date(event.at), data: cipher.encryptJson(event.data), dispatchedAt: new Date() }));
+      const rows = events.map((event) => ({
+        sessionId,
+        seq: event.seq!,
+        type: event.type,
+        at: new Date(event.at),
+        data: cipher.encryptJson(event.data),
+        dispatchedAt: new Date(),
+      }));
       for (let i = 0; i < rows.length; i += 500) await handle.db.insert(sessionEvents).values(rows.slice(i, i + 500));
       return events;
     },
@@ -141,7 +148,8 @@ export function eventWriter(config: Config, handle: DatabaseHandle, redis: Redis
 
 /** How many of the relay's page reads (`readSessionEvents`) wait on a lock, e.g. the test's own `lock table`. */
 export async function pageReadsWaitingOnLock(handle: DatabaseHandle): Promise<number> {
-  const [row] = await handle.sql`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query ilike '%from "vapi_sessions" left join lateral%'`;
+  const [row] =
+    await handle.sql`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query ilike '%from "vapi_sessions" left join lateral%'`;
   return row!.n as number;
 }
 
@@ -150,9 +158,7 @@ export async function metricValue(relay: FastifyInstance, name: string, labels: 
   const metric = relay.metrics.getSingleMetric(name);
   if (!metric) return 0;
   const { values } = await metric.get();
-  return values
-    .filter((v) => Object.entries(labels).every(([key, value]) => String(v.labels[key]) === value))
-    .reduce((sum, v) => sum + v.value, 0);
+  return values.filter((v) => Object.entries(labels).every(([key, value]) => String(v.labels[key]) === value)).reduce((sum, v) => sum + v.value, 0);
 }
 
 export const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);

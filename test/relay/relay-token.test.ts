@@ -21,7 +21,10 @@ describe('relay tokens', () => {
   });
 
   it('accepts a token minted elsewhere by any HS256 JWT library (standard claims, typ optional)', () => {
-    expect(verifyRelayToken(craft({ alg: 'HS256' }, { sub: 'pat-2', exp, iat: exp - 100, sid: 's' }), RULES, now)).toMatchObject({ patientId: 'pat-2', sessionId: 's' });
+    expect(verifyRelayToken(craft({ alg: 'HS256' }, { sub: 'pat-2', exp, iat: exp - 100, sid: 's' }), RULES, now)).toMatchObject({
+      patientId: 'pat-2',
+      sessionId: 's',
+    });
   });
 
   const refused: [string, string][] = [
@@ -29,10 +32,13 @@ describe('relay tokens', () => {
     ['signed with another key', signRelayToken({ patientId: 'pat-1', expiresAt: exp }, 'another-secret-entirely')],
     ['alg none', `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'pat-1', exp })}.`],
     ['alg HS512 with a valid HS256 mac', craft({ alg: 'HS512' }, { sub: 'pat-1', exp })],
-    ['forged claims', (() => {
-      const [header, , mac] = signRelayToken({ patientId: 'pat-1', expiresAt: exp }, SECRET, now).split('.');
-      return `${header}.${b64({ sub: 'pat-other', exp })}.${mac}`;
-    })()],
+    [
+      'forged claims',
+      (() => {
+        const [header, , mac] = signRelayToken({ patientId: 'pat-1', expiresAt: exp }, SECRET, now).split('.');
+        return `${header}.${b64({ sub: 'pat-other', exp })}.${mac}`;
+      })(),
+    ],
     ['no exp', craft({ alg: 'HS256' }, { sub: 'pat-1' })],
     ['string exp', craft({ alg: 'HS256' }, { sub: 'pat-1', exp: String(exp) })],
     ['no sub', craft({ alg: 'HS256' }, { exp })],

@@ -47,7 +47,9 @@ describe('readSessionEvents', () => {
 
     const unbound = randomUUID();
     await handle.db.insert(vapiSessions).values({ id: unbound, status: 'in-progress' });
-    await handle.db.insert(sessionEvents).values({ sessionId: unbound, seq: 1, type: 'transcript', at: new Date(), data: cipher.encryptJson({ transcript: 'x' }) });
+    await handle.db
+      .insert(sessionEvents)
+      .values({ sessionId: unbound, seq: 1, type: 'transcript', at: new Date(), data: cipher.encryptJson({ transcript: 'x' }) });
     expect(await read(unbound, 0, 10)).toEqual({ patientId: null, events: [], lastSeq: 0 });
   });
 

@@ -40,7 +40,9 @@ async function post(body: VapiBody) {
 }
 
 const storedSeqs = async (sessionId: string) =>
-  (await handle.db.select({ seq: sessionEvents.seq }).from(sessionEvents).where(eq(sessionEvents.sessionId, sessionId))).map((r) => r.seq).sort((a, b) => a - b);
+  (await handle.db.select({ seq: sessionEvents.seq }).from(sessionEvents).where(eq(sessionEvents.sessionId, sessionId)))
+    .map((r) => r.seq)
+    .sort((a, b) => a - b);
 
 const completedEvents = async () => (await ingress.queues.events.getJobCounts('completed')).completed ?? 0;
 
@@ -150,11 +152,19 @@ describe('relay: two instances, a worker and an ingress', () => {
       await waitFor(async () => (await pageReadsWaitingOnLock(handle)) === 1);
       await writer.publish(
         patient,
-        range(8, 10).map((seq) => ({ type: 'transcript', sessionId: session, seq, at: new Date().toISOString(), data: { role: 'user', transcript: `utterance ${seq}`, final: true } })),
+        range(8, 10).map((seq) => ({
+          type: 'transcript',
+          sessionId: session,
+          seq,
+          at: new Date().toISOString(),
+          data: { role: 'user', transcript: `utterance ${seq}`, final: true },
+        })),
       );
       await tx`insert into session_events (session_id, seq, type, at, data, dispatched_at) values (${session}, 11, 'transcript', now(), ${writer.cipher.encryptJson({ role: 'user', transcript: 'late', final: true })}, now())`;
     });
-    await writer.publish(patient, [{ type: 'transcript', sessionId: session, seq: 11, at: new Date().toISOString(), data: { role: 'user', transcript: 'late', final: true } }]);
+    await writer.publish(patient, [
+      { type: 'transcript', sessionId: session, seq: 11, at: new Date().toISOString(), data: { role: 'user', transcript: 'late', final: true } },
+    ]);
     await writer.storeAndPublish(patient, session, [12]);
     await waitFor(() => client.seqs(session).includes(12));
     expect(client.seqs(session)).toEqual(range(4, 12));
@@ -184,7 +194,7 @@ describe('relay: two instances, a worker and an ingress', () => {
     expect((await metricValue(relays[0]!, 'vapi_relay_replay_queries_total')) - before).toBe(1);
   });
 
-  it('shares no read begun before the patient\'s events reached this relay: a client reconnecting meanwhile reads again', async () => {
+  it("shares no read begun before the patient's events reached this relay: a client reconnecting meanwhile reads again", async () => {
     const patient = `pat-${randomUUID()}`;
     const session = await writer.session(patient);
     await writer.store(session, range(1, 5));
@@ -216,7 +226,12 @@ describe('relay: two instances, a worker and an ingress', () => {
       const patient = `pat-${randomUUID()}`;
       const [slow, healthy] = [await openClient(streamUrl(relay), tokenFor(config, patient)), await openClient(streamUrl(relay), tokenFor(config, patient))];
       slow.ws.pause();
-      const partial = (i: number) => ({ type: 'transcript' as const, sessionId: 's', at: new Date().toISOString(), data: { role: 'user', transcript: `${i} ${'x'.repeat(16 * 1024)}`, final: false } });
+      const partial = (i: number) => ({
+        type: 'transcript' as const,
+        sessionId: 's',
+        at: new Date().toISOString(),
+        data: { role: 'user', transcript: `${i} ${'x'.repeat(16 * 1024)}`, final: false },
+      });
       let sent = 0;
       while ((await metricValue(relay, 'vapi_relay_ws_closes_total', { code: String(CLOSE.tryAgainLater) })) === 0 && sent < 5_000) {
         await writer.publish(patient, range(sent, sent + 19).map(partial));

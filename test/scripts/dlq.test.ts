@@ -29,9 +29,13 @@ afterAll(close);
 /** Fails every job of `queue` for good until `count` are in its failed set. */
 async function failAll(name: string, count: number) {
   const queue = openQueue({ name } as typeof eventsQueue, redis, config.queuePrefix);
-  const failing = new Worker(name, async () => {
-    throw new UnrecoverableError('broken on purpose');
-  }, { connection: redis, prefix: config.queuePrefix });
+  const failing = new Worker(
+    name,
+    async () => {
+      throw new UnrecoverableError('broken on purpose');
+    },
+    { connection: redis, prefix: config.queuePrefix },
+  );
   await waitFor(async () => (await queue.getFailedCount()) === count);
   await failing.close();
   await queue.close();
@@ -118,7 +122,16 @@ describe('npm run dlq', () => {
     expect(await queue.getFailedCount()).toBe(0);
     // Back in the outbox: the worker's dispatcher sends it to its NOTIFY_WEBHOOK_URL entries.
     const now = ['https://new.example/hook', 'https://second.example/hook'];
-    const dispatcher = createOutboxDispatcher({ db: handle.db, redis, cipher, codec, notifications: queue, endpoints: now, prefix: config.queuePrefix, logger: silentLogger() });
+    const dispatcher = createOutboxDispatcher({
+      db: handle.db,
+      redis,
+      cipher,
+      codec,
+      notifications: queue,
+      endpoints: now,
+      prefix: config.queuePrefix,
+      logger: silentLogger(),
+    });
     await dispatcher.dispatchOnce();
     const jobs = await queue.getJobs(['waiting', 'delayed']);
     expect(jobs.map((job) => job.data.endpoint).sort()).toEqual(now);
@@ -130,7 +143,10 @@ describe('npm run dlq', () => {
     const { queue, row, jobId } = await deadNotification('https://old.example/hook');
     expect(await dlq(['replay', '--queue', 'notifications', '--id', jobId, '--endpoint', 'https://fixed.example/hook'])).toMatchObject({ code: 0 });
     const [job] = await queue.getJobs(['waiting']);
-    expect(job).toMatchObject({ id: notificationJobId(row.id, 'https://fixed.example/hook'), data: expect.objectContaining({ endpoint: 'https://fixed.example/hook' }) });
+    expect(job).toMatchObject({
+      id: notificationJobId(row.id, 'https://fixed.example/hook'),
+      data: expect.objectContaining({ endpoint: 'https://fixed.example/hook' }),
+    });
     expect(codec.open(notificationsQueue, job!.data).payload).toMatchObject({ type: 'session.ended', sessionId: row.sessionId });
     expect(await queue.getFailedCount()).toBe(0);
     await queue.close();

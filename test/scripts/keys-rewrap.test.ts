@@ -43,7 +43,10 @@ const rewrap = (keys: Buffer[], ...args: string[]) => runScript('keys-rewrap.ts'
 /** An ingress and a worker running with `keys` (the first encrypts), in place of those running before. */
 async function startRoles(keys: Buffer[]) {
   await closeApps();
-  config = testConfig({ DATA_ENCRYPTION_KEY: keys.map((key) => key.toString('base64')).join(','), QUEUE_PREFIX: config?.queuePrefix ?? `{test-${randomUUID().slice(0, 8)}}` });
+  config = testConfig({
+    DATA_ENCRYPTION_KEY: keys.map((key) => key.toString('base64')).join(','),
+    QUEUE_PREFIX: config?.queuePrefix ?? `{test-${randomUUID().slice(0, 8)}}`,
+  });
   const [ingress, worker] = track(await buildIngressApp({ config, logger: silentLogger() }), await buildWorkerApp({ config, logger: silentLogger() }));
   await Promise.all([ingress.ready(), worker.ready()]);
   return { ingress, worker };
@@ -59,7 +62,16 @@ function steadyStream(ingress: Awaited<ReturnType<typeof startRoles>>['ingress']
   const flowing = (async () => {
     let sent = 0;
     while (!stopped) {
-      const raw = JSON.stringify({ message: { type: 'transcript', role: 'user', transcriptType: 'final', transcript: `steady utterance ${sent}`, timestamp: Date.now() + sent, call: { id: callId } } });
+      const raw = JSON.stringify({
+        message: {
+          type: 'transcript',
+          role: 'user',
+          transcriptType: 'final',
+          transcript: `steady utterance ${sent}`,
+          timestamp: Date.now() + sent,
+          call: { id: callId },
+        },
+      });
       expect((await ingress.inject({ method: 'POST', url: WEBHOOK_PATH, payload: raw, headers: hmacHeaders(raw) })).statusCode).toBe(200);
       sent += 1;
       await new Promise((done) => setTimeout(done, 5));
@@ -78,7 +90,10 @@ async function openEverything(cipher: FieldCipher) {
     for (const column of [...entry.text, ...entry.json]) {
       const rows = await handle.db.select({ value: column }).from(entry.table).where(isNotNull(column));
       for (const { value } of rows) {
-        expect(() => (entry.json.includes(column) ? cipher.decryptJson(value as string) : cipher.decrypt(value as string)), columnLabel(entry, column)).not.toThrow();
+        expect(
+          () => (entry.json.includes(column) ? cipher.decryptJson(value as string) : cipher.decrypt(value as string)),
+          columnLabel(entry, column),
+        ).not.toThrow();
         opened += 1;
       }
     }
@@ -95,17 +110,40 @@ describe('npm run keys:rewrap', () => {
 
     expect((await rewrap([newKey, oldKey], '--check')).code).toBe(1);
     const before = await countByKey(handle.db);
-    expect(before.filter((c) => c.keyId === oldId).map((c) => c.column)).toEqual(expect.arrayContaining(['vapi_messages.transcript', 'tool_calls.result', 'appointments.reason', 'vapi_sessions.caller_hash', 'patients.phone_hash']));
+    expect(before.filter((c) => c.keyId === oldId).map((c) => c.column)).toEqual(
+      expect.arrayContaining(['vapi_messages.transcript', 'tool_calls.result', 'appointments.reason', 'vapi_sessions.caller_hash', 'patients.phone_hash']),
+    );
 
     const stream = steadyStream(ingress);
-    await waitFor(async () => (await handle.db.select().from(vapiMessages).where(inArray(vapiMessages.sessionId, [stream.callId]))).length > 0);
+    await waitFor(
+      async () =>
+        (
+          await handle.db
+            .select()
+            .from(vapiMessages)
+            .where(inArray(vapiMessages.sessionId, [stream.callId]))
+        ).length > 0,
+    );
     const { code, stdout } = await rewrap([newKey, oldKey], '--batch-size', '25');
     expect(code).toBe(0);
-    const storedDuring = (await handle.db.select().from(vapiMessages).where(inArray(vapiMessages.sessionId, [stream.callId]))).length;
+    const storedDuring = (
+      await handle.db
+        .select()
+        .from(vapiMessages)
+        .where(inArray(vapiMessages.sessionId, [stream.callId]))
+    ).length;
     const sent = await stream.stop();
     expect(stdout).toMatch(/rewrapped [\d,]+\/[\d,]+ values \(100 %\)/);
     expect(storedDuring).toBeGreaterThan(1);
-    await waitFor(async () => (await handle.db.select().from(vapiMessages).where(inArray(vapiMessages.sessionId, [stream.callId]))).length === sent);
+    await waitFor(
+      async () =>
+        (
+          await handle.db
+            .select()
+            .from(vapiMessages)
+            .where(inArray(vapiMessages.sessionId, [stream.callId]))
+        ).length === sent,
+    );
 
     const { stdout: checked } = await rewrap([newKey, oldKey], '--check');
     expect(checked).toMatch(new RegExp(`every value is under the first key, ${newId}`));
@@ -113,14 +151,34 @@ describe('npm run keys:rewrap', () => {
 
     const onlyNew = new FieldCipher([newKey]);
     expect(await openEverything(onlyNew)).toBeGreaterThan(50);
-    const byPhone = await handle.db.select({ id: patients.id }).from(patients).where(inArray(patients.phoneHash, onlyNew.lookupHashes(ben.phoneNumber)));
+    const byPhone = await handle.db
+      .select({ id: patients.id })
+      .from(patients)
+      .where(inArray(patients.phoneHash, onlyNew.lookupHashes(ben.phoneNumber)));
     expect(byPhone).toEqual([{ id: ben.id }]);
-    const byName = await handle.db.select({ id: patients.id }).from(patients).where(inArray(patients.nameDobHash, onlyNew.lookupHashes(nameDobKey(`${ada.firstName} ${ada.lastName}`, ada.dateOfBirth))));
+    const byName = await handle.db
+      .select({ id: patients.id })
+      .from(patients)
+      .where(inArray(patients.nameDobHash, onlyNew.lookupHashes(nameDobKey(`${ada.firstName} ${ada.lastName}`, ada.dateOfBirth))));
     expect(byName).toEqual([{ id: ada.id }]);
-    const sessions = await handle.db.select({ callerHash: vapiSessions.callerHash }).from(vapiSessions).where(inArray(vapiSessions.id, calls.map((call) => call.callId)));
+    const sessions = await handle.db
+      .select({ callerHash: vapiSessions.callerHash })
+      .from(vapiSessions)
+      .where(
+        inArray(
+          vapiSessions.id,
+          calls.map((call) => call.callId),
+        ),
+      );
     expect(sessions).toEqual(calls.map(() => ({ callerHash: onlyNew.lookupHash(ada.phoneNumber) })));
     const [audit] = await handle.db.select().from(auditEvents).where(eq(auditEvents.action, 'keys.rewrap'));
-    expect(audit).toMatchObject({ actor: 'system', action: 'keys.rewrap', source: 'cli', outcome: 'success', what: expect.arrayContaining([expect.stringMatching(/^vapi_messages\.transcript \(\d+\)$/)]) });
+    expect(audit).toMatchObject({
+      actor: 'system',
+      action: 'keys.rewrap',
+      source: 'cli',
+      outcome: 'success',
+      what: expect.arrayContaining([expect.stringMatching(/^vapi_messages\.transcript \(\d+\)$/)]),
+    });
   });
 
   it('stops before changing anything when a value is under a key it was not given, and names the key', async () => {
@@ -143,7 +201,14 @@ describe('npm run keys:rewrap', () => {
       { id: 'call-kept', callerHash: old.lookupHash(number) },
       { id: 'call-swept', callerHash: old.lookupHash(number) },
     ]);
-    await handle.db.insert(vapiEvents).values({ id: 'ev-1', sessionId: 'call-kept', type: 'status-update', occurredAt: new Date(), receivedAt: new Date(), payload: old.encrypt(JSON.stringify(body)) });
+    await handle.db.insert(vapiEvents).values({
+      id: 'ev-1',
+      sessionId: 'call-kept',
+      type: 'status-update',
+      occurredAt: new Date(),
+      receivedAt: new Date(),
+      payload: old.encrypt(JSON.stringify(body)),
+    });
 
     const { stdout } = await rewrap([newKey, oldKey]);
     expect(stdout).toMatch(/1 session caller hash\(es\) dropped/);
@@ -160,7 +225,13 @@ describe('npm run keys:rewrap', () => {
     await handle.db.insert(vapiSessions).values({ id: 'call-long' });
     const count = 3_000;
     await handle.db.insert(vapiMessages).values(
-      Array.from({ length: count }, (_, i) => ({ sessionId: 'call-long', eventId: `ev-${i}`, role: 'user', transcript: old.encrypt(`utterance ${i}`), timestamp: new Date(1_800_000_000_000 + i) })),
+      Array.from({ length: count }, (_, i) => ({
+        sessionId: 'call-long',
+        eventId: `ev-${i}`,
+        role: 'user',
+        transcript: old.encrypt(`utterance ${i}`),
+        timestamp: new Date(1_800_000_000_000 + i),
+      })),
     );
     const underNew = async () => (await countByKey(handle.db)).find((c) => c.column === 'vapi_messages.transcript' && c.keyId === newId)?.values ?? 0;
 

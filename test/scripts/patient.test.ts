@@ -40,7 +40,9 @@ const patientCommand = (...args: string[]) => runScript('patient.ts', args, cliE
 
 /** Every job of the test's queues that names one of `sessionIds`, in any state. */
 async function jobsNaming(sessionIds: string[]) {
-  const jobs = await Promise.all(QUEUE_KEYS.map((key) => (queues[key] as unknown as Queue).getJobs(['waiting', 'delayed', 'failed', 'completed', 'active', 'prioritized'])));
+  const jobs = await Promise.all(
+    QUEUE_KEYS.map((key) => (queues[key] as unknown as Queue).getJobs(['waiting', 'delayed', 'failed', 'completed', 'active', 'prioritized'])),
+  );
   return (jobs.flat() as Job[]).filter((job) => job && sessionIds.includes(jobSessionId(job.data as Record<string, unknown>) ?? ''));
 }
 
@@ -76,31 +78,62 @@ afterAll(async () => {
 
 describe('npm run patient -- export', () => {
   it('writes everything held about the patient as JSON, decrypted, and records the export without any of it', async () => {
-    await recordAudit(handle.db, { actor: 'admin', action: 'dead-letter.show', patientId: ada.id, sessionId: adaCalls[0], what: ['dead letter events/ev-1'], source: '10.0.0.7' });
+    await recordAudit(handle.db, {
+      actor: 'admin',
+      action: 'dead-letter.show',
+      patientId: ada.id,
+      sessionId: adaCalls[0],
+      what: ['dead letter events/ev-1'],
+      source: '10.0.0.7',
+    });
     const { code, stdout } = await patientCommand('export', '--patient', ada.id);
     expect(code).toBe(0);
     const exported = JSON.parse(stdout);
-    expect(exported.patient).toMatchObject({ id: ada.id, firstName: ada.firstName, lastName: ada.lastName, dateOfBirth: ada.dateOfBirth, phoneNumber: ada.phoneNumber });
+    expect(exported.patient).toMatchObject({
+      id: ada.id,
+      firstName: ada.firstName,
+      lastName: ada.lastName,
+      dateOfBirth: ada.dateOfBirth,
+      phoneNumber: ada.phoneNumber,
+    });
     expect(exported.patient).not.toHaveProperty('phoneHash');
     expect(exported.sessions.map((s: { id: string }) => s.id)).toEqual(adaCalls);
     const [first, second] = exported.sessions;
     expect(first.transcriptSummary).toMatch(/^Call lasted/);
     expect(first.messages.map((m: { transcript: string }) => m.transcript)).toContain('Hi, I would like to move my appointment with Dr. Okafor.');
     expect(first.toolCalls.map((c: { name: string }) => c.name).sort()).toEqual(['get_health_records', 'lookup_order', 'schedule_appointment']);
-    expect(first.toolCalls.find((c: { name: string }) => c.name === 'get_health_records')).toMatchObject({ arguments: { category: 'allergies' }, result: expect.stringContaining('penicillin') });
+    expect(first.toolCalls.find((c: { name: string }) => c.name === 'get_health_records')).toMatchObject({
+      arguments: { category: 'allergies' },
+      result: expect.stringContaining('penicillin'),
+    });
     expect(second.toolCalls).toHaveLength(2);
-    expect(exported.appointments).toEqual([expect.objectContaining({ reason: BOOKING_REASON, provider: expect.stringMatching(/^Dr\./), sessionId: adaCalls[0] })]);
-    expect(exported.healthRecords.map((r: { data: Record<string, unknown> }) => r.data)).toEqual(expect.arrayContaining([expect.objectContaining({ substance: 'penicillin' })]));
+    expect(exported.appointments).toEqual([
+      expect.objectContaining({ reason: BOOKING_REASON, provider: expect.stringMatching(/^Dr\./), sessionId: adaCalls[0] }),
+    ]);
+    expect(exported.healthRecords.map((r: { data: Record<string, unknown> }) => r.data)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ substance: 'penicillin' })]),
+    );
     expect(exported.healthRecords.find((r: { category: string }) => r.category === 'visits')).toMatchObject({ provider: 'Dr. Amara Okafor' });
     expect(exported.orders.map((o: { description: string }) => o.description).sort()).toEqual(ada.orders.map((o) => o.description).sort());
-    expect(exported.notifications.map((n: { sessionId: string; data: object }) => [n.sessionId, typeof n.data])).toEqual(expect.arrayContaining(adaCalls.map((id) => [id, 'object'])));
+    expect(exported.notifications.map((n: { sessionId: string; data: object }) => [n.sessionId, typeof n.data])).toEqual(
+      expect.arrayContaining(adaCalls.map((id) => [id, 'object'])),
+    );
     // The dead letter shown, and the assistant's reads of her records and orders in each call (two tools, two calls).
-    expect(exported.auditEvents.filter((a: { action: string }) => a.action !== 'tool.read')).toEqual([expect.objectContaining({ action: 'dead-letter.show', what: ['dead letter events/ev-1'] })]);
+    expect(exported.auditEvents.filter((a: { action: string }) => a.action !== 'tool.read')).toEqual([
+      expect.objectContaining({ action: 'dead-letter.show', what: ['dead letter events/ev-1'] }),
+    ]);
     expect(exported.auditEvents.filter((a: { action: string }) => a.action === 'tool.read')).toHaveLength(4);
     expect(stdout).not.toContain(ben.lastName);
 
     const audit = await handle.db.select().from(auditEvents).orderBy(auditEvents.id);
-    expect(audit.at(-1)).toMatchObject({ actor: 'admin', action: 'patient.export', patientId: ada.id, source: 'cli', outcome: 'success', what: expect.arrayContaining(['format json', 'vapi_sessions (2)', 'tool_calls (5)']) });
+    expect(audit.at(-1)).toMatchObject({
+      actor: 'admin',
+      action: 'patient.export',
+      patientId: ada.id,
+      source: 'cli',
+      outcome: 'success',
+      what: expect.arrayContaining(['format json', 'vapi_sessions (2)', 'tool_calls (5)']),
+    });
     expectNoPlaintext(audit, ADAS.slice(2));
   });
 
@@ -113,8 +146,23 @@ describe('npm run patient -- export', () => {
     const kinds = bundle.entry!.map((entry) => entry.resource!.resourceType);
     const tally = Object.fromEntries([...new Set(kinds)].map((kind) => [kind, kinds.filter((k) => k === kind).length]));
     // AuditEvent: the assistant's reads of her records and orders, two tools in each of two calls.
-    expect(tally).toEqual({ Patient: 1, Encounter: 3, Communication: 8, DocumentReference: 2, Appointment: 1, AllergyIntolerance: 1, MedicationStatement: 1, MedicationRequest: 1, ServiceRequest: 1, AuditEvent: 4 });
-    expect(bundle.entry![0]!.resource).toMatchObject({ resourceType: 'Patient', name: [{ family: ada.lastName, given: [ada.firstName] }], birthDate: ada.dateOfBirth });
+    expect(tally).toEqual({
+      Patient: 1,
+      Encounter: 3,
+      Communication: 8,
+      DocumentReference: 2,
+      Appointment: 1,
+      AllergyIntolerance: 1,
+      MedicationStatement: 1,
+      MedicationRequest: 1,
+      ServiceRequest: 1,
+      AuditEvent: 4,
+    });
+    expect(bundle.entry![0]!.resource).toMatchObject({
+      resourceType: 'Patient',
+      name: [{ family: ada.lastName, given: [ada.firstName] }],
+      birthDate: ada.dateOfBirth,
+    });
   });
 
   it('refuses a patient of whom nothing is held, with a message', async () => {
@@ -144,8 +192,18 @@ describe('npm run patient -- erase', () => {
   it("removes the patient's data from every table and Redis, keeps the audit trail under a pseudonym, and closes their sockets", async () => {
     const [relay] = track(await buildRelayApp({ config, logger: silentLogger() }));
     await relay.listen({ host: '127.0.0.1', port: 0 });
-    const [adaSocket, benSocket] = await Promise.all([openClient(streamUrl(relay), tokenFor(config, ada.id)), openClient(streamUrl(relay), tokenFor(config, ben.id))]);
-    await recordAudit(handle.db, { actor: 'patient', action: 'history.read', patientId: ada.id, sessionId: adaCalls[0], what: [`messages page of session ${adaCalls[0]}`], source: '10.0.0.7' });
+    const [adaSocket, benSocket] = await Promise.all([
+      openClient(streamUrl(relay), tokenFor(config, ada.id)),
+      openClient(streamUrl(relay), tokenFor(config, ben.id)),
+    ]);
+    await recordAudit(handle.db, {
+      actor: 'patient',
+      action: 'history.read',
+      patientId: ada.id,
+      sessionId: adaCalls[0],
+      what: [`messages page of session ${adaCalls[0]}`],
+      source: '10.0.0.7',
+    });
     const delayed = (callId: string) => {
       const job = jobFor({ message: { type: 'status-update', status: 'ended', timestamp: Date.now(), call: { id: callId } } }, cipher);
       return queues.events.add(job.type, job, { jobId: job.eventId, delay: 3_600_000 });
@@ -161,7 +219,16 @@ describe('npm run patient -- erase', () => {
 
     const resources = { db: handle.db, cipher, redis, queues, prefix: config.queuePrefix };
     const erased = await erasePatient(resources, await planErasure(resources, ada.id), 'cli');
-    expect(erased.rows).toMatchObject({ vapi_sessions: 2, vapi_messages: 8, tool_calls: 5, appointments: 1, health_records: 3, orders: 2, patients: 1, audit_events: 5 });
+    expect(erased.rows).toMatchObject({
+      vapi_sessions: 2,
+      vapi_messages: 8,
+      tool_calls: 5,
+      appointments: 1,
+      health_records: 3,
+      orders: 2,
+      patients: 1,
+      audit_events: 5,
+    });
 
     expectNoPlaintext(await everyRowDecrypted(), [...ADAS, ...adaCalls]);
     expect(await redis.exists(...adaCalls.map((id) => callBindingKey(config.queuePrefix, id)))).toBe(0);
@@ -181,7 +248,9 @@ describe('npm run patient -- erase', () => {
     ]);
     const session = auditPseudonym(cipher, 'session', adaCalls[0]!);
     expect(audit[0]).toMatchObject({ sessionId: session, what: [`messages page of session ${session}`] });
-    expect(audit[1]!.what).toEqual(expect.arrayContaining(['vapi_sessions (2)', 'vapi_messages (8)', 'patients (1)', 'audit_events named by pseudonym (5)', 'redis call bindings (2)']));
+    expect(audit[1]!.what).toEqual(
+      expect.arrayContaining(['vapi_sessions (2)', 'vapi_messages (8)', 'patients (1)', 'audit_events named by pseudonym (5)', 'redis call bindings (2)']),
+    );
 
     expect((await patientCommand('export', '--patient', ada.id)).code).toBe(1);
   });

@@ -8,8 +8,10 @@ import { openTestDatabase, truncateAll } from '../helpers/database.ts';
 const handle = openTestDatabase();
 const cipher = new FieldCipher(testConfig().dataEncryptionKeys);
 const counts = async () =>
-  (await handle.sql`select (select count(*) from patients)::int as patients, (select count(*) from providers)::int as providers,
-    (select count(*) from appointment_slots)::int as slots, (select count(*) from health_records)::int as records, (select count(*) from orders)::int as orders`)[0];
+  (
+    await handle.sql`select (select count(*) from patients)::int as patients, (select count(*) from providers)::int as providers,
+    (select count(*) from appointment_slots)::int as slots, (select count(*) from health_records)::int as records, (select count(*) from orders)::int as orders`
+  )[0];
 
 afterEach(() => truncateAll(handle));
 afterAll(() => handle.close());

@@ -17,7 +17,10 @@ const env = {
   ADMIN_TOKEN: config.adminToken,
 };
 const token = (args: string[], extra: Record<string, string> = {}) =>
-  run(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'scripts/token.ts'), ...args], { cwd: mkdtempSync(join(tmpdir(), 'token-')), env: { ...env, ...extra } });
+  run(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'scripts/token.ts'), ...args], {
+    cwd: mkdtempSync(join(tmpdir(), 'token-')),
+    env: { ...env, ...extra },
+  });
 
 describe('npm run token', () => {
   it('mints a token the relay accepts, up to the longest validity it allows', async () => {
@@ -45,7 +48,10 @@ describe('npm run token', () => {
       [['--patient', 'pat-1', '--ttl', 'soon'], '--ttl must be a whole number of seconds > 0'],
       [['--patient', 'pat-1', 'extra'], 'unexpected argument extra'],
     ] as const) {
-      const failed = await token([...args]).then(() => ({ code: 0, stderr: '' }), (error: { code: number; stderr: string }) => error);
+      const failed = await token([...args]).then(
+        () => ({ code: 0, stderr: '' }),
+        (error: { code: number; stderr: string }) => error,
+      );
       expect({ args, code: failed.code, first: failed.stderr.split('\n')[0] }).toEqual({ args, code: 2, first: `npm run token: ${message}` });
       expect(failed.stderr).toContain('Usage: npm run token');
       expect(failed.stderr).not.toMatch(/^\s+at /m);

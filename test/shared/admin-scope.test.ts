@@ -28,7 +28,13 @@ describe('the admin scope', () => {
   it('answers every spelling of every admin route with 401, 404 or 400 without the token, and nothing is read or changed', async () => {
     const targets = adminTargets(ingress, seeded);
     // The router's own list: the operators' API, bull-board's page and API (its mutating routes among them).
-    expect(targets).toEqual(expect.arrayContaining([{ method: 'GET', path: '/admin/dlq' }, { method: 'PUT', path: '/admin/queues/api/queues/vapi-events/empty' }, { method: 'POST', path: '/admin/dlq/purge' }]));
+    expect(targets).toEqual(
+      expect.arrayContaining([
+        { method: 'GET', path: '/admin/dlq' },
+        { method: 'PUT', path: '/admin/queues/api/queues/vapi-events/empty' },
+        { method: 'POST', path: '/admin/dlq/purge' },
+      ]),
+    );
     const before = await adminState(ingress.queues, handle);
 
     const port = portOf(ingress);
@@ -68,7 +74,13 @@ describe('the admin scope', () => {
 
   it('refuses a state-changing request from another origin even with the token, and replays or purges nothing', async () => {
     const before = await adminState(ingress.queues, handle);
-    const crossSite = [{ origin: 'https://evil.example' }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }, { origin: 'http://localhost', 'sec-fetch-site': 'cross-site' }];
+    const crossSite = [
+      { origin: 'https://evil.example' },
+      { origin: 'null' },
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'same-site' },
+      { origin: 'http://localhost', 'sec-fetch-site': 'cross-site' },
+    ];
     for (const url of ['/admin/dlq/replay', '/admin/dlq/purge']) {
       for (const headers of crossSite) {
         const refused = await ingress.inject({ method: 'POST', url, headers: { ...bearer(), ...headers }, payload: { all: true } });
@@ -81,7 +93,12 @@ describe('the admin scope', () => {
     expect(await adminState(ingress.queues, handle)).toEqual(before);
 
     // The same requests from the admin's own page, or from a script that sends neither header, do their work.
-    const sameOrigin = await ingress.inject({ method: 'POST', url: '/admin/dlq/replay', headers: { ...bearer(), origin: 'http://localhost', 'sec-fetch-site': 'same-origin' }, payload: { ids: [seeded.failedId] } });
+    const sameOrigin = await ingress.inject({
+      method: 'POST',
+      url: '/admin/dlq/replay',
+      headers: { ...bearer(), origin: 'http://localhost', 'sec-fetch-site': 'same-origin' },
+      payload: { ids: [seeded.failedId] },
+    });
     expect(sameOrigin.json()).toMatchObject({ replayed: 1 });
     const scripted = await ingress.inject({ method: 'POST', url: '/admin/dlq/purge', headers: bearer(), payload: { all: true } });
     expect(scripted.statusCode).toBe(200);

@@ -15,8 +15,21 @@ const cipher = new FieldCipher([key]);
 const codec = new JobCodec(cipher);
 
 const meta: NotificationMeta = { notificationId: 41, type: 'session.ended', sessionId: 'call-1', endpoint: 'https://hooks.clinic.example/calls' };
-const body: NotificationBody = { type: 'session.ended', sessionId: 'call-1', patientId: 'patient-1', timestamp: '2026-12-01T10:00:00.000Z', data: { summary: 'Booked a visit.' } };
-const eventMeta = { eventId: 'e1', type: 'status-update', callId: 'call-1', source: 'vapi' as const, receivedAt: '2026-12-01T10:00:00.000Z', requestId: 'req-1' };
+const body: NotificationBody = {
+  type: 'session.ended',
+  sessionId: 'call-1',
+  patientId: 'patient-1',
+  timestamp: '2026-12-01T10:00:00.000Z',
+  data: { summary: 'Booked a visit.' },
+};
+const eventMeta = {
+  eventId: 'e1',
+  type: 'status-update',
+  callId: 'call-1',
+  source: 'vapi' as const,
+  receivedAt: '2026-12-01T10:00:00.000Z',
+  requestId: 'req-1',
+};
 
 /** A job as an earlier version sealed it: the payload alone, nothing bound to it. */
 const legacyJob = <M extends Record<string, unknown>>(clear: M, payload: unknown) => ({ ...clear, sealed: cipher.encryptJson(payload) });
@@ -103,7 +116,9 @@ describe('the job codec', () => {
     const release = Date.parse('2026-12-01T00:00:00Z');
     const rollout = 14 * 24 * 3600 * 1000;
     const failedKeptMs = Math.max(
-      ...Object.values(QUEUES).map(({ options: { removeOnFail } }) => (typeof removeOnFail === 'object' && 'age' in removeOnFail ? removeOnFail.age * 1000 : 0)),
+      ...Object.values(QUEUES).map(({ options: { removeOnFail } }) =>
+        typeof removeOnFail === 'object' && 'age' in removeOnFail ? removeOnFail.age * 1000 : 0,
+      ),
     );
     expect(failedKeptMs).toBe(14 * 24 * 3600 * 1000);
     expect(LEGACY_SEALS_UNTIL - release).toBeGreaterThanOrEqual(rollout + failedKeptMs);

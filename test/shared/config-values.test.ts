@@ -22,7 +22,9 @@ describe('TRUST_PROXY', () => {
   });
 
   it.each(['yes', '1', '10.0.0.0/33', '10.0.0.1/8/1', 'proxy.internal', '10.0.0.1,nope'])('refuses %j, naming the variable', (value) => {
-    expect(() => ingress({ TRUST_PROXY: value })).toThrow(/^Invalid configuration:\n {2}TRUST_PROXY: TRUST_PROXY must be true, false, or comma-separated proxy IP addresses\/CIDRs/);
+    expect(() => ingress({ TRUST_PROXY: value })).toThrow(
+      /^Invalid configuration:\n {2}TRUST_PROXY: TRUST_PROXY must be true, false, or comma-separated proxy IP addresses\/CIDRs/,
+    );
   });
 });
 

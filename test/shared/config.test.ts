@@ -94,11 +94,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...secrets, ADMIN_PORT: '3000' })).toThrow(/ADMIN_PORT must differ from PORT/);
     expect(() => loadConfig({ ...secrets, ADMIN_PORT: 'admin' })).toThrow(/ADMIN_PORT/);
     // Only the ingress reads them.
-    expect(loadConfig({ DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY, ADMIN_TOKEN: secrets.ADMIN_TOKEN, ADMIN_PORT: 'admin' }, ['worker'])).not.toHaveProperty('adminListener');
+    expect(
+      loadConfig({ DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY, ADMIN_TOKEN: secrets.ADMIN_TOKEN, ADMIN_PORT: 'admin' }, ['worker']),
+    ).not.toHaveProperty('adminListener');
   });
 
   it('reads the queues a worker consumes from WORKER_QUEUES: all unless set, spaces and duplicates tolerated', () => {
-    const worker = (env: Record<string, string>) => loadConfig({ DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY, ADMIN_TOKEN: secrets.ADMIN_TOKEN, ...env }, ['worker']);
+    const worker = (env: Record<string, string>) =>
+      loadConfig({ DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY, ADMIN_TOKEN: secrets.ADMIN_TOKEN, ...env }, ['worker']);
     expect(worker({}).workerQueues).toEqual(['events', 'live', 'tools', 'notifications']);
     expect(worker({ WORKER_QUEUES: 'tools, live ,tools,' }).workerQueues).toEqual(['live', 'tools']);
     expect(worker({ WORKER_QUEUES: 'events,notifications' }).workerQueues).toEqual(['events', 'notifications']);
@@ -120,9 +123,14 @@ describe('loadConfig', () => {
   });
 
   it('reads the RETENTION_* periods in days, decimals allowed, 0 keeping forever, and refuses what is not a period', () => {
-    const worker = (env: Record<string, string>) => loadConfig({ DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY, ADMIN_TOKEN: secrets.ADMIN_TOKEN, ...env }, ['worker']);
+    const worker = (env: Record<string, string>) =>
+      loadConfig({ DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY, ADMIN_TOKEN: secrets.ADMIN_TOKEN, ...env }, ['worker']);
     expect(worker({}).retention).toEqual({ eventPayloadDays: 30, deliveryDays: 30, sessionDays: 0 });
-    expect(worker({ RETENTION_EVENT_PAYLOAD_DAYS: '0.5', RETENTION_DELIVERY_DAYS: '0', RETENTION_SESSION_DAYS: '365' }).retention).toEqual({ eventPayloadDays: 0.5, deliveryDays: 0, sessionDays: 365 });
+    expect(worker({ RETENTION_EVENT_PAYLOAD_DAYS: '0.5', RETENTION_DELIVERY_DAYS: '0', RETENTION_SESSION_DAYS: '365' }).retention).toEqual({
+      eventPayloadDays: 0.5,
+      deliveryDays: 0,
+      sessionDays: 365,
+    });
     expect(() => worker({ RETENTION_SESSION_DAYS: '-1' })).toThrow(/RETENTION_SESSION_DAYS/);
     expect(() => worker({ RETENTION_DELIVERY_DAYS: 'thirty' })).toThrow(/RETENTION_DELIVERY_DAYS/);
   });
@@ -130,12 +138,17 @@ describe('loadConfig', () => {
   it("reads the clinic's FHIR server for the worker: off unless set, an http(s) base without query, the token only with a base", () => {
     const worker = (env: Record<string, string>) => loadConfig({ ...secrets, ...env }, ['worker']);
     expect(worker({}).fhir).toEqual({ baseUrl: '', authToken: '' });
-    expect(worker({ FHIR_BASE_URL: 'https://ehr.example/fhir/R4/', FHIR_AUTH_TOKEN: 'tok-123' }).fhir).toEqual({ baseUrl: 'https://ehr.example/fhir/R4', authToken: 'tok-123' });
+    expect(worker({ FHIR_BASE_URL: 'https://ehr.example/fhir/R4/', FHIR_AUTH_TOKEN: 'tok-123' }).fhir).toEqual({
+      baseUrl: 'https://ehr.example/fhir/R4',
+      authToken: 'tok-123',
+    });
     expect(() => worker({ FHIR_BASE_URL: 'ftp://ehr.example/fhir' })).toThrow(/FHIR_BASE_URL must be an http\(s\) URL/);
     expect(() => worker({ FHIR_BASE_URL: 'https://ehr.example/fhir?_format=json' })).toThrow(/no query or fragment/);
     expect(() => worker({ FHIR_AUTH_TOKEN: 'tok-123' })).toThrow(/FHIR_AUTH_TOKEN is set but FHIR_BASE_URL is not/);
     expect(() => worker({ FHIR_BASE_URL: 'https://ehr.example/fhir', FHIR_AUTH_TOKEN: 'Bearer tok' })).toThrow(/FHIR_AUTH_TOKEN must not contain whitespace/);
-    expect(() => worker({ FHIR_BASE_URL: 'https://ehr.example/fhir', NOTIFY_WEBHOOK_URL: 'https://ehr.example/fhir/' })).toThrow(/must not also be one of NOTIFY_WEBHOOK_URL/);
+    expect(() => worker({ FHIR_BASE_URL: 'https://ehr.example/fhir', NOTIFY_WEBHOOK_URL: 'https://ehr.example/fhir/' })).toThrow(
+      /must not also be one of NOTIFY_WEBHOOK_URL/,
+    );
     expect(loadConfig({ ...secrets, FHIR_BASE_URL: 'not a url' }, ['relay'])).not.toHaveProperty('fhir');
   });
 
@@ -183,7 +196,9 @@ describe('resolveEnvironment', () => {
     expect(() => resolveEnvironment({ ...production, NOTIFY_WEBHOOK_URL: 'https://hooks.example/x' }, envPath, ['worker'])).toThrow(
       /: NOTIFY_WEBHOOK_SECRET\./,
     );
-    expect(resolveEnvironment({ ...production, NOTIFY_WEBHOOK_URL: 'https://hooks.example/x', WORKER_QUEUES: 'events,live,tools' }, envPath, ['worker']).generated).toEqual([]);
+    expect(
+      resolveEnvironment({ ...production, NOTIFY_WEBHOOK_URL: 'https://hooks.example/x', WORKER_QUEUES: 'events,live,tools' }, envPath, ['worker']).generated,
+    ).toEqual([]);
     expect(() => resolveEnvironment(production, envPath, ['relay'])).toThrow(/: RELAY_JWT_SECRET\./);
     expect(() => resolveEnvironment(production, envPath, ['ingress'])).toThrow(/: VAPI_WEBHOOK_SECRET\./);
   });

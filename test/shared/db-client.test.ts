@@ -57,7 +57,9 @@ describe('the pooled connection', () => {
         })
         .catch((error: unknown) => error);
       await waitFor(async () => {
-        const [row] = await observer<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where state = 'idle in transaction' and query like ${`%${table}%`}`;
+        const [row] = await observer<
+          { n: number }[]
+        >`select count(*)::int as n from pg_stat_activity where state = 'idle in transaction' and query like ${`%${table}%`}`;
         return row!.n === 1;
       });
       // The same row, wanted by another connection, is free once Postgres ends the idle transaction (5 s), well before 8 s.

@@ -27,7 +27,9 @@ afterAll(async () => {
   await close();
 });
 
-const body = { message: { type: 'transcript', role: 'user', transcriptType: 'final', transcript: 'My chest hurts', timestamp: Date.now(), call: { id: randomUUID() } } };
+const body = {
+  message: { type: 'transcript', role: 'user', transcriptType: 'final', transcript: 'My chest hurts', timestamp: Date.now(), call: { id: randomUUID() } },
+};
 
 describe('showing a dead letter', () => {
   it('opens an intact one, and says how it was sealed', async () => {
@@ -45,7 +47,9 @@ describe('showing a dead letter', () => {
     const shown = await deadLetters.show('events', job.eventId, '127.0.0.1');
     expect(shown).toMatchObject({ id: job.eventId, seal: 'tampered', payload: null, problem: expect.stringMatching(/altered after it was sealed/) });
     expect(JSON.stringify(shown)).not.toContain('chest');
-    expect(await handle.db.select().from(auditEvents)).toEqual([expect.objectContaining({ action: 'dead-letter.show', what: [`dead letter events/${job.eventId}`] })]);
+    expect(await handle.db.select().from(auditEvents)).toEqual([
+      expect.objectContaining({ action: 'dead-letter.show', what: [`dead letter events/${job.eventId}`] }),
+    ]);
   });
 
   it("opens an earlier version's unbound job, marked as such", async () => {
@@ -63,9 +67,13 @@ describe('the audit trail of dead letters', () => {
       jobFor({ message: { ...body.message, transcript, timestamp: Date.now() + i, call: { id: callId } } }, cipher),
     );
     for (const job of jobs) await queues.events.add(job.type, job, { jobId: job.eventId });
-    const failing = new Worker(eventsQueue.name, async () => {
-      throw new UnrecoverableError('broken on purpose');
-    }, { connection: redis, prefix });
+    const failing = new Worker(
+      eventsQueue.name,
+      async () => {
+        throw new UnrecoverableError('broken on purpose');
+      },
+      { connection: redis, prefix },
+    );
     await waitFor(async () => (await queues.events.getFailed()).length === 2);
     await failing.close();
     const [first, second] = jobs.map((job) => job.eventId);
@@ -75,10 +83,36 @@ describe('the audit trail of dead letters', () => {
     await deadLetters.purge({ queue: 'events', ids: [second!] }, 'cli');
 
     const rows = await handle.db.select().from(auditEvents).orderBy(auditEvents.id);
-    expect(rows.map(({ actor, action, patientId, sessionId, what, source, outcome }) => ({ actor, action, patientId, sessionId, what, source, outcome }))).toEqual([
-      { actor: 'admin', action: 'dead-letter.show', patientId: 'pat-ada-moreno', sessionId: callId, what: [`dead letter events/${first}`], source: '10.0.0.7', outcome: 'success' },
-      { actor: 'admin', action: 'dead-letter.replay', patientId: null, sessionId: null, what: [`dead letter events/${first}`], source: '10.0.0.7', outcome: 'success' },
-      { actor: 'admin', action: 'dead-letter.purge', patientId: null, sessionId: null, what: [`dead letter events/${second}`], source: 'cli', outcome: 'success' },
+    expect(
+      rows.map(({ actor, action, patientId, sessionId, what, source, outcome }) => ({ actor, action, patientId, sessionId, what, source, outcome })),
+    ).toEqual([
+      {
+        actor: 'admin',
+        action: 'dead-letter.show',
+        patientId: 'pat-ada-moreno',
+        sessionId: callId,
+        what: [`dead letter events/${first}`],
+        source: '10.0.0.7',
+        outcome: 'success',
+      },
+      {
+        actor: 'admin',
+        action: 'dead-letter.replay',
+        patientId: null,
+        sessionId: null,
+        what: [`dead letter events/${first}`],
+        source: '10.0.0.7',
+        outcome: 'success',
+      },
+      {
+        actor: 'admin',
+        action: 'dead-letter.purge',
+        patientId: null,
+        sessionId: null,
+        what: [`dead letter events/${second}`],
+        source: 'cli',
+        outcome: 'success',
+      },
     ]);
     expectNoPlaintext(rows, ['chest', 'lisinopril', 'hurts']);
   });

@@ -18,7 +18,8 @@ function commentedColumns(comment: RegExp): string[] {
     .sort();
 }
 
-const registered = (pick: (entry: EncryptedTable) => PgColumn[]) => ENCRYPTED_TABLES.flatMap((entry) => pick(entry).map((column) => columnLabel(entry, column))).sort();
+const registered = (pick: (entry: EncryptedTable) => PgColumn[]) =>
+  ENCRYPTED_TABLES.flatMap((entry) => pick(entry).map((column) => columnLabel(entry, column))).sort();
 
 describe('the registry of encrypted columns', () => {
   it('holds every column schema.ts comments as encrypted, and no other', () => {

@@ -66,7 +66,11 @@ describe('logging a Redis refusal', () => {
   });
 
   it('from every lane, the spool drain, tool calls, the outbox dispatcher and the workers: no arguments, no sealed payload', async () => {
-    config = testConfig({ REDIS_URL: redis.url, NOTIFY_WEBHOOK_URL: 'http://127.0.0.1:9/hooks', NOTIFY_WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}` });
+    config = testConfig({
+      REDIS_URL: redis.url,
+      NOTIFY_WEBHOOK_URL: 'http://127.0.0.1:9/hooks',
+      NOTIFY_WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}`,
+    });
     const cipher = new FieldCipher(config.dataEncryptionKeys);
     // A call stored before Redis filled up: its outbox rows (a notification among them) wait for the dispatcher.
     const store = createEventProcessor({ db: handle.db, cipher, onCommit: () => {} });

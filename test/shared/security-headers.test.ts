@@ -30,7 +30,13 @@ const policyOf = (answer: LightMyRequestResponse) =>
 function expectSecurityHeaders(answer: LightMyRequestResponse, where: string) {
   expect(answer.headers, where).toMatchObject({ 'x-frame-options': 'DENY', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' });
   const policy = policyOf(answer);
-  expect(policy, where).toMatchObject({ 'frame-ancestors': ["'none'"], 'script-src': ["'self'"], 'script-src-attr': ["'none'"], 'object-src': ["'none'"], 'default-src': ["'self'"] });
+  expect(policy, where).toMatchObject({
+    'frame-ancestors': ["'none'"],
+    'script-src': ["'self'"],
+    'script-src-attr': ["'none'"],
+    'object-src': ["'none'"],
+    'default-src': ["'self'"],
+  });
   expect(Object.values(policy).flat(), where).not.toContain("'unsafe-eval'");
 }
 
@@ -94,6 +100,9 @@ describe('security headers', () => {
     const dashboard = await ingress.inject({ url: '/admin/queues', headers: { authorization: `Bearer ${config.adminToken}` } });
     expect(dashboard.statusCode).toBe(200);
     expectSecurityHeaders(dashboard, 'dashboard');
-    expect(policyOf(dashboard)).toMatchObject({ 'style-src': ["'self'", "'unsafe-inline'", 'https://fonts.googleapis.com'], 'font-src': ["'self'", 'https://fonts.gstatic.com'] });
+    expect(policyOf(dashboard)).toMatchObject({
+      'style-src': ["'self'", "'unsafe-inline'", 'https://fonts.googleapis.com'],
+      'font-src': ["'self'", 'https://fonts.gstatic.com'],
+    });
   });
 });

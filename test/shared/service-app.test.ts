@@ -38,7 +38,11 @@ describe('server timeouts on every role', () => {
     expect(slowHeaders.closedAfterMs).toBeLessThan(headers.length * 50);
 
     const body = '{"a":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}';
-    const slowBody = await dribble(port, [`POST /slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`, ...body.split('')], 50);
+    const slowBody = await dribble(
+      port,
+      [`POST /slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`, ...body.split('')],
+      50,
+    );
     expect(slowBody.closedAfterMs).toBeLessThan((body.length + 1) * 50);
     expect(slowBody.answer).not.toContain('"ok":true');
   });

@@ -38,7 +38,11 @@ let config: ReturnType<typeof testConfig>;
 beforeAll(async () => {
   collector = await startOtlpReceiver();
   notifications = await startReceiver();
-  config = testConfig({ NOTIFY_WEBHOOK_URL: notifications.url, NOTIFY_WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}`, OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint });
+  config = testConfig({
+    NOTIFY_WEBHOOK_URL: notifications.url,
+    NOTIFY_WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}`,
+    OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
+  });
   // What an operator sets (the SDK reads them itself); the batch goes out every 100 ms instead of 5 s.
   Object.assign(process.env, { OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100' });
   stopTracing = await startTracing({ roles: ROLES, serviceName: config.tracing.serviceName, env: process.env });
@@ -54,7 +58,8 @@ afterAll(async () => {
 
 const inTrace = (traceId: string) => collector.spans.filter((span) => span.traceId === traceId);
 /** Whether the trace holds a span of each name (BullMQ names its add spans after the job too: `add vapi-events.transcript`). */
-const holds = (traceId: string, names: string[]) => names.every((name) => inTrace(traceId).some((span) => span.name === name || span.name.startsWith(`${name}.`)));
+const holds = (traceId: string, names: string[]) =>
+  names.every((name) => inTrace(traceId).some((span) => span.name === name || span.name.startsWith(`${name}.`)));
 
 /** Every span but the trace's root has its parent in the trace: one tree, not fragments sharing an id. */
 function expectOneTree(spans: ReceivedSpan[]) {
@@ -66,7 +71,10 @@ function expectOneTree(spans: ReceivedSpan[]) {
 describe('tracing configuration', () => {
   it('is off unless an OTLP endpoint is set, and refuses an endpoint that is no URL, naming it', () => {
     expect(testConfig().tracing).toEqual({ enabled: false, serviceName: undefined });
-    expect(testConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://127.0.0.1:4318/v1/traces', OTEL_SERVICE_NAME: 'clinic-a' }).tracing).toEqual({ enabled: true, serviceName: 'clinic-a' });
+    expect(testConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://127.0.0.1:4318/v1/traces', OTEL_SERVICE_NAME: 'clinic-a' }).tracing).toEqual({
+      enabled: true,
+      serviceName: 'clinic-a',
+    });
     expect(() => testConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'localhost 4318' })).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT/);
   });
 
@@ -80,7 +88,13 @@ describe('tracing (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
   it("follows a final transcript in one trace from Vapi's POST to the patient's socket, and a notification to its receiver", async () => {
     expect(config.tracing.enabled).toBe(true);
     const lines: Record<string, unknown>[] = [];
-    const logger = createLogger({ level: 'info', service: 'vapi-relay', pretty: false, traceIds: true, destination: { write: (line: string) => lines.push(JSON.parse(line)) } });
+    const logger = createLogger({
+      level: 'info',
+      service: 'vapi-relay',
+      pretty: false,
+      traceIds: true,
+      destination: { write: (line: string) => lines.push(JSON.parse(line)) },
+    });
     const [ingress, worker, relay] = track(
       await buildIngressApp({ config, logger }),
       await buildWorkerApp({ config, logger }),
@@ -103,7 +117,10 @@ describe('tracing (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
 
     // The relay's send of that frame names the trace; the trace holds every hop, one tree from the POST.
     const send = await waitFor(() => collector.spans.find((span) => span.name === 'relay.send' && span.attributes['vapi_relay.seq'] === frame.seq), 15_000);
-    await waitFor(() => holds(send.traceId, ['request', 'add vapi-events', 'process vapi-events', 'worker.transaction', 'outbox.dispatch', 'relay.send']), 15_000);
+    await waitFor(
+      () => holds(send.traceId, ['request', 'add vapi-events', 'process vapi-events', 'worker.transaction', 'outbox.dispatch', 'relay.send']),
+      15_000,
+    );
     expectOneTree(inTrace(send.traceId));
     expect(inTrace(send.traceId).find((span) => span.name === 'worker.transaction')!.attributes['vapi_relay.session_id']).toBe(call.callId);
     expect(new Set(inTrace(send.traceId).map((span) => span.service))).toEqual(new Set(['vapi-relay']));
@@ -165,27 +182,37 @@ describe('tracing through the outbox sweep', () => {
 describe('tracing in a role started by services/main.ts', () => {
   it("exports over http/protobuf by default, names the role as its service, continues a caller's traceparent, and logs the trace id", async () => {
     const port = await freePort();
-    const ingress = new RoleProcess('tracing', 'ingress', port, {
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'info',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      DATABASE_URL: TEST_DATABASE_URL,
-      REDIS_URL: TEST_REDIS_URL,
-      QUEUE_PREFIX: config.queuePrefix,
-      VAPI_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
-      DATA_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
-      ADMIN_TOKEN: randomBytes(16).toString('hex'),
-      SPOOL_DIR: mkdtempSync(join(tmpdir(), 'vapi-relay-tracing-spool-')),
-      // No protocol named: the SDK's default, OTLP over http/protobuf.
-      OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
-      OTEL_BSP_SCHEDULE_DELAY: '100',
-    }, mkdtempSync(join(tmpdir(), 'vapi-relay-tracing-')));
+    const ingress = new RoleProcess(
+      'tracing',
+      'ingress',
+      port,
+      {
+        NODE_ENV: 'production',
+        LOG_LEVEL: 'info',
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        DATABASE_URL: TEST_DATABASE_URL,
+        REDIS_URL: TEST_REDIS_URL,
+        QUEUE_PREFIX: config.queuePrefix,
+        VAPI_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
+        DATA_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
+        ADMIN_TOKEN: randomBytes(16).toString('hex'),
+        SPOOL_DIR: mkdtempSync(join(tmpdir(), 'vapi-relay-tracing-spool-')),
+        // No protocol named: the SDK's default, OTLP over http/protobuf.
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
+        OTEL_BSP_SCHEDULE_DELAY: '100',
+      },
+      mkdtempSync(join(tmpdir(), 'vapi-relay-tracing-')),
+    );
     try {
       await ingress.start();
       const traceId = randomBytes(16).toString('hex');
       const raw = JSON.stringify(realisticCall().events[0]);
-      const response = await fetch(`${ingress.url}${WEBHOOK_PATH}`, { method: 'POST', body: raw, headers: { ...hmacHeaders(raw), traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` } });
+      const response = await fetch(`${ingress.url}${WEBHOOK_PATH}`, {
+        method: 'POST',
+        body: raw,
+        headers: { ...hmacHeaders(raw), traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` },
+      });
       expect(response.status).toBe(200);
       // Probes and scrapes make no spans.
       await fetch(`${ingress.url}/metrics`);
@@ -195,7 +222,9 @@ describe('tracing in a role started by services/main.ts', () => {
       expect((await ingress.stop('SIGTERM')).code).toBe(0);
       expect(exported().includes('vapi-relay-ingress')).toBe(true);
       expect(exported().includes('/metrics')).toBe(false);
-      const lines = readFileSync(join(FAULT_ARTIFACTS, 'tracing-ingress.log'), 'utf8').split('\n').filter((line) => line.startsWith('{'));
+      const lines = readFileSync(join(FAULT_ARTIFACTS, 'tracing-ingress.log'), 'utf8')
+        .split('\n')
+        .filter((line) => line.startsWith('{'));
       const webhook = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.msg === 'webhook');
       expect(webhook).toMatchObject({ trace_id: traceId, role: 'ingress' });
     } finally {

@@ -41,10 +41,7 @@ describe('readEnvelope', () => {
     { message: { type: 'x'.repeat(129) } },
     { message: { type: 'hang', call: { id: 'c'.repeat(129) } } },
     { message: { type: 'hang', call: { id: 42 } } },
-  ])(
-    'rejects %j',
-    (body) => {
-      expect(readEnvelope(body)).toBeNull();
-    },
-  );
+  ])('rejects %j', (body) => {
+    expect(readEnvelope(body)).toBeNull();
+  });
 });

@@ -4,12 +4,19 @@ import { liveJobOf } from '#shared/vapi/live';
 
 const receivedAt = new Date('2026-11-20T15:00:01.000Z');
 const partial = (call: Record<string, unknown>) =>
-  readEnvelope({ message: { type: 'transcript', role: 'assistant', transcriptType: 'partial', transcript: 'Hello, this is', timestamp: 1795000000000, call } })!;
+  readEnvelope({
+    message: { type: 'transcript', role: 'assistant', transcriptType: 'partial', transcript: 'Hello, this is', timestamp: 1795000000000, call },
+  })!;
 
 describe('liveJobOf', () => {
   it("carries the event and the patient its call's metadata claims", () => {
     expect(liveJobOf(partial({ id: 'call-1', metadata: { patientId: 'pat-ada' } }), receivedAt)).toEqual({
-      event: { type: 'transcript', sessionId: 'call-1', at: '2026-11-18T11:06:40.000Z', data: { role: 'assistant', transcript: 'Hello, this is', timestamp: '2026-11-18T11:06:40.000Z', final: false } },
+      event: {
+        type: 'transcript',
+        sessionId: 'call-1',
+        at: '2026-11-18T11:06:40.000Z',
+        data: { role: 'assistant', transcript: 'Hello, this is', timestamp: '2026-11-18T11:06:40.000Z', final: false },
+      },
       claimedPatientId: 'pat-ada',
     });
   });
@@ -26,7 +33,14 @@ describe('liveJobOf', () => {
   });
 
   it('gives nothing for an event the live lane does not take or cannot show', () => {
-    expect(liveJobOf(readEnvelope({ message: { type: 'status-update', status: 'ringing', call: { id: 'call-6', metadata: { patientId: 'pat-ada' } } } })!, receivedAt)).toBeNull();
-    expect(liveJobOf(readEnvelope({ message: { type: 'transcript', transcriptType: 'partial', transcript: 'no role', call: { id: 'call-7' } } })!, receivedAt)).toBeNull();
+    expect(
+      liveJobOf(
+        readEnvelope({ message: { type: 'status-update', status: 'ringing', call: { id: 'call-6', metadata: { patientId: 'pat-ada' } } } })!,
+        receivedAt,
+      ),
+    ).toBeNull();
+    expect(
+      liveJobOf(readEnvelope({ message: { type: 'transcript', transcriptType: 'partial', transcript: 'no role', call: { id: 'call-7' } } })!, receivedAt),
+    ).toBeNull();
   });
 });

@@ -14,8 +14,13 @@ describe('what one event changes', () => {
     const at = 1795000000000;
     const final = changeOf({ message: { type: 'transcript', transcriptType: 'final', role: 'bot', transcript: 'Hello.', timestamp: at, call } });
     expect(final.messages).toEqual([{ role: 'assistant', transcript: 'Hello.', timestamp: new Date(at), metadata: { transcriptType: 'final' } }]);
-    expect(final.relay).toEqual([{ type: 'transcript', at: new Date(at), data: { role: 'assistant', transcript: 'Hello.', timestamp: new Date(at).toISOString(), final: true } }]);
-    expect(changeOf({ message: { type: 'transcript', transcriptType: 'partial', role: 'user', transcript: 'Hel', call } })).toEqual({ messages: [], relay: [] });
+    expect(final.relay).toEqual([
+      { type: 'transcript', at: new Date(at), data: { role: 'assistant', transcript: 'Hello.', timestamp: new Date(at).toISOString(), final: true } },
+    ]);
+    expect(changeOf({ message: { type: 'transcript', transcriptType: 'partial', role: 'user', transcript: 'Hel', call } })).toEqual({
+      messages: [],
+      relay: [],
+    });
   });
 
   it('reads a status, its start time and an end reason that looks like a code, and not one that does not', () => {
@@ -24,7 +29,10 @@ describe('what one event changes', () => {
       startedAt: new Date('2026-11-20T15:00:01.000Z'),
     });
     expect(changeOf({ message: { type: 'status-update', status: 'in-progress', call } }).startedAt).toEqual(received);
-    expect(changeOf({ message: { type: 'status-update', status: 'ended', endedReason: 'customer-ended-call', call } })).toMatchObject({ status: 'ended', endedReason: 'customer-ended-call' });
+    expect(changeOf({ message: { type: 'status-update', status: 'ended', endedReason: 'customer-ended-call', call } })).toMatchObject({
+      status: 'ended',
+      endedReason: 'customer-ended-call',
+    });
     expect(changeOf({ message: { type: 'status-update', status: 'ended', endedReason: 'she said her chest hurts', call } }).endedReason).toBeNull();
     expect(changeOf({ message: { type: 'status-update', status: 'thinking', call } })).toEqual({ messages: [], relay: [] });
   });
@@ -36,11 +44,20 @@ describe('what one event changes', () => {
       status: 'completed',
       endedReason: 'customer-ended-call',
       endedAt: new Date('2026-11-20T15:01:05.000Z'),
-      completion: { vapiSummary: 'The patient booked a check-up for Tuesday at 10.', cost: 0.1234, conversation: { turns: { user: 1, assistant: 2, system: 0 } } },
+      completion: {
+        vapiSummary: 'The patient booked a check-up for Tuesday at 10.',
+        cost: 0.1234,
+        conversation: { turns: { user: 1, assistant: 2, system: 0 } },
+      },
     });
     expect(changeFor(fromApi, received, false).reconciled).toBeUndefined();
     const missing = readEnvelope(reportMissing({ id: 'call-1', lastEventAt: new Date('2026-11-20T15:00:30.000Z') }, received))!;
-    expect(changeFor(missing, received, true)).toMatchObject({ reconciled: 'timeout', status: 'ended', endedReason: 'report-missing', endedAt: new Date('2026-11-20T15:00:30.000Z') });
+    expect(changeFor(missing, received, true)).toMatchObject({
+      reconciled: 'timeout',
+      status: 'ended',
+      endedReason: 'report-missing',
+      endedAt: new Date('2026-11-20T15:00:30.000Z'),
+    });
   });
 
   it('completes on an end-of-call report, keeping what the columns can hold', () => {

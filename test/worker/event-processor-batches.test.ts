@@ -40,7 +40,9 @@ const final = (callId: string, transcript: string, timestamp: number, patientId?
     call: { id: callId, orgId: 'org', ...(patientId ? { metadata: { patientId } } : {}) },
   },
 });
-const status = (callId: string, value: string, timestamp: number) => ({ message: { type: 'status-update', status: value, timestamp, call: { id: callId, orgId: 'org' } } });
+const status = (callId: string, value: string, timestamp: number) => ({
+  message: { type: 'status-update', status: value, timestamp, call: { id: callId, orgId: 'org' } },
+});
 
 const relayOf = async (sessionId: string) =>
   (await db.select().from(sessionEvents).where(eq(sessionEvents.sessionId, sessionId)).orderBy(asc(sessionEvents.seq))).map((row) => ({
@@ -49,7 +51,9 @@ const relayOf = async (sessionId: string) =>
     data: cipher.decryptJson<Record<string, unknown>>(row.data),
   }));
 const transcriptsOf = async (sessionId: string) =>
-  (await db.select().from(vapiMessages).where(eq(vapiMessages.sessionId, sessionId)).orderBy(asc(vapiMessages.timestamp))).map((row) => cipher.decrypt(row.transcript));
+  (await db.select().from(vapiMessages).where(eq(vapiMessages.sessionId, sessionId)).orderBy(asc(vapiMessages.timestamp))).map((row) =>
+    cipher.decrypt(row.transcript),
+  );
 const sessionOf = async (id: string) => (await db.select().from(vapiSessions).where(eq(vapiSessions.id, id)))[0];
 
 type Settled = { outcome: ProcessOutcome } | { error: unknown };
@@ -74,10 +78,13 @@ async function holdSession(sessionId: string) {
   };
 }
 
-const someoneWaitsForALock = async () => (await handle.sql`select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`).length > 0;
+const someoneWaitsForALock = async () =>
+  (await handle.sql`select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`).length > 0;
 /** True once no other client of the test database is inside a statement or a transaction. */
 const othersIdle = async () =>
-  (await handle.sql`select 1 from pg_stat_activity where datname = current_database() and backend_type = 'client backend' and pid <> pg_backend_pid() and state <> 'idle'`).length === 0;
+  (
+    await handle.sql`select 1 from pg_stat_activity where datname = current_database() and backend_type = 'client backend' and pid <> pg_backend_pid() and state <> 'idle'`
+  ).length === 0;
 
 /** A session a test holds the lock of, so that the batch storing its next event waits mid-transaction. */
 async function gateSession() {
@@ -104,7 +111,12 @@ async function asOneBatch(bodies: unknown[]) {
   const gate = await gateSession();
   const gated = processEvent(gate.next);
   await waitFor(someoneWaitsForALock);
-  const results = bodies.map((body) => processEvent(storeFor(body, cipher)).then((outcome): Settled => ({ outcome }), (error: unknown): Settled => ({ error })));
+  const results = bodies.map((body) =>
+    processEvent(storeFor(body, cipher)).then(
+      (outcome): Settled => ({ outcome }),
+      (error: unknown): Settled => ({ error }),
+    ),
+  );
   await gate.release();
   await gated;
   const settled = await Promise.all(results);
@@ -162,7 +174,12 @@ describe('a batch of events', () => {
     const badId = jobFor(bad, cipher).eventId;
     const lift = await refuseMessagesOf(handle, badId);
     try {
-      const { settled, batches, splits } = await asOneBatch([final(a, 'One.', 1795000000000), bad, final(a, 'Two.', 1795000002000), status(c, 'ringing', 1795000000000)]);
+      const { settled, batches, splits } = await asOneBatch([
+        final(a, 'One.', 1795000000000),
+        bad,
+        final(a, 'Two.', 1795000002000),
+        status(c, 'ringing', 1795000000000),
+      ]);
       expect(batches).toEqual([4, 1, 1, 1, 1]);
       expect(splits).toEqual([4]);
       expect([settled[0], settled[2], settled[3]]).toEqual([{ outcome: 'processed' }, { outcome: 'processed' }, { outcome: 'processed' }]);
@@ -178,7 +195,12 @@ describe('a batch of events', () => {
         [2, 'Two.'],
       ]);
       expect((await relayOf(c)).map((event) => event.seq)).toEqual([1]);
-      expect(await db.select().from(vapiEvents).where(inArray(vapiEvents.sessionId, [a, c]))).toHaveLength(3);
+      expect(
+        await db
+          .select()
+          .from(vapiEvents)
+          .where(inArray(vapiEvents.sessionId, [a, c])),
+      ).toHaveLength(3);
     } finally {
       await lift();
     }
@@ -191,64 +213,85 @@ describe('a worker killed mid-batch', () => {
 
   /** The worker's event store in a child process, fed jobs on stdin; what it says on stdout, as it comes. */
   function startStore() {
-    const child = spawn(process.execPath, ['--import', TSX, STORE], { env: { ...process.env, EVENT_STORE_KEY: TEST_ENCRYPTION_KEY }, stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', TSX, STORE], {
+      env: { ...process.env, EVENT_STORE_KEY: TEST_ENCRYPTION_KEY },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     const said: string[] = [];
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => said.push(...chunk.split('\n').filter(Boolean)));
     const exited = new Promise((done) => child.once('exit', done));
     return { child, said, kill: async () => (child.kill('SIGKILL'), await exited) };
   }
 
-  it.each(['before', 'after'] as const)('stores and relays every event exactly once after a restart, killed %s its first commit', async (moment) => {
-    const calls = Array.from({ length: 5 }, (_, k) => ({ id: randomUUID(), patientId: `pat-${k}` }));
-    const lines = calls.map((call) => Array.from({ length: 6 }, (_, i) => storeFor(final(call.id, `Line ${i}.`, 1795000000000 + i * 1000, call.patientId), cipher)));
-    const gate = await gateSession();
-    const jobs = [gate.next, ...lines.flat()];
-    const gatedStored = async () => (await db.select().from(vapiEvents).where(eq(vapiEvents.id, gate.next.meta.eventId))).length === 1;
+  it.each(['before', 'after'] as const)(
+    'stores and relays every event exactly once after a restart, killed %s its first commit',
+    async (moment) => {
+      const calls = Array.from({ length: 5 }, (_, k) => ({ id: randomUUID(), patientId: `pat-${k}` }));
+      const lines = calls.map((call) =>
+        Array.from({ length: 6 }, (_, i) => storeFor(final(call.id, `Line ${i}.`, 1795000000000 + i * 1000, call.patientId), cipher)),
+      );
+      const gate = await gateSession();
+      const jobs = [gate.next, ...lines.flat()];
+      const gatedStored = async () => (await db.select().from(vapiEvents).where(eq(vapiEvents.id, gate.next.meta.eventId))).length === 1;
 
-    const store = startStore();
-    await waitFor(() => store.said.includes('ready'), 30_000);
-    for (const job of jobs) store.child.stdin.write(`${JSON.stringify(job)}\n`);
-    // Its first batch has recorded the gate's event and waits for the gate's lock, mid-transaction.
-    await waitFor(someoneWaitsForALock);
-    if (moment === 'before') {
-      await store.kill();
-      await gate.release();
-    } else {
-      await gate.release();
-      await waitFor(gatedStored);
-      await store.kill();
-    }
-    await waitFor(othersIdle);
-    // Killed before, the waiting batch left nothing (its event log row went with its transaction).
-    expect(await gatedStored()).toBe(moment === 'after');
-    const left = (await db.select({ n: count() }).from(vapiEvents))[0]!.n;
+      const store = startStore();
+      await waitFor(() => store.said.includes('ready'), 30_000);
+      for (const job of jobs) store.child.stdin.write(`${JSON.stringify(job)}\n`);
+      // Its first batch has recorded the gate's event and waits for the gate's lock, mid-transaction.
+      await waitFor(someoneWaitsForALock);
+      if (moment === 'before') {
+        await store.kill();
+        await gate.release();
+      } else {
+        await gate.release();
+        await waitFor(gatedStored);
+        await store.kill();
+      }
+      await waitFor(othersIdle);
+      // Killed before, the waiting batch left nothing (its event log row went with its transaction).
+      expect(await gatedStored()).toBe(moment === 'after');
+      const left = (await db.select({ n: count() }).from(vapiEvents))[0]!.n;
 
-    // The jobs come back (BullMQ hands a dead worker's jobs to another once their locks expire): a new worker stores them.
-    const prefix = uniquePrefix();
-    const subscriber = openTestRedis();
-    const received: RelayEvent[] = [];
-    subscriber.on('pmessage', (_pattern, channel: string, text: string) => received.push(openForPatient(cipher, patientOfChannel(prefix, channel)!, text)));
-    await subscriber.psubscribe(patientChannel(prefix, '*'));
-    const dispatcher = () =>
-      createOutboxDispatcher({ db, redis, cipher, codec: new JobCodec(cipher), notifications: openQueue(notificationsQueue, redis, prefix), endpoints: [], prefix, logger: silentLogger(), relaySettleMs: 0 });
-    const restarted = dispatcher();
-    const processEvent = createEventProcessor({ db, cipher, onCommit: (committed) => restarted.handOff(committed) });
-    const outcomes = await Promise.all(jobs.map((job) => processEvent(job)));
-    await restarted.stop();
-    // What the killed worker committed but never published goes out with the sweep.
-    await dispatcher().dispatchOnce();
+      // The jobs come back (BullMQ hands a dead worker's jobs to another once their locks expire): a new worker stores them.
+      const prefix = uniquePrefix();
+      const subscriber = openTestRedis();
+      const received: RelayEvent[] = [];
+      subscriber.on('pmessage', (_pattern, channel: string, text: string) => received.push(openForPatient(cipher, patientOfChannel(prefix, channel)!, text)));
+      await subscriber.psubscribe(patientChannel(prefix, '*'));
+      const dispatcher = () =>
+        createOutboxDispatcher({
+          db,
+          redis,
+          cipher,
+          codec: new JobCodec(cipher),
+          notifications: openQueue(notificationsQueue, redis, prefix),
+          endpoints: [],
+          prefix,
+          logger: silentLogger(),
+          relaySettleMs: 0,
+        });
+      const restarted = dispatcher();
+      const processEvent = createEventProcessor({ db, cipher, onCommit: (committed) => restarted.handOff(committed) });
+      const outcomes = await Promise.all(jobs.map((job) => processEvent(job)));
+      await restarted.stop();
+      // What the killed worker committed but never published goes out with the sweep.
+      await dispatcher().dispatchOnce();
 
-    expect(outcomes.filter((outcome) => outcome === 'duplicate')).toHaveLength(left - 1);
-    expect(await db.select({ n: count() }).from(vapiEvents)).toEqual([{ n: jobs.length + 1 }]);
-    for (const call of calls) {
-      expect(await transcriptsOf(call.id)).toEqual(Array.from({ length: 6 }, (_, i) => `Line ${i}.`));
-      expect((await relayOf(call.id)).map((event) => event.seq)).toEqual([1, 2, 3, 4, 5, 6]);
-      expect((await sessionOf(call.id))!.lastSeq).toBe(6);
-    }
-    expect(await db.select().from(sessionEvents).where(isNull(sessionEvents.dispatchedAt))).toEqual([]);
-    await waitFor(() => received.length >= 30);
-    expect(received.map((event) => `${event.sessionId}:${event.seq}`).sort()).toEqual(calls.flatMap((call) => [1, 2, 3, 4, 5, 6].map((seq) => `${call.id}:${seq}`)).sort());
-    subscriber.disconnect();
-    await deleteKeys(redis, prefix);
-  }, 60_000);
+      expect(outcomes.filter((outcome) => outcome === 'duplicate')).toHaveLength(left - 1);
+      expect(await db.select({ n: count() }).from(vapiEvents)).toEqual([{ n: jobs.length + 1 }]);
+      for (const call of calls) {
+        expect(await transcriptsOf(call.id)).toEqual(Array.from({ length: 6 }, (_, i) => `Line ${i}.`));
+        expect((await relayOf(call.id)).map((event) => event.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+        expect((await sessionOf(call.id))!.lastSeq).toBe(6);
+      }
+      expect(await db.select().from(sessionEvents).where(isNull(sessionEvents.dispatchedAt))).toEqual([]);
+      await waitFor(() => received.length >= 30);
+      expect(received.map((event) => `${event.sessionId}:${event.seq}`).sort()).toEqual(
+        calls.flatMap((call) => [1, 2, 3, 4, 5, 6].map((seq) => `${call.id}:${seq}`)).sort(),
+      );
+      subscriber.disconnect();
+      await deleteKeys(redis, prefix);
+    },
+    60_000,
+  );
 });

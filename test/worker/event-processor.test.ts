@@ -19,10 +19,8 @@ const processEvent = createEventProcessor({ db, cipher, onCommit: () => kicks++ 
 const processBody = (body: unknown) => processEvent(storeFor(body, cipher));
 
 const session = async (id: string) => (await db.select().from(vapiSessions).where(eq(vapiSessions.id, id)))[0];
-const messages = (sessionId: string) =>
-  db.select().from(vapiMessages).where(eq(vapiMessages.sessionId, sessionId)).orderBy(asc(vapiMessages.timestamp));
-const outbox = (sessionId: string) =>
-  db.select().from(sessionEvents).where(eq(sessionEvents.sessionId, sessionId)).orderBy(asc(sessionEvents.seq));
+const messages = (sessionId: string) => db.select().from(vapiMessages).where(eq(vapiMessages.sessionId, sessionId)).orderBy(asc(vapiMessages.timestamp));
+const outbox = (sessionId: string) => db.select().from(sessionEvents).where(eq(sessionEvents.sessionId, sessionId)).orderBy(asc(sessionEvents.seq));
 
 async function addPatient(id: string, phone: string) {
   await db.insert(patients).values({
@@ -363,7 +361,12 @@ describe('odd input', () => {
   it('completes a call whose report names a tool with a lone surrogate (jsonb refuses the escape)', async () => {
     const call = realisticCall();
     const artifact = call.report.message.artifact as { messages: unknown[] };
-    artifact.messages.push({ role: 'tool_calls', message: '', time: call.startMs, toolCalls: [{ id: 't', type: 'function', function: { name: 'look\ud800up', arguments: '{}' } }] });
+    artifact.messages.push({
+      role: 'tool_calls',
+      message: '',
+      time: call.startMs,
+      toolCalls: [{ id: 't', type: 'function', function: { name: 'look\ud800up', arguments: '{}' } }],
+    });
     await processBody(call.report);
     const row = await session(call.callId);
     expect(row!.status).toBe('completed');

@@ -115,7 +115,8 @@ const durableJobs = (call: ReturnType<typeof realisticCall>, cipher: FieldCipher
   call.events.filter((body) => body.message.type !== 'speech-update' && body.message.transcriptType !== 'partial').map((body) => jobFor(body, cipher));
 
 /** Interleaves the calls' events the way concurrent calls arrive: every call's first event, then every second one, … */
-const interleaved = <T>(lists: T[][]) => Array.from({ length: Math.max(...lists.map((list) => list.length)) }, (_, i) => lists.flatMap((list) => list.slice(i, i + 1))).flat();
+const interleaved = <T>(lists: T[][]) =>
+  Array.from({ length: Math.max(...lists.map((list) => list.length)) }, (_, i) => lists.flatMap((list) => list.slice(i, i + 1))).flat();
 
 describe('group commit in the events worker', () => {
   it('dead-letters the one event Postgres refuses, after one attempt, while the events beside it complete on their first', async () => {
@@ -153,7 +154,8 @@ describe('group commit in the events worker', () => {
     const workers = [await buildWorkerApp({ config, logger: silentLogger() }), await buildWorkerApp({ config, logger: silentLogger() })];
     const queue = openQueue(eventsQueue, redis, config.queuePrefix);
     const sample = async (app: FastifyInstance, name: string, suffix = '') =>
-      (await app.metrics.getSingleMetric(name)!.get()).values.find((value) => ((value as { metricName?: string }).metricName ?? name) === `${name}${suffix}`)?.value ?? 0;
+      (await app.metrics.getSingleMetric(name)!.get()).values.find((value) => ((value as { metricName?: string }).metricName ?? name) === `${name}${suffix}`)
+        ?.value ?? 0;
     try {
       await Promise.all(workers.map((app) => app.ready()));
       let total = 0;
@@ -166,7 +168,9 @@ describe('group commit in the events worker', () => {
         expect(await queue.getJobCounts('failed', 'delayed', 'waiting', 'active')).toEqual({ failed: 0, delayed: 0, waiting: 0, active: 0 });
 
         const ids = calls.map((call) => call.callId);
-        const perCall = await handle.sql<{ id: string; status: string; last_seq: number; relayed: number; top: number; ends: number; messages: number; logged: number }[]>`
+        const perCall = await handle.sql<
+          { id: string; status: string; last_seq: number; relayed: number; top: number; ends: number; messages: number; logged: number }[]
+        >`
           select s.id, s.status, s.last_seq,
             (select count(*)::int from session_events e where e.session_id = s.id) as relayed,
             (select coalesce(max(seq), 0) from session_events e where e.session_id = s.id) as top,
@@ -176,7 +180,13 @@ describe('group commit in the events worker', () => {
           from vapi_sessions s where s.id = any(${ids})`;
         expect(perCall).toHaveLength(calls.length);
         for (const row of perCall) {
-          expect({ ...row, relayed: row.relayed === row.last_seq && row.top === row.last_seq }).toMatchObject({ status: 'completed', relayed: true, ends: 1, messages: 4, logged: jobs.length / calls.length });
+          expect({ ...row, relayed: row.relayed === row.last_seq && row.top === row.last_seq }).toMatchObject({
+            status: 'completed',
+            relayed: true,
+            ends: 1,
+            messages: 4,
+            logged: jobs.length / calls.length,
+          });
         }
       }
       const completed = await queue.getCompleted(0, -1);
@@ -185,7 +195,9 @@ describe('group commit in the events worker', () => {
       expect(completed.filter((job) => job.attemptsStarted !== 1)).toEqual([]);
       for (const app of workers) expect(await sample(app, 'vapi_relay_event_batch_splits_total')).toBe(0);
       // Both took batches, and batches of several events.
-      const stored = await Promise.all(workers.map(async (app) => [await sample(app, 'vapi_relay_event_batch_size', '_count'), await sample(app, 'vapi_relay_event_batch_size', '_sum')]));
+      const stored = await Promise.all(
+        workers.map(async (app) => [await sample(app, 'vapi_relay_event_batch_size', '_count'), await sample(app, 'vapi_relay_event_batch_size', '_sum')]),
+      );
       for (const [batches, events] of stored) expect(events! / batches!).toBeGreaterThan(1);
     } finally {
       await queue.close();

@@ -37,7 +37,10 @@ let server: FhirServer | undefined;
 async function completeACall(answers: FhirAnswer[] = []) {
   server = await startFhirServer(answers);
   config = testConfig({ FHIR_BASE_URL: `${server.baseUrl}/`, FHIR_AUTH_TOKEN: TOKEN, NOTIFY_RETRY_BASE_MS: '50' });
-  const [ingress, worker] = track(await buildIngressApp({ config, logger: silentLogger() }), await buildWorkerApp({ config, logger: silentLogger() })) as FastifyInstance[];
+  const [ingress, worker] = track(
+    await buildIngressApp({ config, logger: silentLogger() }),
+    await buildWorkerApp({ config, logger: silentLogger() }),
+  ) as FastifyInstance[];
   await Promise.all([ingress!.ready(), worker!.ready()]);
   await seedClinic(handle.db, new FieldCipher(config.dataEncryptionKeys));
   const [call] = await storePatientCalls(ingress!, handle, ada, 1);
@@ -46,7 +49,8 @@ async function completeACall(answers: FhirAnswer[] = []) {
 
 const attempts = () => handle.db.select().from(notificationAttempts).orderBy(asc(notificationAttempts.id));
 const delivered = async () => (await attempts()).some((attempt) => attempt.outcome === 'delivered');
-const ofType = <T>(bundle: Bundle, type: string) => (bundle.entry ?? []).filter((entry) => entry.resource?.resourceType === type).map((entry) => entry.resource as T);
+const ofType = <T>(bundle: Bundle, type: string) =>
+  (bundle.entry ?? []).filter((entry) => entry.resource?.resourceType === type).map((entry) => entry.resource as T);
 
 beforeEach(async () => reset('{none}')); // whatever an interrupted run left
 afterEach(async () => {
@@ -69,7 +73,12 @@ describe('a completed call on the clinic FHIR server', () => {
     expect(fhirProblems(bundle)).toEqual([]);
     expect(bundle.type).toBe('transaction');
     expect(bundle.entry!.map((entry) => entry.resource!.resourceType)).toEqual([
-      'Patient', 'Encounter', ...call.finalTranscripts.map(() => 'Communication'), 'DocumentReference', 'Appointment', 'AuditEvent',
+      'Patient',
+      'Encounter',
+      ...call.finalTranscripts.map(() => 'Communication'),
+      'DocumentReference',
+      'Appointment',
+      'AuditEvent',
     ]);
     for (const entry of bundle.entry!) {
       expect(entry.fullUrl).toMatch(/^urn:uuid:[0-9a-f-]{36}$/);
@@ -89,9 +98,20 @@ describe('a completed call on the clinic FHIR server', () => {
       reasonCode: [{ text: BOOKING_REASON }],
     });
     // The three tools of one tool-calls message run side by side: which was first is a race.
-    expect(encounter!.extension!.filter((e) => e.url === TOOL_USED_EXTENSION).map((e) => e.valueCoding!.code).sort()).toEqual(['get_health_records', 'lookup_order', 'schedule_appointment']);
-    expect(bundle.entry!.find((entry) => entry.resource!.resourceType === 'Encounter')!.request!.ifNoneExist).toBe(`identifier=urn%3Avapi-relay%3Asession|${call.callId}`);
-    expect(patient).toMatchObject({ identifier: [{ system: 'urn:vapi-relay:patient', value: ada.id }], name: [{ family: ada.lastName }], birthDate: ada.dateOfBirth });
+    expect(
+      encounter!
+        .extension!.filter((e) => e.url === TOOL_USED_EXTENSION)
+        .map((e) => e.valueCoding!.code)
+        .sort(),
+    ).toEqual(['get_health_records', 'lookup_order', 'schedule_appointment']);
+    expect(bundle.entry!.find((entry) => entry.resource!.resourceType === 'Encounter')!.request!.ifNoneExist).toBe(
+      `identifier=urn%3Avapi-relay%3Asession|${call.callId}`,
+    );
+    expect(patient).toMatchObject({
+      identifier: [{ system: 'urn:vapi-relay:patient', value: ada.id }],
+      name: [{ family: ada.lastName }],
+      birthDate: ada.dateOfBirth,
+    });
 
     const encounterUrl = bundle.entry![1]!.fullUrl;
     const communications = ofType<Communication>(bundle, 'Communication');
@@ -100,7 +120,11 @@ describe('a completed call on the clinic FHIR server', () => {
     const [summary] = ofType<DocumentReference>(bundle, 'DocumentReference');
     expect(Buffer.from(summary!.content[0]!.attachment.data!, 'base64').toString()).toContain(SUMMARY);
     const [appointment] = ofType<Appointment>(bundle, 'Appointment');
-    expect(appointment).toMatchObject({ status: 'booked', reasonCode: [{ text: BOOKING_REASON }], participant: expect.arrayContaining([expect.objectContaining({ actor: { reference: patientUrl } })]) });
+    expect(appointment).toMatchObject({
+      status: 'booked',
+      reasonCode: [{ text: BOOKING_REASON }],
+      participant: expect.arrayContaining([expect.objectContaining({ actor: { reference: patientUrl } })]),
+    });
     const [audit] = ofType<AuditEvent>(bundle, 'AuditEvent');
     expect(audit).toMatchObject({
       type: { code: 'fhir.export' },
@@ -154,14 +178,21 @@ describe('a completed call on the clinic FHIR server', () => {
     expect(failed!.attemptsMade).toBe(1);
     expect(failed!.data).toMatchObject({ channel: 'fhir', endpoint: config!.fhir.baseUrl });
     expect(failed!.failedReason).toBe('Endpoint refused the notification: HTTP 422 (processing: Patient.birthDate: value "…" is not allowed here)');
-    expect((await attempts()).map((a) => [a.statusCode, a.outcome, a.error])).toEqual([[422, 'permanent', 'HTTP 422 (processing: Patient.birthDate: value "…" is not allowed here)']]);
+    expect((await attempts()).map((a) => [a.statusCode, a.outcome, a.error])).toEqual([
+      [422, 'permanent', 'HTTP 422 (processing: Patient.birthDate: value "…" is not allowed here)'],
+    ]);
     expect(server!.requests).toHaveLength(1);
 
     // Replayed once the clinic fixed its side, it is delivered, and creates each resource once.
     await failed!.retry('failed', { resetAttemptsMade: true });
     await waitFor(delivered, 15_000);
     expect(Object.fromEntries([...server!.resources].map(([type, held]) => [type, held.length]))).toEqual({
-      Patient: 1, Encounter: 1, Communication: 4, DocumentReference: 1, Appointment: 1, AuditEvent: 1,
+      Patient: 1,
+      Encounter: 1,
+      Communication: 4,
+      DocumentReference: 1,
+      Appointment: 1,
+      AuditEvent: 1,
     });
     await queue.close();
   });

@@ -88,7 +88,12 @@ describe('group commit', () => {
       onSplit: (_error, size) => splits.push(size),
     });
     const gate = group.submit(0);
-    const results = [1, 2, 3, 4].map((i) => group.submit(i).then((stored) => stored, (error: Error) => error.message));
+    const results = [1, 2, 3, 4].map((i) =>
+      group.submit(i).then(
+        (stored) => stored,
+        (error: Error) => error.message,
+      ),
+    );
     while (held.batches.length < 6 || held.open > 0) {
       held.finishOne();
       await settle();

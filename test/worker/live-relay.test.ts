@@ -30,7 +30,9 @@ afterAll(async () => {
   subscriber.disconnect();
   await close();
 });
-subscriber.on('pmessage', (_pattern, channel: string, text: string) => received.push({ channel, event: openForPatient(cipher, patientOfChannel(prefix, channel)!, text) }));
+subscriber.on('pmessage', (_pattern, channel: string, text: string) =>
+  received.push({ channel, event: openForPatient(cipher, patientOfChannel(prefix, channel)!, text) }),
+);
 
 const partialOf = (sessionId: string): LiveRelayEvent => {
   const at = new Date().toISOString();
@@ -65,7 +67,7 @@ describe('the live relay', () => {
   it.each([
     ['written by hand', (_call: string) => 'pat-attacker'],
     ["copied from another call's binding", (_call: string) => sealBinding(cipher, 'another-call', 'pat-attacker')],
-  ])('follows no binding %s (someone who can write to Redis), only the event\'s own claim', async (_, forged) => {
+  ])("follows no binding %s (someone who can write to Redis), only the event's own claim", async (_, forged) => {
     const event = partialOf(randomUUID());
     await redis.set(callBindingKey(prefix, event.sessionId), forged(event.sessionId));
     expect(await relay({ event, claimedPatientId: 'pat-claimed' })).toBe('claimed');

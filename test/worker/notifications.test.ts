@@ -37,7 +37,10 @@ async function endACall(url: string) {
   const [worker] = track(await buildWorkerApp({ config, logger: silentLogger() }));
   await worker.ready();
   const sessionId = randomUUID();
-  const job = jobFor({ type: 'call-end', data: { sessionId, summary: 'Booked a visit.', endedReason: 'customer-ended-call' } }, new FieldCipher(config.dataEncryptionKeys));
+  const job = jobFor(
+    { type: 'call-end', data: { sessionId, summary: 'Booked a visit.', endedReason: 'customer-ended-call' } },
+    new FieldCipher(config.dataEncryptionKeys),
+  );
   await openQueue(eventsQueue, redis, config.queuePrefix).add(job.type, job, { jobId: job.eventId });
   return sessionId;
 }

@@ -86,7 +86,9 @@ describe('a notification job changed in Redis', () => {
     expect(original.received).toEqual([]);
     expect(attacker.received).toEqual([]);
     expect(await handle.db.select().from(notificationAttempts)).toEqual([]);
-    expect((await worker.inject({ url: '/metrics' })).body).toMatch(/vapi_relay_tampered_seals_total\{queue="vapi-notifications",sealed="job",service="worker"\} 1/);
+    expect((await worker.inject({ url: '/metrics' })).body).toMatch(
+      /vapi_relay_tampered_seals_total\{queue="vapi-notifications",sealed="job",service="worker"\} 1/,
+    );
   });
 
   it('given another notification id (another webhook-id, another row marked delivered): the same', async () => {
@@ -139,7 +141,10 @@ describe('an event job changed in Redis', () => {
     await failures.waitUntilReady();
     try {
       const failed = new Promise<{ jobId: string; failedReason: string }>((resolve) => failures.on('failed', resolve));
-      const job = jobFor({ message: { type: 'transcript', role: 'user', transcriptType: 'final', transcript: 'hello', timestamp: Date.now(), call: { id: randomUUID() } } }, cipher);
+      const job = jobFor(
+        { message: { type: 'transcript', role: 'user', transcriptType: 'final', transcript: 'hello', timestamp: Date.now(), call: { id: randomUUID() } } },
+        cipher,
+      );
       // The event job's fields include every field a live job has: it passes the live queue's schema, not its seal.
       const moved = await live.add('transcript', job as never);
       const failure = await failed;
@@ -153,7 +158,10 @@ describe('an event job changed in Redis', () => {
 
 describe('jobs sealed by an earlier version (their clear fields not bound)', () => {
   /** A job as the version before binding sealed it. */
-  const legacy = <M extends Record<string, unknown>>({ sealed: _bound, ...meta }: JobData<M>, payload: unknown) => ({ ...meta, sealed: cipher.encryptJson(payload) });
+  const legacy = <M extends Record<string, unknown>>({ sealed: _bound, ...meta }: JobData<M>, payload: unknown) => ({
+    ...meta,
+    sealed: cipher.encryptJson(payload),
+  });
 
   it('are still processed inside the window, counted, and a notification only to a configured endpoint', async () => {
     const worker = await startWorker();
@@ -165,14 +173,22 @@ describe('jobs sealed by an earlier version (their clear fields not bound)', () 
     await waitFor(async () => (await handle.db.select().from(vapiEvents).where(eq(vapiEvents.id, job.eventId))).length === 1);
 
     const notifications = openQueue(notificationsQueue, redis, config.queuePrefix);
-    const toBody = (endpoint: string) => ({ type: 'session.ended', sessionId: callId, patientId: null, timestamp: new Date().toISOString(), data: { endpoint } });
+    const toBody = (endpoint: string) => ({
+      type: 'session.ended',
+      sessionId: callId,
+      patientId: null,
+      timestamp: new Date().toISOString(),
+      data: { endpoint },
+    });
     const trusted = { notificationId: 900_001, type: 'session.ended', sessionId: callId, endpoint: original.url };
     await notifications.add('session.ended', { ...trusted, sealed: cipher.encryptJson(toBody(original.url)) }, { jobId: 'legacy-trusted' });
     const rePointed = { ...trusted, notificationId: 900_002, endpoint: attacker.url };
     await notifications.add('session.ended', { ...rePointed, sealed: cipher.encryptJson(toBody(attacker.url)) }, { jobId: 'legacy-re-pointed' });
 
     await waitFor(() => original.received.length === 1);
-    expect((await deadLetter(notifications, 'legacy-re-pointed')).failedReason).toMatch(/sealed by an earlier version is refused: its endpoint is not one of NOTIFY_WEBHOOK_URL/);
+    expect((await deadLetter(notifications, 'legacy-re-pointed')).failedReason).toMatch(
+      /sealed by an earlier version is refused: its endpoint is not one of NOTIFY_WEBHOOK_URL/,
+    );
     expect(attacker.received).toEqual([]);
     const metrics = await (await worker.inject({ url: '/metrics' })).body;
     expect(metrics).toMatch(/vapi_relay_legacy_seals_opened_total\{queue="vapi-events",sealed="job",service="worker"\} 1/);

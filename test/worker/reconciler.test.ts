@@ -67,7 +67,9 @@ const call = (id: string, patientId: string) => ({ id, type: 'inboundPhoneCall',
 /** A call that started and said one thing, then went silent: no end, no report. */
 async function silentCall(send: (body: unknown) => Promise<void>, id: string = randomUUID(), patientId: string = randomUUID()) {
   await send({ message: { type: 'status-update', status: 'in-progress', timestamp: Date.now(), call: call(id, patientId) } });
-  await send({ message: { type: 'transcript', role: 'user', transcriptType: 'final', transcript: 'Hello?', timestamp: Date.now(), call: call(id, patientId) } });
+  await send({
+    message: { type: 'transcript', role: 'user', transcriptType: 'final', transcript: 'Hello?', timestamp: Date.now(), call: call(id, patientId) },
+  });
   return { id, patientId };
 }
 
@@ -145,7 +147,9 @@ describe('reconciling calls whose report never came', () => {
     expect(api.requests.filter((r) => r.callId === id)).toHaveLength(1);
     expect(session).toMatchObject({ status: 'ended', endedReason: 'report-missing' });
     expect(session.metadata).toMatchObject({ reconciled: 'timeout' });
-    expect(relay.filter((e) => e.type === 'session_end').map((e) => e.data)).toEqual([expect.objectContaining({ endedReason: 'report-missing', reconciled: 'timeout' })]);
+    expect(relay.filter((e) => e.type === 'session_end').map((e) => e.data)).toEqual([
+      expect.objectContaining({ endedReason: 'report-missing', reconciled: 'timeout' }),
+    ]);
     expect(delivered).toMatchObject({ type: 'session.ended', data: { endedReason: 'report-missing', reconciled: 'timeout' } });
   });
 
@@ -204,7 +208,19 @@ describe('reconciling calls whose report never came', () => {
     await reconciledOf(id);
 
     const { artifact, analysis, startedAt, endedAt, cost } = endedCall(id, { patientId });
-    const report = { message: { type: 'end-of-call-report', timestamp: Date.now(), call: call(id, patientId), endedReason: 'customer-ended-call', artifact, analysis, startedAt, endedAt, cost } };
+    const report = {
+      message: {
+        type: 'end-of-call-report',
+        timestamp: Date.now(),
+        call: call(id, patientId),
+        endedReason: 'customer-ended-call',
+        artifact,
+        analysis,
+        startedAt,
+        endedAt,
+        cost,
+      },
+    };
     await send(report);
     const completed = await sessionOf(id);
     expect(completed).toMatchObject({ status: 'completed', endedReason: 'customer-ended-call', cost: '0.1234' });
@@ -225,9 +241,18 @@ describe('reconciling calls whose report never came', () => {
     const { send, queue } = await startWorkers({ afterS: '3600' });
     const { id, patientId } = await silentCall(send);
     const { artifact, analysis } = endedCall(id, { patientId });
-    await send({ message: { type: 'end-of-call-report', timestamp: Date.now(), call: call(id, patientId), endedReason: 'customer-ended-call', artifact, analysis } });
+    await send({
+      message: { type: 'end-of-call-report', timestamp: Date.now(), call: call(id, patientId), endedReason: 'customer-ended-call', artifact, analysis },
+    });
     // The reconciliation as a sweep that claimed the session just before the report would hand it over.
-    const meta = { eventId: reconcileEventId(id), type: 'end-of-call-report', callId: id, source: 'reconcile' as const, receivedAt: new Date().toISOString(), requestId: 'reconcile' };
+    const meta = {
+      eventId: reconcileEventId(id),
+      type: 'end-of-call-report',
+      callId: id,
+      source: 'reconcile' as const,
+      receivedAt: new Date().toISOString(),
+      requestId: 'reconcile',
+    };
     const late = { message: { type: 'end-of-call-report', timestamp: Date.now(), reconciled: 'timeout', call: { id }, endedReason: 'report-missing' } };
     await queue.add(meta.type, new JobCodec(cipher).seal(eventsQueue, meta, JSON.stringify(late)), { jobId: meta.eventId });
     await waitFor(async () => (await handle.db.select().from(vapiEvents).where(eq(vapiEvents.id, meta.eventId))).length > 0);

@@ -25,7 +25,8 @@ afterEach(() => resources.reset(config.queuePrefix));
 afterAll(() => resources.close());
 
 type Call = ReturnType<typeof realisticCall>;
-const ended = (body: Call['events'][number]) => body.message.type === 'end-of-call-report' || (body.message.type === 'status-update' && body.message.status === 'ended');
+const ended = (body: Call['events'][number]) =>
+  body.message.type === 'end-of-call-report' || (body.message.type === 'status-update' && body.message.status === 'ended');
 
 /** A call stored by the event processor, its relay events dispatched, a delivery attempt per notification, a tool call. */
 async function storeCall(patientId: string, { running = false } = {}): Promise<Call> {
@@ -33,12 +34,32 @@ async function storeCall(patientId: string, { running = false } = {}): Promise<C
   for (const body of call.events.filter((b) => !running || !ended(b))) await store(storeFor(body, cipher));
   await db.update(sessionEvents).set({ dispatchedAt: new Date() }).where(eq(sessionEvents.sessionId, call.callId));
   // A running call has none of these yet; one is made for it, so the test can see it left alone.
-  if (running) await db.insert(notificationOutbox).values({ sessionId: call.callId, patientId, type: 'session.error', occurredAt: new Date(), data: cipher.encryptJson({}) });
+  if (running)
+    await db
+      .insert(notificationOutbox)
+      .values({ sessionId: call.callId, patientId, type: 'session.error', occurredAt: new Date(), data: cipher.encryptJson({}) });
   await db.update(notificationOutbox).set({ dispatchedAt: new Date() }).where(eq(notificationOutbox.sessionId, call.callId));
   const outbox = await db.select({ id: notificationOutbox.id }).from(notificationOutbox).where(eq(notificationOutbox.sessionId, call.callId));
   expect(outbox.length).toBeGreaterThan(0);
-  await db.insert(notificationAttempts).values(outbox.map((row) => ({ notificationId: row.id, endpoint: 'https://clinic.example/hook', attempt: 1, statusCode: 200, latencyMs: 12, outcome: 'delivered' })));
-  await db.insert(toolCalls).values({ id: `${call.callId}:tc-1`, sessionId: call.callId, toolCallId: 'tc-1', name: 'get_health_records', arguments: cipher.encryptJson({ category: 'allergies' }), result: cipher.encrypt('penicillin'), status: 'succeeded' });
+  await db.insert(notificationAttempts).values(
+    outbox.map((row) => ({
+      notificationId: row.id,
+      endpoint: 'https://clinic.example/hook',
+      attempt: 1,
+      statusCode: 200,
+      latencyMs: 12,
+      outcome: 'delivered',
+    })),
+  );
+  await db.insert(toolCalls).values({
+    id: `${call.callId}:tc-1`,
+    sessionId: call.callId,
+    toolCallId: 'tc-1',
+    name: 'get_health_records',
+    arguments: cipher.encryptJson({ category: 'allergies' }),
+    result: cipher.encrypt('penicillin'),
+    status: 'succeeded',
+  });
   return call;
 }
 
@@ -51,7 +72,10 @@ async function age(call: Call, days: number) {
   await db.update(toolCalls).set({ createdAt: then }).where(eq(toolCalls.sessionId, call.callId));
   const outbox = db.select({ id: notificationOutbox.id }).from(notificationOutbox).where(eq(notificationOutbox.sessionId, call.callId));
   await db.update(notificationAttempts).set({ createdAt: then }).where(inArray(notificationAttempts.notificationId, outbox));
-  await db.update(vapiSessions).set({ endedAt: sql`case when ended_at is null then null else ${then} end` }).where(eq(vapiSessions.id, call.callId));
+  await db
+    .update(vapiSessions)
+    .set({ endedAt: sql`case when ended_at is null then null else ${then} end` })
+    .where(eq(vapiSessions.id, call.callId));
 }
 
 /** What is held of a call, counted per table (payloads: those still held). */
@@ -63,7 +87,12 @@ async function held(call: Call) {
     session: (await db.select({ id: vapiSessions.id }).from(vapiSessions).where(eq(vapiSessions.id, call.callId))).length,
     messages: await n(vapiMessages),
     events: (await db.select({ id: vapiEvents.id }).from(vapiEvents).where(eq(vapiEvents.sessionId, call.callId))).length,
-    payloads: (await db.select({ id: vapiEvents.id }).from(vapiEvents).where(and(eq(vapiEvents.sessionId, call.callId), isNotNull(vapiEvents.payload)))).length,
+    payloads: (
+      await db
+        .select({ id: vapiEvents.id })
+        .from(vapiEvents)
+        .where(and(eq(vapiEvents.sessionId, call.callId), isNotNull(vapiEvents.payload)))
+    ).length,
     relayEvents: await n(sessionEvents),
     outbox: await n(notificationOutbox),
     attempts: (await db.select({ id: notificationAttempts.id }).from(notificationAttempts).where(inArray(notificationAttempts.notificationId, outbox))).length,
@@ -150,7 +179,12 @@ describe('the retention sweep', () => {
 
   it('sweeps while events flow through the real worker, and every event is stored', async () => {
     // The file's queue prefix, so the reset deletes what this worker leaves in Redis.
-    const flowing = testConfig({ QUEUE_PREFIX: config.queuePrefix, RETENTION_EVENT_PAYLOAD_DAYS: '0.00001', RETENTION_DELIVERY_DAYS: '0.00001', RETENTION_SESSION_DAYS: '0' });
+    const flowing = testConfig({
+      QUEUE_PREFIX: config.queuePrefix,
+      RETENTION_EVENT_PAYLOAD_DAYS: '0.00001',
+      RETENTION_DELIVERY_DAYS: '0.00001',
+      RETENTION_SESSION_DAYS: '0',
+    });
     expect(flowing.retention).toEqual({ eventPayloadDays: 0.00001, deliveryDays: 0.00001, sessionDays: 0 });
     const [worker] = track(await buildWorkerApp({ config: flowing, logger: silentLogger(), retentionSweepMs: 10 }));
     await worker.ready();
@@ -172,7 +206,10 @@ describe('the retention sweep', () => {
     expect((await db.select({ id: vapiMessages.id }).from(vapiMessages)).length).toBe(calls.reduce((sum, call) => sum + call.finalTranscripts.length, 0));
     // The sweep ran throughout: every payload and dispatched relay event of the completed calls goes.
     await waitFor(async () => (await db.select({ id: vapiEvents.id }).from(vapiEvents).where(isNotNull(vapiEvents.payload))).length === 0, 20_000);
-    await waitFor(async () => (await db.select({ id: sessionEvents.id }).from(sessionEvents).where(isNotNull(sessionEvents.dispatchedAt))).length === 0, 20_000);
+    await waitFor(
+      async () => (await db.select({ id: sessionEvents.id }).from(sessionEvents).where(isNotNull(sessionEvents.dispatchedAt))).length === 0,
+      20_000,
+    );
     expect((await db.select({ id: sessionEvents.id }).from(sessionEvents).where(isNull(sessionEvents.dispatchedAt))).length).toBe(0);
 
     const metrics = (await worker.inject({ url: '/metrics' })).body;

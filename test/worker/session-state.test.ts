@@ -80,7 +80,11 @@ describe('applying a session’s events', () => {
     const transcript = { ...transcriptEvent('user', 'Hi.', t(2), true), at: t(2) };
     const applied = applyEvents(
       fresh(),
-      [event({ status: 'ringing' }, t(1)), event({ relay: [transcript], messages: [{ role: 'user', transcript: 'Hi.', timestamp: t(2), metadata: {} }] }, t(2)), event({ status: 'ringing' }, t(3))],
+      [
+        event({ status: 'ringing' }, t(1)),
+        event({ relay: [transcript], messages: [{ role: 'user', transcript: 'Hi.', timestamp: t(2), metadata: {} }] }, t(2)),
+        event({ status: 'ringing' }, t(3)),
+      ],
       nothingStored,
       noCallers,
     );
@@ -120,7 +124,11 @@ describe('applying a session’s events', () => {
   it('counts stored turns and the batch’s own in a summary built from what was stored', () => {
     const applied = applyEvents(
       fresh(),
-      [said('assistant', 'Hello.', t(1)), said('user', 'Hi.', t(2)), event({ status: 'completed', endedAt: t(60_000), completion: storyEnd('Greetings.') }, t(60_000))],
+      [
+        said('assistant', 'Hello.', t(1)),
+        said('user', 'Hi.', t(2)),
+        event({ status: 'completed', endedAt: t(60_000), completion: storyEnd('Greetings.') }, t(60_000)),
+      ],
       { turns: { user: 2, assistant: 1, system: 0 }, toolsUsed: ['lookup_order'] },
       noCallers,
     );
@@ -148,7 +156,11 @@ describe('applying a session’s events', () => {
     expect(ended.notifications.map((n) => n.data.reconciled)).toEqual(['timeout']);
 
     const late = applyEvents(ended.state, [report('the real one'), report('a second one')], nothingStored, noCallers);
-    expect(late.state).toMatchObject({ status: 'completed', endedReason: 'customer-ended-call', metadata: { reconciled: 'timeout', lateReport: t(9).toISOString() } });
+    expect(late.state).toMatchObject({
+      status: 'completed',
+      endedReason: 'customer-ended-call',
+      metadata: { reconciled: 'timeout', lateReport: t(9).toISOString() },
+    });
     expect(late.completion!.summary).toContain('the real one');
     expect(late.relay.map((e) => e.type)).toEqual(['session_status']);
     expect(late.notifications).toEqual([]);
@@ -185,7 +197,11 @@ describe('binding a session to its patient', () => {
   ]);
 
   it('verifies a claimed patient, binds a sole phone match unverified, and binds nobody on a shared or unknown phone', () => {
-    expect(bindingFor({ claimedPatientId: 'pat-app', callerNumber: '+15550100001' }, callers)).toEqual({ patientId: 'pat-app', patientVerified: true, callerHash: 'h1' });
+    expect(bindingFor({ claimedPatientId: 'pat-app', callerNumber: '+15550100001' }, callers)).toEqual({
+      patientId: 'pat-app',
+      patientVerified: true,
+      callerHash: 'h1',
+    });
     expect(bindingFor({ callerNumber: '+15550100001' }, callers)).toEqual({ patientId: 'pat-1', patientVerified: false, callerHash: 'h1' });
     expect(bindingFor({ callerNumber: '+15550100002' }, callers)).toEqual({ patientId: null, patientVerified: false, callerHash: 'h2' });
     expect(bindingFor({ callerNumber: '+15550100009' }, callers)).toEqual({ patientId: null, patientVerified: false, callerHash: 'h9' });
@@ -215,16 +231,32 @@ describe('completing a session', () => {
   it('returns what it computes and leaves what it was given as it was', () => {
     const state = Object.freeze({ ...fresh(), status: 'completed' as const, startedAt: t(0), endedAt: t(95_000), endedReason: 'customer-ended-call' });
     const completion = Object.freeze({ ...storyEnd('Booked.'), cost: 0.5, successEvaluation: 'true', recordingUrl: 'https://r.example/a.wav' });
-    const stored = Object.freeze({ turns: Object.freeze({ user: 1, assistant: 1, system: 0 }), toolsUsed: Object.freeze(['schedule_appointment']) as string[] });
+    const stored = Object.freeze({
+      turns: Object.freeze({ user: 1, assistant: 1, system: 0 }),
+      toolsUsed: Object.freeze(['schedule_appointment']) as string[],
+    });
     const done = complete(state, completion, stored);
     expect(done.backfill).toEqual([]);
     expect(done.completion).toMatchObject({
-      keyInsights: { durationSeconds: 95, turns: { user: 1, assistant: 1, system: 0 }, toolsUsed: ['schedule_appointment'], endedReason: 'customer-ended-call', successEvaluation: 'true', cost: 0.5 },
+      keyInsights: {
+        durationSeconds: 95,
+        turns: { user: 1, assistant: 1, system: 0 },
+        toolsUsed: ['schedule_appointment'],
+        endedReason: 'customer-ended-call',
+        successEvaluation: 'true',
+        cost: 0.5,
+      },
       recordingUrl: 'https://r.example/a.wav',
       cost: '0.5000',
       analysis: null,
     });
     expect(done.completion.summary).toContain('Call lasted 1 min 35 s.');
-    expect(done.ended).toEqual({ sessionId: 'call-1', status: 'ended', summary: done.completion.summary, durationSeconds: 95, endedReason: 'customer-ended-call' });
+    expect(done.ended).toEqual({
+      sessionId: 'call-1',
+      status: 'ended',
+      summary: done.completion.summary,
+      durationSeconds: 95,
+      endedReason: 'customer-ended-call',
+    });
   });
 });

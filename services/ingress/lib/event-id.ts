@@ -20,8 +20,7 @@ function canonical(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-const stableContent = (message: JsonObject) =>
-  Object.fromEntries(Object.entries(message).filter(([key]) => !VOLATILE_KEYS.has(key)));
+const stableContent = (message: JsonObject) => Object.fromEntries(Object.entries(message).filter(([key]) => !VOLATILE_KEYS.has(key)));
 
 /**
  * The dedup key of an event. Vapi sends no event id, so the key is the delivery id when one is

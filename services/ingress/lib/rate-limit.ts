@@ -41,7 +41,12 @@ export function createRateLimiter(redis: RedisClient, prefix: string, name: stri
     async count(ip: string, now = Date.now()): Promise<string | null> {
       if (perMinute <= 0 || redis.status !== 'ready') return null;
       const k = key(ip, windowOf(now));
-      const results = await redis.multi().incr(k).expire(k, WINDOW_S * 2).exec().catch(() => null);
+      const results = await redis
+        .multi()
+        .incr(k)
+        .expire(k, WINDOW_S * 2)
+        .exec()
+        .catch(() => null);
       const used = Number(results?.[0]?.[1] ?? 0);
       if (used >= perMinute) block(ip, now);
       return used > perMinute ? retryAfter(now) : null;

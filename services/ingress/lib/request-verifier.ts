@@ -48,9 +48,9 @@ const sameSecret = (given: string, expected: string) =>
  * non-ASCII content and odd spacing survive exactly.
  */
 export function signedPayload(format: string, values: Record<string, string>, rawBody: Buffer): Buffer {
-  const parts = format.split('{body}').map((piece) =>
-    Buffer.from(piece.replace(/\{(timestamp|method|url|svix-id)\}/g, (_, name: string) => values[name] ?? '')),
-  );
+  const parts = format
+    .split('{body}')
+    .map((piece) => Buffer.from(piece.replace(/\{(timestamp|method|url|svix-id)\}/g, (_, name: string) => values[name] ?? '')));
   return Buffer.concat(parts.flatMap((part, index) => (index === 0 ? [part] : [rawBody, part])));
 }
 

@@ -39,5 +39,4 @@ const REPLIES: { [T in RepliedType]: (assistantId: string) => SyncReply } = {
  * response type's required fields and a refusal Vapi handles: no transfer or handoff destination
  * (the assistant says it cannot transfer), no documents, empty audio for a custom voice request.
  */
-export const syncReplyFor = (event: IncomingEvent, assistantId: string): SyncReply | null =>
-  isReplied(event) ? REPLIES[event.type](assistantId) : null;
+export const syncReplyFor = (event: IncomingEvent, assistantId: string): SyncReply | null => (isReplied(event) ? REPLIES[event.type](assistantId) : null);

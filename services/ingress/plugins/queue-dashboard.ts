@@ -15,9 +15,14 @@ export const DASHBOARD_PATH = `${ADMIN_PREFIX}${DASHBOARD_ROUTE}`;
 const READ_ONLY_NOTE = 'Read-only: replay or purge dead letters with the audited DLQ API or npm run dlq.';
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
-const READ_ONLY = new HttpError(405, 'READ_ONLY', `The queue dashboard is read-only; replay or purge dead letters with POST ${ADMIN_PREFIX}/dlq/replay or /purge (npm run dlq)`, {
-  allow: 'GET, HEAD',
-});
+const READ_ONLY = new HttpError(
+  405,
+  'READ_ONLY',
+  `The queue dashboard is read-only; replay or purge dead letters with POST ${ADMIN_PREFIX}/dlq/replay or /purge (npm run dlq)`,
+  {
+    allow: 'GET, HEAD',
+  },
+);
 
 /**
  * bull-board's page marks its loading screen up with inline styles and loads its typeface from

@@ -71,7 +71,9 @@ export const toolCallsPlugin = fp(
     });
     // Take answers from the stream before the first request arrives; a Redis that is not there does not hold up the start.
     app.addHook('onReady', async () => {
-      await withDeadline(events.waitUntilReady(), 3_000, 'tool queue events').catch((error: unknown) => app.log.warn({ err: error }, 'tool answers not readable yet'));
+      await withDeadline(events.waitUntilReady(), 3_000, 'tool queue events').catch((error: unknown) =>
+        app.log.warn({ err: error }, 'tool answers not readable yet'),
+      );
     });
     app.addHook('onClose', async () => {
       // BullMQ's close waits for the connection to be up first: with Redis gone, dropping it is the close.

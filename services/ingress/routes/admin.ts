@@ -29,10 +29,18 @@ const filterSchema = z.object({
 });
 
 /** A replay or purge must name what it touches: ids, a filter, or `all: true`. */
-const actionSchema = filterSchema.extend({ all: z.boolean().optional(), endpoint: text.pipe(z.url({ protocol: /^https?$/ })).optional() }).refine(
-  (body) => body.all === true || body.ids !== undefined || body.type !== undefined || body.error !== undefined || body.since !== undefined || body.until !== undefined,
-  'name the dead letters: ids, a filter (type, error, since, until), or all: true',
-);
+const actionSchema = filterSchema
+  .extend({ all: z.boolean().optional(), endpoint: text.pipe(z.url({ protocol: /^https?$/ })).optional() })
+  .refine(
+    (body) =>
+      body.all === true ||
+      body.ids !== undefined ||
+      body.type !== undefined ||
+      body.error !== undefined ||
+      body.since !== undefined ||
+      body.until !== undefined,
+    'name the dead letters: ids, a filter (type, error, since, until), or all: true',
+  );
 
 /** The filters of every log search; each search says which of them it reads, and on which column. */
 const logSchema = z.object({
@@ -133,11 +141,24 @@ export async function adminRoutes(app: FastifyInstance, { queues, db, jobCodec }
       for (const [name, column] of Object.entries(filters) as [LogFilter, PgColumn][]) if (q[name] !== undefined) where.push(eq(column, q[name]));
       if (q.since) where.push(gte(at, q.since));
       if (q.until) where.push(lte(at, q.until));
-      return { [key]: await db.select(columns).from(from).where(and(...where)).orderBy(desc(at)).limit(q.limit) };
+      return {
+        [key]: await db
+          .select(columns)
+          .from(from)
+          .where(and(...where))
+          .orderBy(desc(at))
+          .limit(q.limit),
+      };
     });
 
   const { payload: _payload, ...eventColumns } = getTableColumns(vapiEvents);
-  search('/log/events', { key: 'events', from: vapiEvents, at: vapiEvents.processedAt, filters: { sessionId: vapiEvents.sessionId, type: vapiEvents.type }, columns: eventColumns });
+  search('/log/events', {
+    key: 'events',
+    from: vapiEvents,
+    at: vapiEvents.processedAt,
+    filters: { sessionId: vapiEvents.sessionId, type: vapiEvents.type },
+    columns: eventColumns,
+  });
   const { arguments: _arguments, result: _result, toolCallId: _toolCallId, ...toolCallColumns } = getTableColumns(toolCalls);
   search('/log/tool-calls', {
     key: 'toolCalls',

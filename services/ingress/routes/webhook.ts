@@ -41,9 +41,7 @@ export async function webhookRoutes(app: FastifyInstance, { config }: { config: 
 
   // Signatures are over bytes: keep the body as a Buffer, whatever content type is claimed.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.vapi.bodyLimitBytes }, (_request, body, done) =>
-    done(null, body),
-  );
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.vapi.bodyLimitBytes }, (_request, body, done) => done(null, body));
   app.decorateRequest('webhook', null as unknown as WebhookLog);
   // Failed authentications count per client IP; an IP over its budget is refused before its body is read.
   const unverified = createRateLimiter(app.redis.producer, config.queuePrefix, 'unverified', config.rateLimit.unverifiedPerMinute);

@@ -27,4 +27,3 @@ export const SEND_PIECE_EVENTS = 20;
 
 /** Live events of one session held while Postgres is read for it: far more than a call sends meanwhile. */
 export const MAX_HELD_EVENTS = 1_000;
-

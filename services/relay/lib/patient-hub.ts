@@ -19,12 +19,7 @@ interface Patient {
  * subscribed when the first of their clients connects and unsubscribed when the last leaves.
  * Messages stay encrypted in Redis and are decrypted once here, only for a patient with clients.
  */
-export function createPatientHub(deps: {
-  subscriber: RedisClient;
-  cipher: FieldCipher;
-  prefix: string;
-  logger: FastifyBaseLogger;
-}) {
+export function createPatientHub(deps: { subscriber: RedisClient; cipher: FieldCipher; prefix: string; logger: FastifyBaseLogger }) {
   const { subscriber, prefix } = deps;
   const patients = new Map<string, Patient>();
 
@@ -46,9 +41,14 @@ export function createPatientHub(deps: {
     else if (!trace) for (const client of patient.clients) client.deliver(event);
     else {
       const attributes = { 'vapi_relay.session_id': event.sessionId, 'vapi_relay.seq': event.seq ?? -1, 'vapi_relay.clients': patient.clients.size };
-      void inSpan('relay.send', attributes, async () => {
-        for (const client of patient.clients) client.deliver(event);
-      }, traceContextFrom(trace));
+      void inSpan(
+        'relay.send',
+        attributes,
+        async () => {
+          for (const client of patient.clients) client.deliver(event);
+        },
+        traceContextFrom(trace),
+      );
     }
   });
 

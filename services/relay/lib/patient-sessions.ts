@@ -119,17 +119,31 @@ export async function listSessions(db: Database, cipher: FieldCipher, grant: Rel
     .where(and(visibleTo(grant), after && sql`(${sessionTime}, ${vapiSessions.id}) < (${after.at}::timestamptz, ${after.id})`))
     .orderBy(desc(sessionTime), desc(vapiSessions.id))
     .limit(page.limit + 1);
-  return pageOf(rows, page.limit, (row) => viewOf(cipher, row), (row) => ({ at: row.at, id: row.id }), (keyset) => sealCursor(cipher, scope, keyset));
+  return pageOf(
+    rows,
+    page.limit,
+    (row) => viewOf(cipher, row),
+    (row) => ({ at: row.at, id: row.id }),
+    (keyset) => sealCursor(cipher, scope, keyset),
+  );
 }
 
 /** One of the grant's sessions in full, or null when it may not see it (or it does not exist: the same answer). */
 export async function readSession(db: Database, cipher: FieldCipher, grant: RelayGrant, sessionId: string): Promise<SessionDetail | null> {
   if (!couldExist(sessionId)) return null;
-  const [row] = await db.select(SESSION_COLUMNS).from(vapiSessions).where(and(eq(vapiSessions.id, sessionId), visibleTo(grant)));
+  const [row] = await db
+    .select(SESSION_COLUMNS)
+    .from(vapiSessions)
+    .where(and(eq(vapiSessions.id, sessionId), visibleTo(grant)));
   if (!row) return null;
   const [spoken, tools] = await Promise.all([
     db.select({ role: vapiMessages.role, n: count() }).from(vapiMessages).where(eq(vapiMessages.sessionId, sessionId)).groupBy(vapiMessages.role),
-    db.select({ name: toolCalls.name }).from(toolCalls).where(eq(toolCalls.sessionId, sessionId)).groupBy(toolCalls.name).orderBy(sql`min(${toolCalls.createdAt})`),
+    db
+      .select({ name: toolCalls.name })
+      .from(toolCalls)
+      .where(eq(toolCalls.sessionId, sessionId))
+      .groupBy(toolCalls.name)
+      .orderBy(sql`min(${toolCalls.createdAt})`),
   ]);
   const said = (role: string) => spoken.find((entry) => entry.role === role)?.n ?? 0;
   const used = tools.map((tool) => tool.name);
@@ -139,7 +153,9 @@ export async function readSession(db: Database, cipher: FieldCipher, grant: Rela
   return {
     ...viewOf(cipher, row),
     turns:
-      typeof turns?.user === 'number' && typeof turns.assistant === 'number' ? { user: turns.user, assistant: turns.assistant } : { user: said('user'), assistant: said('assistant') },
+      typeof turns?.user === 'number' && typeof turns.assistant === 'number'
+        ? { user: turns.user, assistant: turns.assistant }
+        : { user: said('user'), assistant: said('assistant') },
     toolsUsed: Array.isArray(summarised?.toolsUsed) && used.length === 0 ? (summarised.toolsUsed as string[]) : used,
   };
 }
@@ -149,12 +165,24 @@ export async function readSession(db: Database, cipher: FieldCipher, grant: Rela
  * timestamps, whatever order the utterances were stored in), or null when it may not see the session.
  * The session and the page are read in one statement, the page by the `(session_id, timestamp)` index.
  */
-export async function readMessages(db: Database, cipher: FieldCipher, grant: RelayGrant, sessionId: string, page: PageRequest): Promise<Page<MessageView> | null> {
+export async function readMessages(
+  db: Database,
+  cipher: FieldCipher,
+  grant: RelayGrant,
+  sessionId: string,
+  page: PageRequest,
+): Promise<Page<MessageView> | null> {
   if (!couldExist(sessionId)) return null;
   const scope = messagesScope(sessionId);
   const after = page.cursor === undefined ? undefined : openCursor(cipher, scope, page.cursor);
   const messages = db
-    .select({ id: vapiMessages.id, role: vapiMessages.role, transcript: vapiMessages.transcript, timestamp: vapiMessages.timestamp, at: keysetText(vapiMessages.timestamp).as('at') })
+    .select({
+      id: vapiMessages.id,
+      role: vapiMessages.role,
+      transcript: vapiMessages.transcript,
+      timestamp: vapiMessages.timestamp,
+      at: keysetText(vapiMessages.timestamp).as('at'),
+    })
     .from(vapiMessages)
     .where(
       and(

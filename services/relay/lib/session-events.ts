@@ -44,8 +44,6 @@ export async function readSessionEvents(
     .orderBy(asc(page.seq));
   const patientId = rows[0]?.patientId ?? null;
   if (!patientId) return { patientId: null, events: [], lastSeq: 0 };
-  const events = rows.flatMap(({ event }): RelayEvent[] =>
-    event ? [storedRelayEvent({ ...event, sessionId, data: cipher.decryptJson(event.data) })] : [],
-  );
+  const events = rows.flatMap(({ event }): RelayEvent[] => (event ? [storedRelayEvent({ ...event, sessionId, data: cipher.decryptJson(event.data) })] : []));
   return { patientId, events, lastSeq: rows[0]!.lastSeq };
 }

@@ -18,7 +18,11 @@ export const openapiPlugin = fp(
       openapi: {
         openapi: '3.1.0',
         info: { title: 'vapi-relay: patient history API', version: '1', description: "The patient's app reads its sessions, transcripts and relay events." },
-        components: { securitySchemes: { relayToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'the relay token of the WebSocket, header only' } } },
+        components: {
+          securitySchemes: {
+            relayToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'the relay token of the WebSocket, header only' },
+          },
+        },
       },
     });
     app.get(OPENAPI_PATH, { schema: { tags: [HISTORY_TAG], summary: 'This document' } }, async (_request, reply) => {

@@ -145,7 +145,9 @@ export const streamPlugin = fp(
       closing = true;
       clearInterval(pinger);
       const clients = [...hub.clients()];
-      const closed = clients.map((client) => new Promise((resolve) => (client.ws.readyState === client.ws.CLOSED ? resolve(null) : client.ws.once('close', resolve))));
+      const closed = clients.map(
+        (client) => new Promise((resolve) => (client.ws.readyState === client.ws.CLOSED ? resolve(null) : client.ws.once('close', resolve))),
+      );
       for (const client of clients) client.close(CLOSE.goingAway, 'relay shutting down');
       const grace = new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref());
       await Promise.race([Promise.all(closed), grace]);

@@ -19,8 +19,7 @@ function element(tag, className, text) {
   return el;
 }
 
-const badge = (session) =>
-  isLive(session) ? element('span', 'badge live', 'live') : element('span', 'badge', session.status);
+const badge = (session) => (isLive(session) ? element('span', 'badge live', 'live') : element('span', 'badge', session.status));
 
 /** A row of "my calls": date, status, duration, the summary's first line. */
 export function callRow(session) {

@@ -104,13 +104,17 @@ export async function historyRoutes(scope: FastifyInstance, { config }: { config
     return { sessions: page.items, nextCursor: page.nextCursor };
   });
 
-  scope.get('/sessions/:id', route('One session: status, times, summary, turns, tools used', { params: sessionParams, answer: sessionAnswer }), async (request) => {
-    const { id } = request.params as z.output<typeof sessionParams>;
-    const session = await readSession(db, cipher, grantOf(request), id);
-    if (!session) throw RelayErrors.noSession();
-    await audit(request, id, [`session ${id}`]);
-    return session;
-  });
+  scope.get(
+    '/sessions/:id',
+    route('One session: status, times, summary, turns, tools used', { params: sessionParams, answer: sessionAnswer }),
+    async (request) => {
+      const { id } = request.params as z.output<typeof sessionParams>;
+      const session = await readSession(db, cipher, grantOf(request), id);
+      if (!session) throw RelayErrors.noSession();
+      await audit(request, id, [`session ${id}`]);
+      return session;
+    },
+  );
 
   scope.get(
     '/sessions/:id/messages',

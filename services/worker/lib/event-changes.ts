@@ -89,9 +89,7 @@ function statusChange(m: JsonObject, at: Date): EventChange {
   return change({
     status,
     ...(status === 'in-progress' ? { startedAt: parseTimestamp(call.startedAt) ?? at } : {}),
-    ...(status === 'ended'
-      ? { endedAt: parseTimestamp(call.endedAt) ?? at, endedReason: codeLike(m.endedReason) ?? codeLike(call.endedReason) ?? null }
-      : {}),
+    ...(status === 'ended' ? { endedAt: parseTimestamp(call.endedAt) ?? at, endedReason: codeLike(m.endedReason) ?? codeLike(call.endedReason) ?? null } : {}),
   });
 }
 
@@ -102,9 +100,7 @@ function backfillFrom(conversation: JsonObject[]): NewMessage[] {
     if (role === 'system') return [];
     const transcript = str(m.message);
     const timestamp = parseTimestamp(m.time);
-    return role && transcript && timestamp
-      ? [{ role, transcript, timestamp, metadata: { source: 'end-of-call-report' } }]
-      : [];
+    return role && transcript && timestamp ? [{ role, transcript, timestamp, metadata: { source: 'end-of-call-report' } }] : [];
   });
 }
 
@@ -133,8 +129,7 @@ function endOfCallChange(m: JsonObject, reconciled: Reconciled | undefined): Eve
       analysis: Object.keys(analysis).length > 0 ? analysis : null,
       cost: usd(m.cost) ?? usd(call.cost) ?? null,
       successEvaluation: codeLike(analysis.successEvaluation) ?? null,
-      recordingUrl:
-        str(recording.stereoUrl) ?? str(obj(recording.mono).combinedUrl) ?? str(artifact.recordingUrl) ?? str(artifact.stereoRecordingUrl) ?? null,
+      recordingUrl: str(recording.stereoUrl) ?? str(obj(recording.mono).combinedUrl) ?? str(artifact.recordingUrl) ?? str(artifact.stereoRecordingUrl) ?? null,
       reportedDurationSeconds: num(m.durationSeconds),
       conversation: readConversation(conversation),
       backfill: backfillFrom(conversation),

@@ -98,7 +98,14 @@ export function createEventProcessor({ db, cipher, onCommit, batch = DEFAULT_BAT
       recordEvents(
         tx,
         // Each payload encrypted on its own: the job's seal is bound to the job's clear fields, which the row does not keep.
-        events.map(({ eventId, event, sessionId, receivedAt, job }) => ({ id: eventId, sessionId, type: event.type, occurredAt: event.timestamp, receivedAt, payload: cipher.encrypt(job.body) })),
+        events.map(({ eventId, event, sessionId, receivedAt, job }) => ({
+          id: eventId,
+          sessionId,
+          type: event.type,
+          occurredAt: event.timestamp,
+          receivedAt,
+          payload: cipher.encrypt(job.body),
+        })),
       ),
       lockSessions(tx, [...new Set(events.flatMap((e) => (e.sessionId ? [e.sessionId] : [])))]),
     ]);
@@ -135,10 +142,22 @@ export function createEventProcessor({ db, cipher, onCommit, batch = DEFAULT_BAT
 
     const notifications = applied.flatMap(({ row, notifications }) => notifications.map((intent) => ({ sessionId: row.id, ...intent })));
     const [numbered] = await Promise.all([
-      appendRelayEvents(tx, cipher, applied.map(({ row, relay }) => ({ session: row, events: relay }))),
-      insertMessages(tx, cipher, applied.flatMap(({ row, messages }) => messages.map((group) => ({ sessionId: row.id, ...group })))),
+      appendRelayEvents(
+        tx,
+        cipher,
+        applied.map(({ row, relay }) => ({ session: row, events: relay })),
+      ),
+      insertMessages(
+        tx,
+        cipher,
+        applied.flatMap(({ row, messages }) => messages.map((group) => ({ sessionId: row.id, ...group }))),
+      ),
       appendNotifications(tx, cipher, notifications),
-      updateSessions(tx, cipher, applied.map(({ state, completion }) => ({ state, completion }))),
+      updateSessions(
+        tx,
+        cipher,
+        applied.map(({ state, completion }) => ({ state, completion })),
+      ),
     ]);
     const patients = new Map(applied.map(({ state }) => [state.id, state.patientId]));
     return {

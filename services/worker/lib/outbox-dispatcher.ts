@@ -7,7 +7,13 @@ import { isUnreachable, outageLog } from '#shared/outage';
 import type { JobCodec } from '#shared/queues/codec';
 import type { JobData } from '#shared/queues/definition';
 import { NOTIFICATION_TYPES } from '#shared/notifications';
-import { notificationJobId, notificationsQueue, type NotificationBody, type NotificationChannel, type NotificationMeta } from '#shared/queues/notifications-queue';
+import {
+  notificationJobId,
+  notificationsQueue,
+  type NotificationBody,
+  type NotificationChannel,
+  type NotificationMeta,
+} from '#shared/queues/notifications-queue';
 import { CALL_BINDING_TTL_S } from '#shared/queues/lifetimes';
 import { callBindingKey, patientChannel, storedRelayEvent } from '#shared/relay';
 import { sealBinding, sealForPatient } from '#shared/relay-messages';
@@ -48,7 +54,6 @@ export interface DispatcherDeps {
   relaySettleMs?: number;
 }
 
-
 /**
  * Moves committed outbox rows out of Postgres (written in the event's own transaction, so nothing is
  * lost to a crash): relay events to the patient's pub/sub channel (refreshing the call → patient
@@ -64,7 +69,10 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
 
   /** Dispatch spans for outbox rows, each in the trace its row was written in (tracing on). */
   const dispatchSpans = (rows: { sessionId: string; trace?: TraceCarrier | null | undefined }[]) =>
-    startSharedSpans('outbox.dispatch', rows.map((row) => ({ parent: traceContextFrom(row.trace), attributes: { 'vapi_relay.session_id': row.sessionId } })));
+    startSharedSpans(
+      'outbox.dispatch',
+      rows.map((row) => ({ parent: traceContextFrom(row.trace), attributes: { 'vapi_relay.session_id': row.sessionId } })),
+    );
 
   /**
    * Publishes relay events to their patients' channels, refreshing each call's binding, in one
@@ -102,7 +110,10 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
       if (rows.length === 0) return 0;
       // A session nobody is bound to yet has no channel: its rows are marked unread, and a later subscriber replays them from Postgres.
       await publish(rows.flatMap((row) => (row.patientId ? [{ ...row, data: cipher.decryptJson<JsonObject>(row.data) }] : [])));
-      await markRelayEventsDispatched(tx, rows.map((row) => row.id));
+      await markRelayEventsDispatched(
+        tx,
+        rows.map((row) => row.id),
+      );
       return rows.length;
     });
   }
@@ -129,13 +140,24 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
         ];
         return targets.map(({ endpoint, channel }) => ({
           name: row.type,
-          data: codec.seal(notificationsQueue, { notificationId: row.id, type: row.type, sessionId: row.sessionId, endpoint, ...(channel ? { channel } : {}) }, body),
-          opts: { ...notificationsQueue.options, jobId: notificationJobId(row.id, endpoint, channel), ...(carrier ? { telemetry: { metadata: JSON.stringify(carrier) } } : {}) },
+          data: codec.seal(
+            notificationsQueue,
+            { notificationId: row.id, type: row.type, sessionId: row.sessionId, endpoint, ...(channel ? { channel } : {}) },
+            body,
+          ),
+          opts: {
+            ...notificationsQueue.options,
+            jobId: notificationJobId(row.id, endpoint, channel),
+            ...(carrier ? { telemetry: { metadata: JSON.stringify(carrier) } } : {}),
+          },
         }));
       });
       try {
         if (jobs.length > 0) await deps.notifications.addBulk(jobs);
-        await markNotificationsDispatched(tx, rows.map((row) => row.id));
+        await markNotificationsDispatched(
+          tx,
+          rows.map((row) => row.id),
+        );
         spans?.end();
       } catch (error) {
         spans?.end(error);
@@ -152,7 +174,10 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
   }
 
   // Postgres or Redis away fails every sweep the same way: one line every so often, not a stack per sweep.
-  const unreachable = outageLog('the outbox (Postgres at DATABASE_URL, or Redis)', 'rows stay until it answers: start it, or point DATABASE_URL / REDIS_URL at it');
+  const unreachable = outageLog(
+    'the outbox (Postgres at DATABASE_URL, or Redis)',
+    'rows stay until it answers: start it, or point DATABASE_URL / REDIS_URL at it',
+  );
   let running = false;
   let again = false;
   let stopped = false;
@@ -193,7 +218,12 @@ export function createOutboxDispatcher(deps: DispatcherDeps) {
     if (committed.notifications > 0) kick();
     if (committed.relay.length === 0 || stopped) return;
     const done: Promise<void> = publish(committed.relay)
-      .then(() => markRelayEventsDispatched(db, committed.relay.map((event) => event.id)))
+      .then(() =>
+        markRelayEventsDispatched(
+          db,
+          committed.relay.map((event) => event.id),
+        ),
+      )
       .catch((error: unknown) => deps.logger.warn({ err: error }, 'publishing committed relay events failed; the sweep sends them'))
       .finally(() => publishing.delete(done));
     publishing.add(done);

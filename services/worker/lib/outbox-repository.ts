@@ -30,7 +30,9 @@ export interface RelayAppend {
  * locks, so the numbers are gap-free and nobody else's.
  */
 export async function appendRelayEvents(tx: Transaction, cipher: FieldCipher, appends: RelayAppend[]): Promise<NumberedRelayEvent[]> {
-  const numbered = appends.flatMap(({ session, events }) => events.map((event, index) => ({ ...event, sessionId: session.id, seq: session.lastSeq + index + 1 })));
+  const numbered = appends.flatMap(({ session, events }) =>
+    events.map((event, index) => ({ ...event, sessionId: session.id, seq: session.lastSeq + index + 1 })),
+  );
   if (numbered.length === 0) return [];
   const advanced = appends.filter(({ events }) => events.length > 0);
   // The trace contexts go in only when some event has one: with tracing off the statement is as before.
@@ -110,12 +112,21 @@ export async function claimRelayEvents(tx: Transaction, limit: number, settledMs
 /** Marks relay events published. */
 export async function markRelayEventsDispatched(db: Database | Transaction, ids: number[]): Promise<void> {
   if (ids.length === 0) return;
-  await db.update(sessionEvents).set({ dispatchedAt: new Date() }).where(anyOf(sessionEvents.id, ids, 'bigint'));
+  await db
+    .update(sessionEvents)
+    .set({ dispatchedAt: new Date() })
+    .where(anyOf(sessionEvents.id, ids, 'bigint'));
 }
 
 /** Claims up to `limit` undispatched notification intents, oldest first, skipping rows another dispatcher holds. */
 export function claimNotifications(tx: Transaction, limit: number) {
-  return tx.select().from(notificationOutbox).where(isNull(notificationOutbox.dispatchedAt)).orderBy(asc(notificationOutbox.id)).limit(limit).for('update', { skipLocked: true });
+  return tx
+    .select()
+    .from(notificationOutbox)
+    .where(isNull(notificationOutbox.dispatchedAt))
+    .orderBy(asc(notificationOutbox.id))
+    .limit(limit)
+    .for('update', { skipLocked: true });
 }
 
 /** Marks notification intents handed to the delivery queue. */

@@ -86,9 +86,10 @@ export function registerQueueWorker<Meta extends Record<string, unknown>, Payloa
   const worker = new Worker<JobData<Meta>>(
     queue.name,
     // Whatever fails is recorded through toJobError: BullMQ keeps the reason in Redis, where health data must not go.
-    (job) => run(job).catch((error: unknown) => {
-      throw toJobError(error);
-    }),
+    (job) =>
+      run(job).catch((error: unknown) => {
+        throw toJobError(error);
+      }),
     // Job locks keep BullMQ's 30 s (and its 30 s stalled-job check): a frozen worker's jobs are taken
     // over within about a minute, and its row locks are gone after 5 s anyway (shared/db/client.ts),
     // which is what held the others up. Shorter would take live jobs from a worker whose event loop a

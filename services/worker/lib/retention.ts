@@ -87,34 +87,50 @@ export function createRetentionSweeper(deps: RetentionDeps) {
    * (a redelivery of its id still does nothing) and names no health data; it goes with its session.
    */
   const payloads = (removed: Removed, days: number) =>
-    drain(removed, 'vapi_events.payload', () => sql`
+    drain(
+      removed,
+      'vapi_events.payload',
+      () => sql`
       update vapi_events set payload = null where id in (
         select e.id from vapi_events e
         where e.payload is not null and e.received_at < ${before(days)} and ${settled(sql`e.session_id`)}
-        order by e.received_at limit ${batch} for update skip locked)`);
+        order by e.received_at limit ${batch} for update skip locked)`,
+    );
 
   /** Dispatched rows of an outbox table (`session_events` or `notification_outbox`). */
   const dispatched = (removed: Removed, table: 'session_events' | 'notification_outbox', days: number) =>
-    drain(removed, table, () => sql`
+    drain(
+      removed,
+      table,
+      () => sql`
       delete from ${sql.identifier(table)} where id in (
         select o.id from ${sql.identifier(table)} o
         where o.dispatched_at is not null and o.created_at < ${before(days)} and ${settled(sql`o.session_id`)}
-        order by o.created_at limit ${batch} for update skip locked)`);
+        order by o.created_at limit ${batch} for update skip locked)`,
+    );
 
   const attempts = (removed: Removed, days: number) =>
-    drain(removed, 'notification_attempts', () => sql`
+    drain(
+      removed,
+      'notification_attempts',
+      () => sql`
       delete from notification_attempts where id in (
         select a.id from notification_attempts a
         where a.created_at < ${before(days)}
           and not exists (select 1 from notification_outbox o join vapi_sessions s on s.id = o.session_id where o.id = a.notification_id and s.status not in ${ENDED})
-        order by a.created_at limit ${batch} for update skip locked)`);
+        order by a.created_at limit ${batch} for update skip locked)`,
+    );
 
   /** Rows of `table` belonging to the sessions `ids`, a batch at a time. */
   const sessionRows = (removed: Removed, table: (typeof HANGING_OFF_SESSIONS)[number], ids: string[]) =>
-    drain(removed, table, () => sql`
+    drain(
+      removed,
+      table,
+      () => sql`
       delete from ${sql.identifier(table)} where id in (
         select r.id from ${sql.identifier(table)} r where r.session_id = any(${textArray(ids)})
-        limit ${batch} for update skip locked)`);
+        limit ${batch} for update skip locked)`,
+    );
 
   /**
    * Ended sessions older than the period, a chunk at a time: first what hangs off them (each table
@@ -127,16 +143,24 @@ export function createRetentionSweeper(deps: RetentionDeps) {
         select id from vapi_sessions where status in ${ENDED} and ended_at < ${before(days)} order by ended_at limit ${SESSION_CHUNK}`);
       const ids = expired.map((row) => row.id);
       if (ids.length === 0) return;
-      await drain(removed, 'notification_attempts', () => sql`
+      await drain(
+        removed,
+        'notification_attempts',
+        () => sql`
         delete from notification_attempts where id in (
           select a.id from notification_attempts a join notification_outbox o on o.id = a.notification_id
           where o.session_id = any(${textArray(ids)})
-          limit ${batch} for update of a skip locked)`);
+          limit ${batch} for update of a skip locked)`,
+      );
       for (const table of HANGING_OFF_SESSIONS) await sessionRows(removed, table, ids);
-      const deleted = await drain(removed, 'vapi_sessions', () => sql`
+      const deleted = await drain(
+        removed,
+        'vapi_sessions',
+        () => sql`
         delete from vapi_sessions where id in (
           select id from vapi_sessions where id = any(${textArray(ids)}) and status in ${ENDED} and ended_at < ${before(days)}
-          limit ${batch} for update skip locked)`);
+          limit ${batch} for update skip locked)`,
+      );
       // Sessions locked by the event lane stay for the next sweep; going on would take them again at once.
       if (ids.length < SESSION_CHUNK || deleted < ids.length || stopped) return;
     }

@@ -43,7 +43,12 @@ export async function knownCallers(tx: Transaction, cipher: FieldCipher, numbers
   const matches = await tx
     .select({ id: patients.id, phoneHash: patients.phoneHash })
     .from(patients)
-    .where(anyOf(patients.phoneHash, distinct.flatMap((number) => cipher.lookupHashes(number))));
+    .where(
+      anyOf(
+        patients.phoneHash,
+        distinct.flatMap((number) => cipher.lookupHashes(number)),
+      ),
+    );
   for (const number of distinct) {
     const hashes = new Set(cipher.lookupHashes(number));
     const patientIds = [...new Set(matches.filter((match) => match.phoneHash !== null && hashes.has(match.phoneHash)).map((match) => match.id))];
@@ -82,8 +87,21 @@ const iso = (date: Date | null) => date?.toISOString() ?? null;
 
 /** The columns `updateSessions` writes, in the order of its rows' values. */
 const UPDATED = [
-  'id', 'status', 'started_at', 'ended_at', 'ended_reason', 'last_event_at', 'metadata', 'patient_id', 'patient_verified', 'caller_hash',
-  'transcript_summary', 'key_insights', 'analysis', 'recording_url', 'cost',
+  'id',
+  'status',
+  'started_at',
+  'ended_at',
+  'ended_reason',
+  'last_event_at',
+  'metadata',
+  'patient_id',
+  'patient_verified',
+  'caller_hash',
+  'transcript_summary',
+  'key_insights',
+  'analysis',
+  'recording_url',
+  'cost',
 ] as const;
 
 /**
@@ -91,7 +109,11 @@ const UPDATED = [
  * are encrypted here; those it leaves null keep what they held. `last_seq` is not written here: the
  * outbox repository advances it with the rows it numbers.
  */
-export async function updateSessions(tx: Transaction, cipher: FieldCipher, updates: { state: SessionState; completion: SessionCompletion | null }[]): Promise<void> {
+export async function updateSessions(
+  tx: Transaction,
+  cipher: FieldCipher,
+  updates: { state: SessionState; completion: SessionCompletion | null }[],
+): Promise<void> {
   if (updates.length === 0) return;
   const rows = updates.map(({ state, completion }) => [
     state.id,
@@ -110,7 +132,10 @@ export async function updateSessions(tx: Transaction, cipher: FieldCipher, updat
     completion?.recordingUrl ? cipher.encrypt(completion.recordingUrl) : null,
     completion?.cost ?? null,
   ]);
-  const columns = sql.join(UPDATED.map((_, index) => textArray(rows.map((row) => row[index] ?? null))), sql`, `);
+  const columns = sql.join(
+    UPDATED.map((_, index) => textArray(rows.map((row) => row[index] ?? null))),
+    sql`, `,
+  );
   await tx.execute(sql`
     update ${vapiSessions} as s set
       status = v.status,
@@ -146,7 +171,11 @@ export async function lockOrCreateSession(tx: Transaction, cipher: FieldCipher, 
     const bound = rebind(existing, origin.identity, callers);
     if (bound === existing) return existing;
     const binding = { patientId: bound.patientId, patientVerified: bound.patientVerified, callerHash: bound.callerHash };
-    const [rebound] = await tx.update(vapiSessions).set({ ...binding, updatedAt: sql`now()` }).where(eq(vapiSessions.id, sessionId)).returning(LOCKED);
+    const [rebound] = await tx
+      .update(vapiSessions)
+      .set({ ...binding, updatedAt: sql`now()` })
+      .where(eq(vapiSessions.id, sessionId))
+      .returning(LOCKED);
     return rebound!;
   }
   const [created] = await createSessions(tx, [{ id: sessionId, origin, binding: bindingFor(origin.identity, callers) }]);
@@ -170,7 +199,10 @@ export interface SilentSession {
  * with every event stored, on this database's clock: an old event replayed does not make a session
  * look silent, and Vapi's clock is not compared with ours.
  */
-export async function claimSilentSessions(db: Database, { afterS, leaseS, limit }: { afterS: number; leaseS: number; limit: number }): Promise<SilentSession[]> {
+export async function claimSilentSessions(
+  db: Database,
+  { afterS, leaseS, limit }: { afterS: number; leaseS: number; limit: number },
+): Promise<SilentSession[]> {
   const rows = await db.execute<{ id: string; last_event_at: string | null }>(sql`
     with due as (
       select id from ${vapiSessions}

@@ -163,12 +163,17 @@ export function complete(state: SessionState, completion: Completion, stored: St
     recordingUrl: completion.recordingUrl,
     cost: completion.cost !== null ? completion.cost.toFixed(4) : null,
   };
-  const ended: SessionEnded = { sessionId: state.id, status: 'ended', summary: summary.text, durationSeconds: summary.durationSeconds, endedReason: summary.endedReason };
+  const ended: SessionEnded = {
+    sessionId: state.id,
+    status: 'ended',
+    summary: summary.text,
+    durationSeconds: summary.durationSeconds,
+    endedReason: summary.endedReason,
+  };
   return { backfill, completion: stores, ended };
 }
 
-const addTurns = (turns: Turns, messages: NewMessage[]): Turns =>
-  messages.reduce((sum, message) => ({ ...sum, [message.role]: sum[message.role] + 1 }), turns);
+const addTurns = (turns: Turns, messages: NewMessage[]): Turns => messages.reduce((sum, message) => ({ ...sum, [message.role]: sum[message.role] + 1 }), turns);
 
 /**
  * Applies one session's fresh events in the order they reached the batch. Status only moves
@@ -188,7 +193,8 @@ export function applyEvents(initial: SessionState, events: SessionEvent[], store
     // An end announced once (a report, or a reconciliation) is never announced again.
     const announced = current === 'completed' || session.metadata.reconciled !== undefined;
     // Vapi's own report after a reconciliation: its record replaces ours, once, and nobody is told again.
-    const late = change.completion !== undefined && !change.reconciled && session.metadata.reconciled !== undefined && session.metadata.lateReport === undefined;
+    const late =
+      change.completion !== undefined && !change.reconciled && session.metadata.reconciled !== undefined && session.metadata.lateReport === undefined;
     const status = change.status ? advanceStatus(current, change.status) : current;
     let state: SessionState = {
       ...session,

@@ -33,8 +33,7 @@ export interface SummaryInput {
 }
 
 export function generateSessionSummary(input: SummaryInput): SessionSummary {
-  const measured =
-    input.startedAt && input.endedAt ? Math.max(0, (input.endedAt.getTime() - input.startedAt.getTime()) / 1000) : undefined;
+  const measured = input.startedAt && input.endedAt ? Math.max(0, (input.endedAt.getTime() - input.startedAt.getTime()) / 1000) : undefined;
   const durationSeconds = measured ?? num(input.reportedDurationSeconds) ?? null;
   const sentences = [
     durationSeconds === null ? 'Call duration unknown.' : `Call lasted ${formatDuration(durationSeconds)}.`,

@@ -27,7 +27,10 @@ const rowOf = (cipher: FieldCipher, call: ToolCallRecord) => ({ ...call, argumen
 
 /** Records a call as running, its arguments encrypted. */
 export async function startToolCall(tx: Transaction, cipher: FieldCipher, call: ToolCallRecord): Promise<void> {
-  await tx.insert(toolCalls).values({ ...rowOf(cipher, call), status: 'running' }).onConflictDoNothing();
+  await tx
+    .insert(toolCalls)
+    .values({ ...rowOf(cipher, call), status: 'running' })
+    .onConflictDoNothing();
 }
 
 /** Records how a call ended (whether or not it was recorded as started): the answer encrypted, the reason in clear. */
@@ -38,12 +41,18 @@ export async function finishToolCall(
   outcome: { status: ToolCallStatus; answer: string; error: string | null; durationMs: number },
 ): Promise<void> {
   const ended = { status: outcome.status, result: cipher.encrypt(outcome.answer), error: outcome.error, durationMs: outcome.durationMs };
-  await tx.insert(toolCalls).values({ ...rowOf(cipher, call), ...ended }).onConflictDoUpdate({ target: toolCalls.id, set: ended });
+  await tx
+    .insert(toolCalls)
+    .values({ ...rowOf(cipher, call), ...ended })
+    .onConflictDoUpdate({ target: toolCalls.id, set: ended });
 }
 
 /** Binds the session to the patient the caller proved to be, and marks it verified. */
 export async function verifySessionPatient(db: Database, sessionId: string, patientId: string): Promise<void> {
-  await db.update(vapiSessions).set({ patientId, patientVerified: true, updatedAt: sql`now()` }).where(eq(vapiSessions.id, sessionId));
+  await db
+    .update(vapiSessions)
+    .set({ patientId, patientVerified: true, updatedAt: sql`now()` })
+    .where(eq(vapiSessions.id, sessionId));
 }
 
 /** Names of the tools each session used, in the order first used; sessions that used none are absent. */

@@ -117,7 +117,15 @@ export function createToolRunner({ db, cipher, tools, onCommit, logger }: Deps) 
       deadline: meta.deadline,
       verifyPatient: (patientId) => verifySessionPatient(db, session.id, patientId),
       recordRead: async ({ patientId, what, outcome }) => {
-        await recordAudit(db, { actor: 'tool', action: 'tool.read', patientId, sessionId: session.id, what: [`tool ${tool.name}`, ...what], source: 'worker', ...(outcome ? { outcome } : {}) });
+        await recordAudit(db, {
+          actor: 'tool',
+          action: 'tool.read',
+          patientId,
+          sessionId: session.id,
+          what: [`tool ${tool.name}`, ...what],
+          source: 'worker',
+          ...(outcome ? { outcome } : {}),
+        });
       },
     };
     return answer(tool, meta, () => tool.handler(args.data, context));

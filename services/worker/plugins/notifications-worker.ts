@@ -54,16 +54,32 @@ export const notificationsWorkerPlugin = fp(
           if (disabled) throw new UnrecoverableError(`Endpoint disabled (${disabled}): re-enable it, then replay`);
           if (await deliveredBefore(app.db, meta.notificationId, meta.endpoint)) return { outcome: 'delivered' as const };
 
-          const request = fhir ? await fhirRequest(app.db, app.cipher, config.fhir, meta.sessionId) : signedWebhook(config.notify.secret, meta.notificationId, body);
+          const request = fhir
+            ? await fhirRequest(app.db, app.cipher, config.fhir, meta.sessionId)
+            : signedWebhook(config.notify.secret, meta.notificationId, body);
           const started = Date.now();
           const result = await deliver(meta.endpoint, request.body, request.headers);
           const status = result.status;
           const outcome: AttemptOutcome =
-            status !== null && status >= 200 && status < 300 ? 'delivered' : status === 410 ? 'disabled' : status !== null && !isRetryableStatus(status) ? 'permanent' : 'retry';
+            status !== null && status >= 200 && status < 300
+              ? 'delivered'
+              : status === 410
+                ? 'disabled'
+                : status !== null && !isRetryableStatus(status)
+                  ? 'permanent'
+                  : 'retry';
           // A FHIR server says why in an OperationOutcome (its quoted values blanked: they may echo health data).
           const why = fhir && 'refusal' in result && result.refusal ? refusalReason(result.refusal) : null;
           const error = status === null ? result.error : outcome === 'delivered' ? null : `HTTP ${status}${why ? ` (${why})` : ''}`;
-          const attempt = { notificationId: meta.notificationId, endpoint: meta.endpoint, attempt: job.attemptsMade + 1, statusCode: status, latencyMs: Date.now() - started, error, outcome };
+          const attempt = {
+            notificationId: meta.notificationId,
+            endpoint: meta.endpoint,
+            attempt: job.attemptsMade + 1,
+            statusCode: status,
+            latencyMs: Date.now() - started,
+            error,
+            outcome,
+          };
           attempts.inc({ outcome, status_class: statusClass(status) });
           if (outcome === 'delivered') {
             // The receiver has it: a database that cannot take the record now must not cause a second delivery.

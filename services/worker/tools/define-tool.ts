@@ -85,7 +85,10 @@ export const defineTool = <Schema extends z.ZodType>(definition: ToolDefinition<
 /** The session's patient, once verified; anything else is refused with a sentence the assistant can say. */
 export function verifiedPatient(context: ToolContext): string {
   if (!context.session.patientId || !context.session.verified) {
-    throw new ToolRefusal('caller not verified', 'I need to confirm who you are first. Could you tell me your date of birth and the phone number on your file?');
+    throw new ToolRefusal(
+      'caller not verified',
+      'I need to confirm who you are first. Could you tell me your date of birth and the phone number on your file?',
+    );
   }
   return context.session.patientId;
 }

@@ -16,7 +16,12 @@ export const lookupOrder = defineTool({
     const conditions: SQL[] = [eq(orders.patientId, patientId)];
     if (args.orderId) conditions.push(eq(orders.id, args.orderId));
     if (args.kind !== 'all') conditions.push(eq(orders.kind, args.kind));
-    const rows = await context.db.select().from(orders).where(and(...conditions)).orderBy(desc(orders.updatedAt)).limit(20);
+    const rows = await context.db
+      .select()
+      .from(orders)
+      .where(and(...conditions))
+      .orderBy(desc(orders.updatedAt))
+      .limit(20);
     // The caller's order id is their words, not a record: it is not written down.
     await context.recordRead({
       patientId,

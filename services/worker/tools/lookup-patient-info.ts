@@ -7,7 +7,11 @@ import { nameDobKey } from '#shared/patient-identity';
 const parameters = z
   .object({
     dateOfBirth: isoDate('dateOfBirth').describe("The caller's date of birth, YYYY-MM-DD"),
-    phoneNumber: z.string().regex(/^\+[1-9]\d{6,14}$/, 'phoneNumber must be E.164, like +15550100101').optional().describe('The phone number on file, E.164 (+15550100101)'),
+    phoneNumber: z
+      .string()
+      .regex(/^\+[1-9]\d{6,14}$/, 'phoneNumber must be E.164, like +15550100101')
+      .optional()
+      .describe('The phone number on file, E.164 (+15550100101)'),
     fullName: z.string().trim().min(3).max(200).optional().describe("The caller's first and last name, when they do not give a phone number"),
   })
   .refine((args) => args.phoneNumber || args.fullName, 'give phoneNumber or fullName with dateOfBirth');
@@ -39,7 +43,10 @@ export const lookupPatientInfo = defineTool({
     }
     const patient = matches[0]!;
     if (session.verified && session.patientId && session.patientId !== patient.id) {
-      throw new ToolRefusal('call already verified for another patient', 'This call is already confirmed for another patient, so I cannot look up a second one here.');
+      throw new ToolRefusal(
+        'call already verified for another patient',
+        'This call is already confirmed for another patient, so I cannot look up a second one here.',
+      );
     }
     await verifyPatient(patient.id);
 

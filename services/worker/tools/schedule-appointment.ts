@@ -20,8 +20,7 @@ const isUniqueViolation = (error: unknown) => {
  */
 export const scheduleAppointment = defineTool({
   name: 'schedule_appointment',
-  description:
-    "Book an open slot (slotId from check_availability) for the verified caller, or move one of their appointments there (replacesAppointmentId).",
+  description: 'Book an open slot (slotId from check_availability) for the verified caller, or move one of their appointments there (replacesAppointmentId).',
   parameters: z.object({
     slotId: z.string().min(1).max(128).describe('A slotId returned by check_availability'),
     reason: z.string().trim().max(500).optional(),
@@ -39,14 +38,19 @@ export const scheduleAppointment = defineTool({
           .innerJoin(providers, eq(providers.id, appointmentSlots.providerId))
           .where(eq(appointmentSlots.id, args.slotId))
           .for('update', { of: appointmentSlots });
-        if (!slot || slot.startsAt.getTime() <= Date.now()) throw new ToolRefusal('slot unknown or in the past', 'I cannot find that time slot. Shall I check availability again?');
+        if (!slot || slot.startsAt.getTime() <= Date.now())
+          throw new ToolRefusal('slot unknown or in the past', 'I cannot find that time slot. Shall I check availability again?');
         if (args.replacesAppointmentId) {
           const moved = await tx
             .update(appointments)
             .set({ status: 'cancelled', updatedAt: sql`now()` })
             .where(and(eq(appointments.id, args.replacesAppointmentId), eq(appointments.patientId, patientId), eq(appointments.status, 'booked')))
             .returning({ id: appointments.id });
-          if (moved.length === 0) throw new ToolRefusal('appointment to move is not a booked one of this patient', 'I cannot find that appointment among yours, so I have not moved anything.');
+          if (moved.length === 0)
+            throw new ToolRefusal(
+              'appointment to move is not a booked one of this patient',
+              'I cannot find that appointment among yours, so I have not moved anything.',
+            );
         }
         const appointmentId = `appt-${randomUUID()}`;
         await tx.insert(appointments).values({

@@ -5,10 +5,17 @@ const outcome = (...issue: object[]) => JSON.stringify({ resourceType: 'Operatio
 
 describe('refusalReason', () => {
   it("says each error issue's code and diagnostics, values the server quoted blanked", () => {
-    expect(refusalReason(outcome({ severity: 'error', code: 'invalid', diagnostics: 'Patient.birthDate: "1984-03-03" is not a date' }))).toBe('invalid: Patient.birthDate: "…" is not a date');
-    expect(refusalReason(outcome({ severity: 'warning', code: 'informational', diagnostics: 'ignored' }, { severity: 'fatal', code: 'security', details: { text: "Token 'abc' expired" } }))).toBe(
-      'security: Token "…" expired',
+    expect(refusalReason(outcome({ severity: 'error', code: 'invalid', diagnostics: 'Patient.birthDate: "1984-03-03" is not a date' }))).toBe(
+      'invalid: Patient.birthDate: "…" is not a date',
     );
+    expect(
+      refusalReason(
+        outcome(
+          { severity: 'warning', code: 'informational', diagnostics: 'ignored' },
+          { severity: 'fatal', code: 'security', details: { text: "Token 'abc' expired" } },
+        ),
+      ),
+    ).toBe('security: Token "…" expired');
   });
 
   it('is at most 300 characters', () => {

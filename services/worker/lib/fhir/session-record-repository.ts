@@ -31,7 +31,15 @@ export async function readSessionRecord(db: Database, cipher: FieldCipher, sessi
     .orderBy(asc(vapiMessages.timestamp), asc(vapiMessages.id));
   const tools = await db.select({ name: toolCalls.name }).from(toolCalls).where(eq(toolCalls.sessionId, sessionId)).orderBy(asc(toolCalls.createdAt));
   const booked = await db
-    .select({ id: appointments.id, patientId: appointments.patientId, status: appointments.status, reason: appointments.reason, startsAt: appointmentSlots.startsAt, endsAt: appointmentSlots.endsAt, provider: providers.name })
+    .select({
+      id: appointments.id,
+      patientId: appointments.patientId,
+      status: appointments.status,
+      reason: appointments.reason,
+      startsAt: appointmentSlots.startsAt,
+      endsAt: appointmentSlots.endsAt,
+      provider: providers.name,
+    })
     .from(appointments)
     .innerJoin(appointmentSlots, eq(appointmentSlots.id, appointments.slotId))
     .innerJoin(providers, eq(providers.id, appointmentSlots.providerId))

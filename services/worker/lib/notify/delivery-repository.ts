@@ -7,7 +7,15 @@ export type AttemptOutcome = 'delivered' | 'retry' | 'permanent' | 'disabled';
 /** Records one delivery attempt: who, how it went, how long it took; never the body. */
 export async function recordAttempt(
   db: Database,
-  attempt: { notificationId: number; endpoint: string; attempt: number; statusCode: number | null; latencyMs: number; error: string | null; outcome: AttemptOutcome },
+  attempt: {
+    notificationId: number;
+    endpoint: string;
+    attempt: number;
+    statusCode: number | null;
+    latencyMs: number;
+    error: string | null;
+    outcome: AttemptOutcome;
+  },
 ): Promise<void> {
   await db.insert(notificationAttempts).values(attempt);
 }
@@ -20,7 +28,9 @@ export async function deliveredBefore(db: Database, notificationId: number, endp
   const [row] = await db
     .select({ id: notificationAttempts.id })
     .from(notificationAttempts)
-    .where(and(eq(notificationAttempts.notificationId, notificationId), eq(notificationAttempts.endpoint, endpoint), eq(notificationAttempts.outcome, 'delivered')))
+    .where(
+      and(eq(notificationAttempts.notificationId, notificationId), eq(notificationAttempts.endpoint, endpoint), eq(notificationAttempts.outcome, 'delivered')),
+    )
     .limit(1);
   return row !== undefined;
 }
@@ -37,5 +47,8 @@ export async function disabledReason(db: Database, url: string): Promise<string 
 /** Stops deliveries to an endpoint until an operator re-enables it. */
 export async function disableEndpoint(db: Database, url: string, reason: string): Promise<void> {
   const values = { disabledAt: new Date(), disabledReason: reason, updatedAt: new Date() };
-  await db.insert(notificationEndpoints).values({ url, ...values }).onConflictDoUpdate({ target: notificationEndpoints.url, set: values });
+  await db
+    .insert(notificationEndpoints)
+    .values({ url, ...values })
+    .onConflictDoUpdate({ target: notificationEndpoints.url, set: values });
 }
