@@ -24,11 +24,14 @@ let cipher: FieldCipher;
 let ingress: FastifyInstance;
 let worker: FastifyInstance;
 let logLines: string[];
+/** Every queue prefix a test started apps on (a test may start twice, with other settings): each is emptied after it. */
+const prefixes: string[] = [];
 
 type ToolResult = { toolCallId: string; name: string; result?: string; error?: string };
 
 async function start(overrides: Record<string, string> = {}) {
   config = testConfig(overrides);
+  prefixes.push(config.queuePrefix);
   cipher = new FieldCipher(config.dataEncryptionKeys);
   logLines = [];
   const logger = createLogger({ level: 'debug', service: 'test', pretty: false, destination: { write: (line: string) => void logLines.push(line) } });
@@ -80,7 +83,9 @@ const tomorrowSlot = async () => {
 };
 
 beforeEach(() => start());
-afterEach(() => reset(config.queuePrefix));
+afterEach(async () => {
+  for (const prefix of prefixes.splice(0)) await reset(prefix);
+});
 afterAll(() => close());
 
 describe('tool calls through ingress, queue and worker', () => {
