@@ -241,7 +241,10 @@ describe('signed but hostile Vapi messages', () => {
       const hostile = fc.sample(hostileMessages, { numRuns: 150, seed: 20261201 });
       const before = await jobCounts();
       const loopLagMax = async () => {
-        const text = await (await fetch(`${ingress.url}/metrics`)).text();
+        // A keep-alive connection the server closed just as this request reused it is tried once more
+        // on a new one (undici's "other side closed"); an ingress that is gone fails both.
+        const scrape = () => fetch(`${ingress.url}/metrics`);
+        const text = await (await scrape().catch(scrape)).text();
         return Number(/^vapi_relay_nodejs_eventloop_lag_max_seconds(?:\{[^}]*\})? (\S+)/m.exec(text)?.[1]) * 1000;
       };
       const statuses = new Map<number, number>();
