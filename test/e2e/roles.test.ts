@@ -1,55 +1,11 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/environment.ts';
-import { uniquePrefix } from '../helpers/config.ts';
-import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
+import { deleteRoleKeys, startRole } from '../helpers/role-start.ts';
 
-const redis = openTestRedis();
-/** The queue prefixes the roles started here wrote under (queue metadata): deleted after the file. */
-const prefixes: string[] = [];
-afterAll(async () => {
-  for (const prefix of prefixes) await deleteKeys(redis, prefix);
-  redis.disconnect();
-});
+afterAll(deleteRoleKeys);
 
-const MAIN = resolve(import.meta.dirname, '../../services/main.ts');
-const TSX = resolve(import.meta.dirname, '../../node_modules/.bin/tsx');
-
-/** Runs `services/main.ts <role>` in an empty directory (no .env) until it logs `ready` or exits. */
-function start(role: string, env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const prefix = uniquePrefix();
-  prefixes.push(prefix);
-  return new Promise((done) => {
-    const child = spawn(TSX, [MAIN, role], {
-      cwd: mkdtempSync(join(tmpdir(), 'vapi-relay-role-')),
-      env: {
-        PATH: process.env.PATH,
-        NODE_ENV: 'production',
-        LOG_LEVEL: 'info',
-        HOST: '127.0.0.1',
-        DATABASE_URL: TEST_DATABASE_URL,
-        REDIS_URL: TEST_REDIS_URL,
-        QUEUE_PREFIX: prefix,
-        PORT: '0',
-        WORKER_PORT: '0',
-        RELAY_PORT: '0',
-        ...env,
-      },
-    });
-    let output = '';
-    const collect = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (/ready on http/.test(output)) child.kill('SIGTERM');
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    child.on('exit', (code) => done({ code, output }));
-  });
-}
+/** A production role, until it logs `ready` or exits. */
+const start = (role: string, env: Record<string, string>) => startRole(role, { NODE_ENV: 'production', ...env }, (output) => /ready on http/.test(output));
 
 const common = { DATA_ENCRYPTION_KEY: randomBytes(32).toString('base64'), ADMIN_TOKEN: randomBytes(16).toString('hex') };
 

@@ -1,71 +1,26 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UNREACHABLE_LOG_INTERVAL_MS } from '#shared/outage';
-import { uniquePrefix } from '../helpers/config.ts';
-import { deleteKeys, openTestRedis } from '../helpers/redis.ts';
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/environment.ts';
+import { deleteRoleKeys, startRole } from '../helpers/role-start.ts';
 
-const redis = openTestRedis();
-/** The queue prefixes the processes started here wrote under (queue metadata): deleted after the file. */
-const prefixes: string[] = [];
-afterAll(async () => {
-  for (const prefix of prefixes) await deleteKeys(redis, prefix);
-  redis.disconnect();
-});
+afterAll(deleteRoleKeys);
 
-const MAIN = resolve(import.meta.dirname, '../../services/main.ts');
-const TSX = resolve(import.meta.dirname, '../../node_modules/.bin/tsx');
-
-interface Started {
-  code: number | null;
-  output: string;
-  cwd: string;
-}
-
-/** Runs `services/main.ts <role>` in an empty directory until `until` says enough was seen (then SIGTERM) or it exits. */
-function start(role: string, env: Record<string, string>, until: (output: string) => boolean = () => false): Promise<Started> {
-  const cwd = mkdtempSync(join(tmpdir(), 'vapi-relay-startup-'));
-  const prefix = uniquePrefix();
-  prefixes.push(prefix);
-  return new Promise((done) => {
-    const child = spawn(TSX, [MAIN, role], {
-      cwd,
-      env: {
-        PATH: process.env.PATH,
-        LOG_LEVEL: 'info',
-        HOST: '127.0.0.1',
-        DATABASE_URL: TEST_DATABASE_URL,
-        REDIS_URL: TEST_REDIS_URL,
-        QUEUE_PREFIX: prefix,
-        PORT: '0',
-        WORKER_PORT: '0',
-        RELAY_PORT: '0',
-        DATA_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-        ADMIN_TOKEN: randomBytes(16).toString('hex'),
-        VAPI_WEBHOOK_SECRET: randomBytes(16).toString('hex'),
-        NOTIFY_WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}`,
-        ...env,
-      },
-    });
-    let output = '';
-    let stopping = false;
-    const collect = async (chunk: Buffer) => {
-      output += chunk.toString();
-      if (!stopping && until(output)) {
-        stopping = true;
-        child.kill('SIGTERM');
-      }
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    child.on('exit', (code) => done({ code, output, cwd }));
-  });
-}
+/** A role started with every secret it might need, so what it says is about the variable under test. */
+const start = (role: string, env: Record<string, string>, until?: (output: string) => boolean) =>
+  startRole(
+    role,
+    {
+      DATA_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      ADMIN_TOKEN: randomBytes(16).toString('hex'),
+      VAPI_WEBHOOK_SECRET: randomBytes(16).toString('hex'),
+      NOTIFY_WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}`,
+      ...env,
+    },
+    until,
+  );
 
 /** A port nothing listens on: one just let go of. */
 async function freePort(): Promise<number> {
