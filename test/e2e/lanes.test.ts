@@ -12,7 +12,7 @@ import { WEBHOOK_PATH } from '#shared/http/paths';
 import { buildRelayApp } from '../../services/relay/app.ts';
 import { freePort } from '../faults/private-services.ts';
 import { RoleProcess } from '../faults/role-process.ts';
-import { realisticCall, type VapiBody } from '../fixtures/vapi-call.ts';
+import { realisticCall, toolCallsOf, type VapiBody } from '../fixtures/vapi-call.ts';
 import { silentLogger, TEST_ENCRYPTION_KEY, testConfig } from '../helpers/config.ts';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/environment.ts';
 import { integrationResources } from '../helpers/resources.ts';
@@ -102,14 +102,7 @@ describe('the durable lane and the live and tools lanes in processes of their ow
 
     const call = realisticCall({ patientId, startMs: Date.now() });
     const inProgress = call.events.findIndex((event) => event.message.status === 'in-progress');
-    const toolCall: VapiBody = {
-      message: {
-        type: 'tool-calls',
-        timestamp: call.startMs + 1_500,
-        call: call.call,
-        toolCallList: [{ id: 'tc-lanes', type: 'function', function: { name: 'check_availability', arguments: { date: '2026-12-01' } } }],
-      },
-    };
+    const toolCall = toolCallsOf(call, 'tc-lanes', 'check_availability', { date: '2026-12-01' });
     for (const body of call.events.slice(0, inProgress + 1)) await post(body);
     const answer = await post(toolCall);
     expect(answer).toEqual({ results: [{ toolCallId: 'tc-lanes', name: 'check_availability', result: expect.stringContaining('"slots"') }] });

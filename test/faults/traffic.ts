@@ -4,7 +4,7 @@ import { readEnvelope } from '#shared/vapi/envelope';
 import { laneOf } from '#shared/vapi/message-types';
 import { deriveEventId } from '../../services/ingress/lib/event-id.ts';
 import { WEBHOOK_PATH } from '#shared/http/paths';
-import { realisticCall, type VapiBody } from '../fixtures/vapi-call.ts';
+import { realisticCall, toolCallsOf, type VapiBody } from '../fixtures/vapi-call.ts';
 import { hmacHeaders } from '../helpers/signing.ts';
 
 /** A call the stream played to the end: every one of its events was answered 2xx. */
@@ -53,20 +53,10 @@ export class CallStream {
   async playCall(patientId = `patient-${randomUUID().slice(0, 8)}`): Promise<PlayedCall> {
     const call = realisticCall({ patientId, startMs: Date.now() });
     const inProgress = call.events.findIndex((event) => event.message.status === 'in-progress');
-    const toolCall: VapiBody = {
-      message: {
-        type: 'tool-calls',
-        timestamp: call.startMs + 1_500,
-        call: call.call,
-        toolCallList: [
-          {
-            id: `tc-${randomUUID().slice(0, 8)}`,
-            type: 'function',
-            function: { name: 'lookup_patient_info', arguments: { dateOfBirth: '1984-03-03', fullName: 'Fault Suite Caller' } },
-          },
-        ],
-      },
-    };
+    const toolCall = toolCallsOf(call, `tc-${randomUUID().slice(0, 8)}`, 'lookup_patient_info', {
+      dateOfBirth: '1984-03-03',
+      fullName: 'Fault Suite Caller',
+    });
     const events = [...call.events.slice(0, inProgress + 1), toolCall, ...call.events.slice(inProgress + 1)];
     for (const event of events) {
       await this.send(event);
